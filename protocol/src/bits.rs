@@ -1,0 +1,151 @@
+//! Bit-level writer and reader for the snapshot format. Bits fill each byte from its least
+//! significant bit up (the order of docs/PROTOCOL.md). Reads never run past the end: they
+//! return [`BitsExhausted`].
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("ran out of bits")]
+pub struct BitsExhausted;
+
+#[derive(Default)]
+pub struct BitWriter {
+    bytes: Vec<u8>,
+    acc: u64,
+    filled: u32,
+}
+
+impl BitWriter {
+    pub fn with_capacity(bytes: usize) -> Self {
+        BitWriter {
+            bytes: Vec::with_capacity(bytes),
+            ..Default::default()
+        }
+    }
+
+    /// Writes the low `bits` bits of `value` (0 ≤ bits ≤ 32).
+    pub fn write(&mut self, value: u32, bits: u32) {
+        debug_assert!(bits <= 32);
+        if bits == 0 {
+            return;
+        }
+        let masked = (value as u64) & ((1u64 << bits) - 1);
+        self.acc |= masked << self.filled;
+        self.filled += bits;
+        while self.filled >= 8 {
+            self.bytes.push(self.acc as u8);
+            self.acc >>= 8;
+            self.filled -= 8;
+        }
+    }
+
+    pub fn write_bool(&mut self, b: bool) {
+        self.write(b as u32, 1);
+    }
+
+    /// Variable-length unsigned integer: a 2-bit size class, then 4, 8, 16 or 32 bits.
+    pub fn write_var(&mut self, v: u32) {
+        let (class, bits) = var_class(v);
+        self.write(class, 2);
+        self.write(v, bits);
+    }
+
+    pub fn bit_len(&self) -> usize {
+        self.bytes.len() * 8 + self.filled as usize
+    }
+
+    /// Pads the last byte with zero bits.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.filled > 0 {
+            self.bytes.push(self.acc as u8);
+        }
+        self.bytes
+    }
+}
+
+fn var_class(v: u32) -> (u32, u32) {
+    match v {
+        0..=0xf => (0, 4),
+        0x10..=0xff => (1, 8),
+        0x100..=0xffff => (2, 16),
+        _ => (3, 32),
+    }
+}
+
+/// How many bits [`BitWriter::write_var`] spends on `v`.
+pub fn var_bits(v: u32) -> u32 {
+    2 + var_class(v).1
+}
+
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        BitReader { bytes, pos: 0 }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() * 8 - self.pos
+    }
+
+    /// Reads `bits` bits (0 ≤ bits ≤ 32).
+    pub fn read(&mut self, bits: u32) -> Result<u32, BitsExhausted> {
+        debug_assert!(bits <= 32);
+        if bits as usize > self.remaining() {
+            return Err(BitsExhausted);
+        }
+        let mut out: u64 = 0;
+        let mut got = 0u32;
+        while got < bits {
+            let byte = self.bytes[self.pos / 8] as u64;
+            let offset = (self.pos % 8) as u32;
+            let take = (8 - offset).min(bits - got);
+            let chunk = (byte >> offset) & ((1u64 << take) - 1);
+            out |= chunk << got;
+            got += take;
+            self.pos += take as usize;
+        }
+        Ok(out as u32)
+    }
+
+    pub fn read_bool(&mut self) -> Result<bool, BitsExhausted> {
+        Ok(self.read(1)? == 1)
+    }
+
+    pub fn read_var(&mut self) -> Result<u32, BitsExhausted> {
+        let bits = match self.read(2)? {
+            0 => 4,
+            1 => 8,
+            2 => 16,
+            _ => 32,
+        };
+        self.read(bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip() {
+        let mut w = BitWriter::default();
+        w.write(5, 3);
+        w.write_bool(true);
+        w.write(0xdead_beef, 32);
+        for v in [0u32, 15, 16, 255, 256, 65535, 65536, u32::MAX] {
+            w.write_var(v);
+        }
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        assert_eq!(r.read(3), Ok(5));
+        assert_eq!(r.read_bool(), Ok(true));
+        assert_eq!(r.read(32), Ok(0xdead_beef));
+        for v in [0u32, 15, 16, 255, 256, 65535, 65536, u32::MAX] {
+            assert_eq!(r.read_var(), Ok(v));
+        }
+        assert!(r.remaining() < 8);
+        assert_eq!(r.read(8), Err(BitsExhausted));
+    }
+}

@@ -1,0 +1,102 @@
+//! The bincode 2 codec for control messages and input batches.
+//!
+//! Every bincode call of the project lives in this file (see DESIGN.md: bincode is pinned and
+//! unmaintained, so a move to another codec must be one file). Every decode is size-limited: the
+//! input length is checked first, and bincode's own limit stops a length prefix from claiming
+//! more memory than the message could hold.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Largest control message either side accepts (and the largest control frame).
+pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
+/// Largest input batch accepted in one datagram.
+pub const MAX_INPUT_BYTES: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("message of {len} bytes is over the {limit}-byte limit")]
+    TooLarge { len: usize, limit: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("{0} trailing bytes after the message")]
+    TrailingBytes(usize),
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_CONTROL_BYTES>()
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = bincode::serde::encode_to_vec(value, config())
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    if bytes.len() > MAX_CONTROL_BYTES {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit: MAX_CONTROL_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Decodes exactly one value from `bytes`, which may be at most `limit` bytes long.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
+    let limit = limit.min(MAX_CONTROL_BYTES);
+    if bytes.len() > limit {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{ClientFrame, Request};
+    use proptest::prelude::*;
+
+    #[test]
+    fn control_frames_round_trip_and_limits_hold() {
+        let frame = ClientFrame {
+            id: 7,
+            request: Request::Hello {
+                protocol: 1,
+                name: "ada".into(),
+                token: None,
+            },
+        };
+        let bytes = encode(&frame).unwrap();
+        assert_eq!(decode::<ClientFrame>(&bytes, 1024).unwrap(), frame);
+        assert!(matches!(
+            decode::<ClientFrame>(&bytes, 2),
+            Err(CodecError::TooLarge { .. })
+        ));
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(
+            decode::<ClientFrame>(&long, 1024),
+            Err(CodecError::TrailingBytes(1))
+        ));
+        // A string whose length prefix claims far more than the message holds.
+        let claim = [7u8, 0, 0, 0, 253, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0];
+        assert!(decode::<ClientFrame>(&claim, 1024).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode::<ClientFrame>(&bytes, MAX_CONTROL_BYTES);
+            let _ = decode::<crate::messages::ServerFrame>(&bytes, MAX_CONTROL_BYTES);
+            let _ = decode::<crate::input::InputBatch>(&bytes, MAX_INPUT_BYTES);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! tickwire-protocol: everything a tickwire server and its clients agree on.
+//!
+//! No I/O and no clock live here (see docs/ARCHITECTURE.md): ids, control messages, inputs and
+//! their validation, the replicated component schema with its quantisation, snapshots, the
+//! bit-packed delta format, the bincode codec for control messages and input datagrams, the
+//! datagram packet framing, and the movement rules a client needs to predict its own player.
+
+pub mod bits;
+pub mod codec;
+pub mod delta;
+pub mod ids;
+pub mod input;
+pub mod messages;
+pub mod movement;
+pub mod packet;
+pub mod schema;
+pub mod snapshot;
+
+pub use ids::{NetId, PlayerId, RoomId, Tick};
+pub use input::{Input, InputBatch, InputError};
+pub use messages::*;
+pub use schema::{EntityKind, EntityState};
+pub use snapshot::Snapshot;
+
+/// Bumped whenever the wire format changes in a way an older peer cannot read.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// ALPN identifier of tickwire over QUIC; it carries the protocol generation too.
+pub const ALPN: &[u8] = b"tickwire/1";

@@ -1,0 +1,248 @@
+//! Control messages: the reliable, request/reply part of the protocol (QUIC control stream).
+//!
+//! A client sends [`ClientFrame`]s, each a [`Request`] with an id; the server answers each with a
+//! [`ServerFrame::Reply`] carrying the same id, and pushes [`ServerFrame::Event`]s on its own.
+
+use crate::ids::{NetId, PlayerId, RoomId};
+use serde::{Deserialize, Serialize};
+
+/// Longest player or room name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest mode name, in characters.
+pub const MAX_MODE_CHARS: usize = 32;
+/// The room mode every server has.
+pub const DEFAULT_MODE: &str = "arena";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// Chosen by the client; echoed in the reply.
+    pub id: u32,
+    pub request: Request,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Must be the first request on a connection.
+    Hello {
+        protocol: u16,
+        name: String,
+        token: Option<String>,
+    },
+    ListRooms {
+        mode: Option<String>,
+    },
+    CreateRoom(CreateRoom),
+    JoinRoom {
+        room: RoomId,
+    },
+    /// Join an open room of this mode, or create one.
+    QuickJoin {
+        mode: String,
+    },
+    LeaveRoom,
+    /// Echoed back as [`Reply::Pong`]; the client measures the round trip.
+    Ping {
+        client_time_us: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRoom {
+    pub name: String,
+    pub mode: String,
+    pub max_players: u8,
+    pub private: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    Reply {
+        id: u32,
+        result: Result<Reply, ErrorBody>,
+    },
+    Event(RoomEvent),
+    /// A protocol error not tied to one request (an unreadable frame, say).
+    Error(ErrorBody),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    Welcome(Welcome),
+    Rooms(Vec<RoomInfo>),
+    Joined(Joined),
+    Left,
+    Pong { client_time_us: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub player: PlayerId,
+    pub protocol: u16,
+    pub tick_rate: u16,
+    pub snapshot_rate: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    pub room: RoomInfo,
+    pub player: PlayerId,
+    /// The player's own entity in the room.
+    pub entity: NetId,
+    pub reconnect_token: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub id: RoomId,
+    pub name: String,
+    pub mode: String,
+    pub players: u8,
+    pub max_players: u8,
+    pub state: RoomState,
+    pub private: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RoomState {
+    /// No match running (nobody there yet).
+    Waiting,
+    Playing,
+    /// A match just ended; the next one starts shortly.
+    Finished,
+}
+
+impl RoomState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomState::Waiting => "waiting",
+            RoomState::Playing => "playing",
+            RoomState::Finished => "finished",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RoomEvent {
+    PlayerJoined {
+        player: PlayerId,
+        name: String,
+    },
+    PlayerLeft {
+        player: PlayerId,
+    },
+    MatchStarted {
+        match_no: u32,
+    },
+    Kill {
+        killer: Option<PlayerId>,
+        victim: PlayerId,
+    },
+    MatchEnded(MatchResult),
+    /// The room closed; the player is no longer in it.
+    RoomClosed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchResult {
+    pub match_no: u32,
+    pub winner: Option<PlayerId>,
+    pub players: Vec<PlayerScore>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerScore {
+    pub player: PlayerId,
+    pub name: String,
+    pub kills: u32,
+    pub deaths: u32,
+    pub score: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+/// Short, stable error codes; `as_str` is what JSON clients see.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    BadRequest,
+    VersionMismatch,
+    NotWelcomed,
+    NotFound,
+    RoomFull,
+    AlreadyInRoom,
+    NotInRoom,
+    UnknownMode,
+    FrameTooLarge,
+    ServerFull,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::VersionMismatch => "version_mismatch",
+            ErrorCode::NotWelcomed => "not_welcomed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::AlreadyInRoom => "already_in_room",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::UnknownMode => "unknown_mode",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::ServerFull => "server_full",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Checks a player or room name: 1 to [`MAX_NAME_CHARS`] characters, no control characters,
+/// not only whitespace.
+pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("name must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "name must be printable and not blank",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("ada").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("   ").is_err());
+        assert!(validate_name("a\nb").is_err());
+        assert!(validate_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
+        assert!(validate_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
+    }
+}
