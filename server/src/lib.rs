@@ -1,1 +1,134 @@
+//! tickwire-server: the authoritative game state server.
+//!
+//! See docs/ARCHITECTURE.md for the map. In short: transports turn bytes into session calls;
+//! the lobby owns the room registry; each room is a task that owns its world and steps it at a
+//! fixed rate; replication turns the world into per-player deltas.
 
+pub mod config;
+pub mod game;
+pub mod http;
+pub mod lobby;
+pub mod replication;
+pub mod room;
+pub mod session;
+pub mod tls;
+pub mod transport;
+
+use config::ServerConfig;
+use lobby::LobbyHandle;
+use session::Rates;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tls::{ServerCert, TlsError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use transport::quic::{self, QuicSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("bad configuration: {0}")]
+    Config(String),
+}
+
+/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+pub struct Server {
+    pub http_addr: SocketAddr,
+    pub quic_addr: SocketAddr,
+    /// Hex SHA-256 of the QUIC certificate, for clients to pin.
+    pub cert_sha256: String,
+    pub lobby: LobbyHandle,
+    pub config: Arc<ServerConfig>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds both listeners and starts serving. Must run inside a tokio runtime.
+    pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
+        if config.snapshot_rate > config.tick_rate {
+            return Err(ServerError::Config(
+                "--snapshot-rate cannot exceed --tick-rate".into(),
+            ));
+        }
+        let config = Arc::new(config);
+        let cert = match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => ServerCert::load(cert, key)?,
+            _ => ServerCert::self_signed()?,
+        };
+        let cert_sha256 = cert.sha256_hex();
+        let settings = QuicSettings {
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
+            keep_alive: Duration::from_secs((config.idle_timeout_secs / 3).clamp(1, 5)),
+        };
+        let endpoint = quic::bind(config.quic, &cert, &settings)?;
+        let quic_addr = endpoint.local_addr().map_err(|source| ServerError::Bind {
+            what: "QUIC",
+            addr: config.quic,
+            source,
+        })?;
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .map_err(|source| ServerError::Bind {
+                what: "HTTP",
+                addr: config.http,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            what: "HTTP",
+            addr: config.http,
+            source,
+        })?;
+
+        let lobby = lobby::spawn(config.clone());
+        let rates = Rates {
+            tick_rate: config.tick_rate,
+            snapshot_rate: config.effective_snapshot_rate(),
+        };
+        let (shutdown, down) = watch::channel(false);
+        let quic_task = tokio::spawn(quic::serve(endpoint, lobby.clone(), rates, down.clone()));
+        let app = http::router(lobby.clone());
+        let mut http_down = down;
+        let http_task = tokio::spawn(async move {
+            let stop = async move {
+                let _ = http_down.wait_for(|d| *d).await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                tracing::error!("HTTP server failed: {e}");
+            }
+        });
+        Ok(Server {
+            http_addr,
+            quic_addr,
+            cert_sha256,
+            lobby,
+            config,
+            shutdown,
+            tasks: vec![quic_task, http_task],
+        })
+    }
+
+    /// The one line the contract says a ready server prints.
+    pub fn listening_line(&self) -> String {
+        format!(
+            "listening http={} quic={} cert-sha256={}",
+            self.http_addr, self.quic_addr, self.cert_sha256
+        )
+    }
+
+    /// Stops accepting, closes every connection and waits for the listeners to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}

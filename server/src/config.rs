@@ -1,0 +1,85 @@
+//! Server configuration: the command line (and environment) of `tickwire-server`.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "tickwire-server",
+    version,
+    about = "Authoritative multiplayer game state server"
+)]
+pub struct ServerConfig {
+    /// HTTP address (health, room list). Port 0 picks a free port.
+    #[arg(long, env = "TICKWIRE_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// QUIC address (UDP). Port 0 picks a free port.
+    #[arg(long, env = "TICKWIRE_QUIC", default_value = "127.0.0.1:4433")]
+    pub quic: SocketAddr,
+    /// Simulation steps per second.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=240))]
+    pub tick_rate: u16,
+    /// Snapshots per second sent to each player; at most the tick rate.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=240))]
+    pub snapshot_rate: u16,
+    /// Default and upper bound of players per room.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub max_players: u8,
+    /// Rooms this server hosts at most.
+    #[arg(long, default_value_t = 1000)]
+    pub max_rooms: usize,
+    /// Wandering NPC drones in each arena room.
+    #[arg(long, default_value_t = 20)]
+    pub drones: u32,
+    /// A match ends when a player reaches this score (10 per player kill, 1 per drone).
+    #[arg(long, default_value_t = 100)]
+    pub score_limit: i32,
+    /// A match ends after this many seconds at the latest.
+    #[arg(long, default_value_t = 180)]
+    pub match_secs: u32,
+    /// An empty room closes after this many seconds.
+    #[arg(long, default_value_t = 30)]
+    pub empty_room_secs: u64,
+    /// A QUIC connection that hears nothing for this long is closed.
+    #[arg(long, default_value_t = 15)]
+    pub idle_timeout_secs: u64,
+    /// PEM certificate chain for QUIC; without it a self-signed one is made at start-up.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key matching --cert.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig::parse_from(["tickwire-server"])
+    }
+}
+
+impl ServerConfig {
+    /// A configuration for tests and in-process servers: both listeners on 127.0.0.1, port 0.
+    pub fn loopback() -> Self {
+        ServerConfig {
+            http: "127.0.0.1:0".parse().expect("literal address"),
+            quic: "127.0.0.1:0".parse().expect("literal address"),
+            ..ServerConfig::default()
+        }
+    }
+
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.tick_rate as f64)
+    }
+
+    /// Every how many ticks a snapshot goes out.
+    pub fn ticks_per_snapshot(&self) -> u32 {
+        (self.tick_rate / self.snapshot_rate.min(self.tick_rate)).max(1) as u32
+    }
+
+    /// The snapshot rate actually achieved with a whole number of ticks per snapshot.
+    pub fn effective_snapshot_rate(&self) -> u16 {
+        (self.tick_rate as u32 / self.ticks_per_snapshot()) as u16
+    }
+}

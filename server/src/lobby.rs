@@ -1,0 +1,361 @@
+//! The lobby: the one owner of the room registry. It runs as a task; sessions talk to it through
+//! a [`LobbyHandle`] (a bounded channel with a reply per call).
+//!
+//! The lobby keeps each room's seat list, so "is there space" is answered in one place. A join is
+//! checked and the seat reserved here, then handed to the room task, which answers the session
+//! directly: the lobby never waits on a room.
+
+use crate::config::ServerConfig;
+use crate::game::arena::{Arena, ArenaConfig};
+use crate::game::is_known_mode;
+use crate::room::task::JoinRequest;
+use crate::room::{self, RoomCommand, RoomHandle, RoomLink, RoomSim};
+use ring::rand::SecureRandom;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tickwire_protocol::{
+    CreateRoom, ErrorBody, ErrorCode, Joined, NetId, PlayerId, RoomId, RoomInfo, Snapshot, Tick,
+    validate_name,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+const LOBBY_QUEUE: usize = 1024;
+
+pub enum LobbyCommand {
+    List {
+        mode: Option<String>,
+        reply: oneshot::Sender<Vec<RoomInfo>>,
+    },
+    Create {
+        request: CreateRoom,
+        member: Member,
+    },
+    Join {
+        room: RoomId,
+        member: Member,
+    },
+    QuickJoin {
+        mode: String,
+        member: Member,
+    },
+    Leave {
+        room: RoomId,
+        player: PlayerId,
+    },
+    Inspect {
+        room: RoomId,
+        tick: Tick,
+        reply: oneshot::Sender<Option<Snapshot>>,
+    },
+}
+
+/// A player asking for a seat, with its channels and where to send the answer.
+pub struct Member {
+    pub player: PlayerId,
+    pub name: String,
+    pub link: RoomLink,
+    pub reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+}
+
+#[derive(Clone)]
+pub struct LobbyHandle {
+    tx: mpsc::Sender<LobbyCommand>,
+    next_player: Arc<AtomicU32>,
+}
+
+fn lobby_gone() -> ErrorBody {
+    ErrorBody::new(ErrorCode::Internal, "server is shutting down")
+}
+
+impl LobbyHandle {
+    pub fn new_player_id(&self) -> PlayerId {
+        PlayerId(self.next_player.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub async fn send(&self, cmd: LobbyCommand) -> Result<(), ErrorBody> {
+        self.tx.send(cmd).await.map_err(|_| lobby_gone())
+    }
+
+    /// For paths that cannot wait (a session's Drop).
+    pub fn try_leave(&self, room: RoomId, player: PlayerId) {
+        if self.tx.try_send(LobbyCommand::Leave { room, player }).is_err() {
+            tracing::warn!(%room, %player, "lobby queue full; leave lost");
+        }
+    }
+
+    pub async fn list(&self, mode: Option<String>) -> Result<Vec<RoomInfo>, ErrorBody> {
+        let (reply, rx) = oneshot::channel();
+        self.send(LobbyCommand::List { mode, reply }).await?;
+        rx.await.map_err(|_| lobby_gone())
+    }
+
+    /// The server's snapshot of a room at a tick, while it is in the room's history.
+    pub async fn inspect(&self, room: RoomId, tick: Tick) -> Option<Snapshot> {
+        let (reply, rx) = oneshot::channel();
+        self.send(LobbyCommand::Inspect { room, tick, reply })
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
+    }
+}
+
+struct RoomEntry {
+    info: RoomInfo,
+    members: BTreeSet<PlayerId>,
+    handle: RoomHandle,
+    empty_since: Option<Instant>,
+}
+
+struct Lobby {
+    config: Arc<ServerConfig>,
+    rooms: BTreeMap<RoomId, RoomEntry>,
+    next_room: u32,
+}
+
+/// Starts the lobby task; it ends when every handle is dropped.
+pub fn spawn(config: Arc<ServerConfig>) -> LobbyHandle {
+    let (tx, rx) = mpsc::channel(LOBBY_QUEUE);
+    let lobby = Lobby {
+        config,
+        rooms: BTreeMap::new(),
+        next_room: 1,
+    };
+    tokio::spawn(lobby.run(rx));
+    LobbyHandle {
+        tx,
+        next_player: Arc::new(AtomicU32::new(1)),
+    }
+}
+
+impl Lobby {
+    async fn run(mut self, mut rx: mpsc::Receiver<LobbyCommand>) {
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+                _ = sweep.tick() => self.close_empty_rooms(),
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: LobbyCommand) {
+        match cmd {
+            LobbyCommand::List { mode, reply } => {
+                let _ = reply.send(self.list(mode.as_deref()));
+            }
+            LobbyCommand::Create { request, member } => match self.create(request) {
+                Ok(room) => self.join(room, member),
+                Err(e) => {
+                    let _ = member.reply.send(Err(e));
+                }
+            },
+            LobbyCommand::Join { room, member } => self.join(room, member),
+            LobbyCommand::QuickJoin { mode, member } => match self.quick_room(&mode) {
+                Ok(room) => self.join(room, member),
+                Err(e) => {
+                    let _ = member.reply.send(Err(e));
+                }
+            },
+            LobbyCommand::Leave { room, player } => self.leave(room, player),
+            LobbyCommand::Inspect { room, tick, reply } => match self.rooms.get(&room) {
+                Some(entry) => {
+                    let cmd = RoomCommand::Inspect { tick, reply };
+                    let _ = entry.handle.commands.try_send(cmd);
+                }
+                None => {
+                    let _ = reply.send(None);
+                }
+            },
+        }
+    }
+
+    fn info(entry: &RoomEntry) -> RoomInfo {
+        RoomInfo {
+            players: entry.members.len() as u8,
+            state: entry.handle.status.borrow().state,
+            ..entry.info.clone()
+        }
+    }
+
+    fn list(&self, mode: Option<&str>) -> Vec<RoomInfo> {
+        self.rooms
+            .values()
+            .filter(|e| !e.info.private && mode.is_none_or(|m| e.info.mode == m))
+            .map(Self::info)
+            .collect()
+    }
+
+    fn create(&mut self, req: CreateRoom) -> Result<RoomId, ErrorBody> {
+        validate_name(&req.name)?;
+        if !is_known_mode(&req.mode) {
+            return Err(ErrorBody::new(
+                ErrorCode::UnknownMode,
+                format!("no mode named {:?}", req.mode),
+            ));
+        }
+        let max_players = match req.max_players {
+            0 => self.config.max_players,
+            n if n <= self.config.max_players => n,
+            n => {
+                return Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "max players {n} is over this server's limit of {}",
+                        self.config.max_players
+                    ),
+                ));
+            }
+        };
+        if self.rooms.len() >= self.config.max_rooms {
+            return Err(ErrorBody::new(
+                ErrorCode::ServerFull,
+                "this server hosts as many rooms as it may",
+            ));
+        }
+        let id = RoomId(self.next_room);
+        self.next_room += 1;
+        let arena = Arena::new(ArenaConfig {
+            drones: self.config.drones,
+            score_limit: self.config.score_limit,
+            match_secs: self.config.match_secs as f32,
+            seed: id.0 as u64,
+        });
+        let sim = RoomSim::new(
+            Box::new(arena),
+            self.config.tick_period().as_secs_f32(),
+            self.config.ticks_per_snapshot(),
+        );
+        let handle = room::task::spawn(id, sim, self.config.tick_period());
+        let info = RoomInfo {
+            id,
+            name: req.name,
+            mode: req.mode,
+            players: 0,
+            max_players,
+            state: handle.status.borrow().state,
+            private: req.private,
+        };
+        tracing::info!(room = %id, name = %info.name, "room created");
+        self.rooms.insert(
+            id,
+            RoomEntry {
+                info,
+                members: BTreeSet::new(),
+                handle,
+                empty_since: Some(Instant::now()),
+            },
+        );
+        Ok(id)
+    }
+
+    /// The fullest public room of `mode` with a free seat, or a new one.
+    fn quick_room(&mut self, mode: &str) -> Result<RoomId, ErrorBody> {
+        let best = self
+            .rooms
+            .values()
+            .filter(|e| {
+                !e.info.private
+                    && e.info.mode == mode
+                    && e.members.len() < e.info.max_players as usize
+            })
+            .max_by_key(|e| (e.members.len(), std::cmp::Reverse(e.info.id)))
+            .map(|e| e.info.id);
+        match best {
+            Some(id) => Ok(id),
+            None => self.create(CreateRoom {
+                name: format!("{mode} {}", self.next_room),
+                mode: mode.to_owned(),
+                max_players: 0,
+                private: false,
+            }),
+        }
+    }
+
+    fn join(&mut self, room: RoomId, member: Member) {
+        let Some(entry) = self.rooms.get_mut(&room) else {
+            let _ = member.reply.send(Err(ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("no room {}", room.0),
+            )));
+            return;
+        };
+        if entry.members.len() >= entry.info.max_players as usize {
+            let _ = member.reply.send(Err(ErrorBody::new(
+                ErrorCode::RoomFull,
+                format!("room {} is full", room.0),
+            )));
+            return;
+        }
+        let player = member.player;
+        entry.members.insert(player);
+        entry.empty_since = None;
+        let joined = Joined {
+            room: Self::info(entry),
+            player: member.player,
+            entity: NetId(0),
+            reconnect_token: new_token(),
+        };
+        let cmd = RoomCommand::Join(Box::new(JoinRequest {
+            player: member.player,
+            name: member.name,
+            link: member.link,
+            joined,
+            reply: member.reply,
+        }));
+        if let Err(err) = entry.handle.commands.try_send(cmd) {
+            entry.members.remove(&player);
+            if entry.members.is_empty() {
+                entry.empty_since = Some(Instant::now());
+            }
+            if let RoomCommand::Join(req) = err.into_inner() {
+                let _ = req
+                    .reply
+                    .send(Err(ErrorBody::new(ErrorCode::Internal, "room is busy")));
+            }
+        }
+    }
+
+    fn leave(&mut self, room: RoomId, player: PlayerId) {
+        let Some(entry) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if entry.members.remove(&player) {
+            let _ = entry
+                .handle
+                .commands
+                .try_send(RoomCommand::Leave { player });
+            if entry.members.is_empty() {
+                entry.empty_since = Some(Instant::now());
+            }
+        }
+    }
+
+    fn close_empty_rooms(&mut self) {
+        let timeout = Duration::from_secs(self.config.empty_room_secs);
+        let now = Instant::now();
+        self.rooms.retain(|id, e| {
+            let keep = e.empty_since.is_none_or(|t| now - t < timeout)
+                && !e.handle.commands.is_closed();
+            if !keep {
+                tracing::info!(room = %id, "closing empty room");
+            }
+            keep
+        });
+    }
+}
+
+/// A random token a player can later present to resume its seat.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        tracing::error!("system random number generator failed");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,8 @@
+//! Rooms: [`sim::RoomSim`] is the synchronous, clock-free room (world, game, seats, replication);
+//! [`task`] is the thin async shell that owns its timer and channels.
+
+pub mod sim;
+pub mod task;
+
+pub use sim::RoomSim;
+pub use task::{RoomCommand, RoomHandle, RoomLink, RoomStatus, SnapshotPacket};

@@ -1,0 +1,284 @@
+//! The room without I/O: seats, inputs, fixed steps, snapshots. It never reads a clock or a
+//! socket; a unit test or a benchmark can drive it directly.
+
+use crate::game::{Game, TickInput};
+use crate::replication::{EncodeCache, History};
+use bytes::Bytes;
+use hecs::World;
+use std::collections::BTreeMap;
+use tickwire_protocol::{
+    EntityState, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState, Snapshot, Tick,
+};
+
+struct Seat {
+    entity: NetId,
+    /// The newest input received; re-applied every step until a newer one arrives.
+    latest: Option<Input>,
+    /// A fire press seen since the last step, so a click between two steps is not lost.
+    fire_pending: bool,
+    /// The seq of the newest input applied by a step: the input ack sent back.
+    applied_seq: u32,
+    /// The newest snapshot tick the player confirmed.
+    acked: Option<Tick>,
+}
+
+/// One player's encoded snapshot for this tick.
+pub struct Outgoing {
+    pub player: PlayerId,
+    pub input_ack: u32,
+    pub body: Bytes,
+}
+
+pub struct RoomSim {
+    world: World,
+    game: Box<dyn Game>,
+    tick: Tick,
+    dt: f32,
+    ticks_per_snapshot: u32,
+    seats: BTreeMap<PlayerId, Seat>,
+    history: History,
+    cache: EncodeCache,
+    events: Vec<RoomEvent>,
+    // Buffers kept between ticks so a step allocates nothing in the steady state.
+    inputs: Vec<(PlayerId, TickInput)>,
+    captured: Vec<EntityState>,
+}
+
+impl RoomSim {
+    pub fn new(game: Box<dyn Game>, dt: f32, ticks_per_snapshot: u32) -> RoomSim {
+        RoomSim {
+            world: World::new(),
+            game,
+            tick: Tick(0),
+            dt,
+            ticks_per_snapshot: ticks_per_snapshot.max(1),
+            seats: BTreeMap::new(),
+            history: History::default(),
+            cache: EncodeCache::default(),
+            events: Vec::new(),
+            inputs: Vec::new(),
+            captured: Vec::new(),
+        }
+    }
+
+    pub fn tick(&self) -> Tick {
+        self.tick
+    }
+
+    pub fn state(&self) -> RoomState {
+        self.game.state()
+    }
+
+    pub fn player_count(&self) -> usize {
+        self.seats.len()
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Deltas encoded so far (each shared by every player with the same baseline).
+    pub fn encodes(&self) -> u64 {
+        self.cache.encodes
+    }
+
+    pub fn join(&mut self, player: PlayerId, name: &str) -> NetId {
+        if let Some(seat) = self.seats.get(&player) {
+            return seat.entity;
+        }
+        let entity = self.game.add_player(&mut self.world, player, name);
+        self.seats.insert(
+            player,
+            Seat {
+                entity,
+                latest: None,
+                fire_pending: false,
+                applied_seq: 0,
+                acked: None,
+            },
+        );
+        self.events.push(RoomEvent::PlayerJoined {
+            player,
+            name: name.to_owned(),
+        });
+        entity
+    }
+
+    pub fn leave(&mut self, player: PlayerId) -> bool {
+        if self.seats.remove(&player).is_none() {
+            return false;
+        }
+        self.game.remove_player(&mut self.world, player);
+        self.events.push(RoomEvent::PlayerLeft { player });
+        if self.seats.is_empty() {
+            // Nobody holds a baseline any more; start the next player from a full snapshot.
+            self.history.clear();
+        }
+        true
+    }
+
+    /// Takes a validated batch: the newest input wins, and the ack moves forward only to a tick
+    /// this room has already produced.
+    pub fn receive(&mut self, player: PlayerId, batch: &InputBatch) {
+        let Some(seat) = self.seats.get_mut(&player) else {
+            return;
+        };
+        let newest_known = seat.latest.map_or(seat.applied_seq, |i| i.seq);
+        for input in &batch.inputs {
+            if input.seq > newest_known {
+                seat.fire_pending |= input.fire();
+            }
+        }
+        if let Some(newest) = batch.inputs.iter().max_by_key(|i| i.seq)
+            && newest.seq > newest_known
+        {
+            seat.latest = Some(*newest);
+        }
+        if let Some(ack) = batch.ack_tick
+            && ack <= self.tick
+            && seat.acked.is_none_or(|a| ack > a)
+        {
+            seat.acked = Some(ack);
+        }
+    }
+
+    /// Advances one fixed step. Returns whether a snapshot is due after it.
+    pub fn step(&mut self) -> bool {
+        self.tick = self.tick.next();
+        self.inputs.clear();
+        for (player, seat) in &mut self.seats {
+            let Some(input) = seat.latest else {
+                continue;
+            };
+            self.inputs.push((
+                *player,
+                TickInput {
+                    move_dir: input.move_dir,
+                    aim: input.aim,
+                    fire: input.fire() || seat.fire_pending,
+                },
+            ));
+            seat.fire_pending = false;
+            seat.applied_seq = input.seq;
+        }
+        self.game
+            .step(&mut self.world, &self.inputs, self.dt, &mut self.events);
+        self.tick.0 % self.ticks_per_snapshot == 0
+    }
+
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, RoomEvent> {
+        self.events.drain(..)
+    }
+
+    /// Captures the world at the current tick into the history.
+    pub fn capture(&mut self) -> &Snapshot {
+        self.captured.clear();
+        self.game.capture(&self.world, &mut self.captured);
+        let entities = std::mem::take(&mut self.captured);
+        self.history.push(Snapshot::capture(self.tick, entities));
+        self.history.latest().expect("just pushed")
+    }
+
+    /// Captures a snapshot and encodes it for every player against that player's baseline,
+    /// once per distinct baseline.
+    pub fn snapshot(&mut self, out: &mut Vec<Outgoing>) {
+        self.capture();
+        for (player, seat) in &self.seats {
+            if let Some(body) = self.cache.encode(&self.history, seat.acked) {
+                out.push(Outgoing {
+                    player: *player,
+                    input_ack: seat.applied_seq,
+                    body,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::arena::{Arena, ArenaConfig};
+    use glam::Vec2;
+    use tickwire_protocol::delta;
+
+    fn room(drones: u32) -> RoomSim {
+        let arena = Arena::new(ArenaConfig {
+            drones,
+            ..ArenaConfig::default()
+        });
+        RoomSim::new(Box::new(arena), 1.0 / 60.0, 1)
+    }
+
+    #[test]
+    fn players_get_full_then_delta_snapshots_and_inputs_move_them() {
+        let mut sim = room(10);
+        let (a, b) = (PlayerId(1), PlayerId(2));
+        let ea = sim.join(a, "a");
+        sim.join(b, "b");
+        assert!(sim.step());
+        let mut out = Vec::new();
+        sim.snapshot(&mut out);
+        assert_eq!(out.len(), 2);
+        // Both have no baseline: one shared full encode.
+        assert_eq!(sim.encodes(), 1);
+        let full = delta::decode(&out[0].body, None).unwrap();
+        assert_eq!(&full, sim.history().latest().unwrap());
+        let start = full.get(ea).unwrap().position();
+
+        let batch = InputBatch {
+            ack_tick: Some(full.tick),
+            inputs: vec![Input {
+                seq: 1,
+                move_dir: Vec2::X,
+                aim: 0.0,
+                buttons: 0,
+            }],
+        };
+        sim.receive(a, &batch);
+        for _ in 0..30 {
+            sim.step();
+        }
+        out.clear();
+        sim.snapshot(&mut out);
+        let for_a = out.iter().find(|o| o.player == a).unwrap();
+        assert_eq!(for_a.input_ack, 1);
+        let next = delta::decode(&for_a.body, Some(&full)).unwrap();
+        assert_eq!(&next, sim.history().latest().unwrap());
+        assert!(next.get(ea).unwrap().position().x > start.x + 100.0);
+        // b acked nothing and gets a full snapshot: two encodes this tick.
+        assert_eq!(sim.encodes(), 3);
+    }
+
+    #[test]
+    fn acks_from_the_future_and_stale_inputs_are_ignored() {
+        let mut sim = room(0);
+        let a = PlayerId(1);
+        sim.join(a, "a");
+        sim.step();
+        let lie = InputBatch {
+            ack_tick: Some(Tick(1000)),
+            inputs: vec![Input {
+                seq: 5,
+                ..Input::default()
+            }],
+        };
+        sim.receive(a, &lie);
+        sim.receive(
+            a,
+            &InputBatch {
+                ack_tick: None,
+                inputs: vec![Input {
+                    seq: 4,
+                    move_dir: Vec2::X,
+                    ..Input::default()
+                }],
+            },
+        );
+        sim.step();
+        let mut out = Vec::new();
+        sim.snapshot(&mut out);
+        assert_eq!(out[0].input_ack, 5);
+        assert_eq!(delta::read_header(&out[0].body).unwrap().baseline, None);
+    }
+}

@@ -1,0 +1,235 @@
+//! The async shell around a [`RoomSim`]: the fixed-tick timer, the command channel from the
+//! lobby, and the per-player channels to sessions.
+//!
+//! Timing: a step is due every `period`. When the task wakes late it runs the steps it owes, at
+//! most [`MAX_CATCH_UP`] in a row, and skips (and counts) the rest, so a stall never turns into
+//! a long burst of simulation. Each player's snapshots go into a `watch` (latest wins, never
+//! queues) and events into a bounded channel with `try_send`: a slow player can only lose its own
+//! messages; it never delays the tick.
+
+use super::sim::{Outgoing, RoomSim};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tickwire_protocol::{
+    ErrorBody, InputBatch, Joined, PlayerId, RoomEvent, RoomId, RoomState, Snapshot, Tick,
+};
+
+/// Most steps run back to back when the task wakes late.
+pub const MAX_CATCH_UP: u32 = 4;
+/// Commands a room buffers from the lobby.
+pub const ROOM_COMMAND_QUEUE: usize = 256;
+
+/// One player's encoded snapshot: the per-player header values and the shared body.
+#[derive(Clone, Debug)]
+pub struct SnapshotPacket {
+    pub tick: Tick,
+    pub input_ack: u32,
+    pub body: Bytes,
+}
+
+/// The room's ends of the channels between a room and one player's session.
+pub struct RoomLink {
+    pub inputs: mpsc::Receiver<InputBatch>,
+    pub snapshots: watch::Sender<Option<SnapshotPacket>>,
+    pub events: mpsc::Sender<RoomEvent>,
+}
+
+pub struct JoinRequest {
+    pub player: PlayerId,
+    pub name: String,
+    pub link: RoomLink,
+    /// Filled in by the room with the player's entity.
+    pub joined: Joined,
+    pub reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+}
+
+pub enum RoomCommand {
+    Join(Box<JoinRequest>),
+    Leave {
+        player: PlayerId,
+    },
+    /// The server's snapshot of `tick`, if still in the history (tests, debugging).
+    Inspect {
+        tick: Tick,
+        reply: oneshot::Sender<Option<Snapshot>>,
+    },
+}
+
+/// What the room publishes about itself, read by the lobby when it lists rooms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomStatus {
+    pub state: RoomState,
+    pub tick: Tick,
+    pub missed_ticks: u64,
+    /// Duration of the last tick's work (steps, snapshots, sends).
+    pub last_tick_us: u64,
+}
+
+#[derive(Clone)]
+pub struct RoomHandle {
+    pub id: RoomId,
+    pub commands: mpsc::Sender<RoomCommand>,
+    pub status: watch::Receiver<RoomStatus>,
+}
+
+struct Member {
+    inputs: mpsc::Receiver<InputBatch>,
+    snapshots: watch::Sender<Option<SnapshotPacket>>,
+    events: mpsc::Sender<RoomEvent>,
+}
+
+/// Starts a room task. It ends when every [`RoomHandle`] is dropped (the lobby closed it).
+pub fn spawn(id: RoomId, sim: RoomSim, period: Duration) -> RoomHandle {
+    let (commands, rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
+    let (status_tx, status) = watch::channel(RoomStatus {
+        state: sim.state(),
+        tick: sim.tick(),
+        missed_ticks: 0,
+        last_tick_us: 0,
+    });
+    tokio::spawn(
+        RoomTask {
+            id,
+            sim,
+            members: BTreeMap::new(),
+            status: status_tx,
+            outgoing: Vec::new(),
+            missed: 0,
+        }
+        .run(rx, period),
+    );
+    RoomHandle {
+        id,
+        commands,
+        status,
+    }
+}
+
+struct RoomTask {
+    id: RoomId,
+    sim: RoomSim,
+    members: BTreeMap<PlayerId, Member>,
+    status: watch::Sender<RoomStatus>,
+    outgoing: Vec<Outgoing>,
+    missed: u64,
+}
+
+impl RoomTask {
+    async fn run(mut self, mut commands: mpsc::Receiver<RoomCommand>, period: Duration) {
+        let mut next = Instant::now() + period;
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(next) => {
+                    let started = Instant::now();
+                    let owed = 1 + (started - next).as_nanos() / period.as_nanos().max(1);
+                    let owed = u32::try_from(owed).unwrap_or(u32::MAX);
+                    let steps = owed.min(MAX_CATCH_UP);
+                    self.missed += (owed - steps) as u64;
+                    next += period * owed;
+                    self.tick(steps);
+                    self.publish_status(started.elapsed());
+                }
+            }
+        }
+        for member in self.members.values() {
+            let _ = member.events.try_send(RoomEvent::RoomClosed);
+        }
+        tracing::debug!(room = %self.id, "room closed");
+    }
+
+    fn command(&mut self, cmd: RoomCommand) {
+        match cmd {
+            RoomCommand::Join(req) => {
+                let JoinRequest {
+                    player,
+                    name,
+                    link,
+                    mut joined,
+                    reply,
+                } = *req;
+                joined.entity = self.sim.join(player, &name);
+                self.members.insert(
+                    player,
+                    Member {
+                        inputs: link.inputs,
+                        snapshots: link.snapshots,
+                        events: link.events,
+                    },
+                );
+                if reply.send(Ok(joined)).is_err() {
+                    // The session went away while joining.
+                    self.remove(player);
+                }
+                self.send_events();
+            }
+            RoomCommand::Leave { player } => {
+                self.remove(player);
+                self.send_events();
+            }
+            RoomCommand::Inspect { tick, reply } => {
+                let _ = reply.send(self.sim.history().get(tick).cloned());
+            }
+        }
+    }
+
+    fn remove(&mut self, player: PlayerId) {
+        self.members.remove(&player);
+        self.sim.leave(player);
+    }
+
+    fn tick(&mut self, steps: u32) {
+        for (player, member) in &mut self.members {
+            // Bounded by the channel's capacity: a flooding client loses its own inputs only.
+            while let Ok(batch) = member.inputs.try_recv() {
+                self.sim.receive(*player, &batch);
+            }
+        }
+        let mut snapshot_due = false;
+        for _ in 0..steps {
+            snapshot_due |= self.sim.step();
+        }
+        if snapshot_due && !self.members.is_empty() {
+            self.outgoing.clear();
+            self.sim.snapshot(&mut self.outgoing);
+            let tick = self.sim.tick();
+            for out in self.outgoing.drain(..) {
+                if let Some(member) = self.members.get(&out.player) {
+                    member.snapshots.send_replace(Some(SnapshotPacket {
+                        tick,
+                        input_ack: out.input_ack,
+                        body: out.body,
+                    }));
+                }
+            }
+        }
+        self.send_events();
+    }
+
+    fn send_events(&mut self) {
+        let events: Vec<RoomEvent> = self.sim.drain_events().collect();
+        for event in events {
+            for (player, member) in &self.members {
+                if member.events.try_send(event.clone()).is_err() {
+                    tracing::debug!(room = %self.id, %player, "event queue full; event dropped");
+                }
+            }
+        }
+    }
+
+    fn publish_status(&self, took: Duration) {
+        let status = RoomStatus {
+            state: self.sim.state(),
+            tick: self.sim.tick(),
+            missed_ticks: self.missed,
+            last_tick_us: took.as_micros() as u64,
+        };
+        self.status.send_replace(status);
+    }
+}

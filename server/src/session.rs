@@ -1,0 +1,201 @@
+//! A player's session: the transport-independent half of a connection. Transports decode
+//! frames and hand requests and input batches to the session; the session talks to the lobby and
+//! the room. No transport knows the game, and the session knows no socket.
+
+use crate::lobby::{LobbyCommand, LobbyHandle, Member};
+use crate::room::{RoomLink, SnapshotPacket};
+use tickwire_protocol::{
+    ErrorBody, ErrorCode, InputBatch, InputError, PROTOCOL_VERSION, PlayerId, Reply, Request,
+    RoomEvent, RoomId, Welcome, validate_name,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Input batches a session may have in flight to its room; more are dropped (a flood costs the
+/// flooding player its own inputs and nothing else).
+pub const INPUT_QUEUE: usize = 8;
+/// Room events buffered for a player before the room starts dropping them.
+pub const EVENT_QUEUE: usize = 256;
+
+/// What the transport forwards to its client while the player is in a room.
+pub struct RoomFeed {
+    pub snapshots: watch::Receiver<Option<SnapshotPacket>>,
+    pub events: mpsc::Receiver<RoomEvent>,
+}
+
+/// Values the server announces in `welcome`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rates {
+    pub tick_rate: u16,
+    pub snapshot_rate: u16,
+}
+
+struct Membership {
+    room: RoomId,
+    inputs: mpsc::Sender<InputBatch>,
+}
+
+pub struct Session {
+    lobby: LobbyHandle,
+    rates: Rates,
+    player: Option<(PlayerId, String)>,
+    room: Option<Membership>,
+}
+
+/// The result of one request: the reply, and a feed to pump when it put the player in a room.
+pub type Outcome = Result<(Reply, Option<RoomFeed>), ErrorBody>;
+
+impl Session {
+    pub fn new(lobby: LobbyHandle, rates: Rates) -> Session {
+        Session {
+            lobby,
+            rates,
+            player: None,
+            room: None,
+        }
+    }
+
+    pub fn player(&self) -> Option<PlayerId> {
+        self.player.as_ref().map(|(p, _)| *p)
+    }
+
+    pub fn room(&self) -> Option<RoomId> {
+        self.room.as_ref().map(|m| m.room)
+    }
+
+    pub async fn request(&mut self, request: Request) -> Outcome {
+        if let Request::Hello {
+            protocol,
+            name,
+            token: _,
+        } = request
+        {
+            return self.hello(protocol, name).map(|r| (r, None));
+        }
+        let Some((player, name)) = self.player.clone() else {
+            return Err(ErrorBody::new(
+                ErrorCode::NotWelcomed,
+                "say hello before anything else",
+            ));
+        };
+        match request {
+            Request::Hello { .. } => unreachable!("handled above"),
+            Request::Ping { client_time_us } => Ok((Reply::Pong { client_time_us }, None)),
+            Request::ListRooms { mode } => {
+                Ok((Reply::Rooms(self.lobby.list(mode).await?), None))
+            }
+            Request::LeaveRoom => {
+                self.leave_room()
+                    .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
+                Ok((Reply::Left, None))
+            }
+            Request::CreateRoom(create) => {
+                self.enter(player, name, |member| LobbyCommand::Create {
+                    request: create,
+                    member,
+                })
+                .await
+            }
+            Request::JoinRoom { room } => {
+                self.enter(player, name, |member| LobbyCommand::Join { room, member })
+                    .await
+            }
+            Request::QuickJoin { mode } => {
+                self.enter(player, name, |member| LobbyCommand::QuickJoin { mode, member })
+                    .await
+            }
+        }
+    }
+
+    fn hello(&mut self, protocol: u16, name: String) -> Result<Reply, ErrorBody> {
+        if self.player.is_some() {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "already said hello"));
+        }
+        if protocol != PROTOCOL_VERSION {
+            return Err(ErrorBody::new(
+                ErrorCode::VersionMismatch,
+                format!("server speaks protocol {PROTOCOL_VERSION}, client {protocol}"),
+            ));
+        }
+        validate_name(&name)?;
+        let player = self.lobby.new_player_id();
+        self.player = Some((player, name));
+        Ok(Reply::Welcome(Welcome {
+            player,
+            protocol: PROTOCOL_VERSION,
+            tick_rate: self.rates.tick_rate,
+            snapshot_rate: self.rates.snapshot_rate,
+        }))
+    }
+
+    async fn enter(
+        &mut self,
+        player: PlayerId,
+        name: String,
+        command: impl FnOnce(Member) -> LobbyCommand,
+    ) -> Outcome {
+        if self.room.is_some() {
+            return Err(ErrorBody::new(
+                ErrorCode::AlreadyInRoom,
+                "leave your room first",
+            ));
+        }
+        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
+        let (snapshots, snapshots_rx) = watch::channel(None);
+        let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (reply, answer) = oneshot::channel();
+        let member = Member {
+            player,
+            name,
+            link: RoomLink {
+                inputs,
+                snapshots,
+                events,
+            },
+            reply,
+        };
+        self.lobby.send(command(member)).await?;
+        let joined = answer
+            .await
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
+        self.room = Some(Membership {
+            room: joined.room.id,
+            inputs: inputs_tx,
+        });
+        let feed = RoomFeed {
+            snapshots: snapshots_rx,
+            events: events_rx,
+        };
+        Ok((Reply::Joined(joined), Some(feed)))
+    }
+
+    /// Leaves the current room, if any; returns which.
+    pub fn leave_room(&mut self) -> Option<RoomId> {
+        let membership = self.room.take()?;
+        if let Some(player) = self.player() {
+            self.lobby.try_leave(membership.room, player);
+        }
+        Some(membership.room)
+    }
+
+    /// The room closed underneath the player (its feed ended).
+    pub fn room_closed(&mut self) {
+        self.room = None;
+    }
+
+    /// Validates a batch and queues it for the room. A full queue drops the batch: the next
+    /// batch repeats its inputs anyway.
+    pub fn input(&self, batch: InputBatch) -> Result<(), InputError> {
+        batch.validate()?;
+        if let Some(m) = &self.room {
+            let _ = m.inputs.try_send(batch);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Whatever ended the connection, the seat is given back.
+        self.leave_room();
+    }
+}

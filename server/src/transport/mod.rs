@@ -1,0 +1,3 @@
+//! Transports: thin adapters between a wire and a [`crate::session::Session`].
+
+pub mod quic;

@@ -1,0 +1,297 @@
+//! QUIC transport (quinn). Per connection:
+//! - one bidirectional control stream, opened by the client: length-prefixed bincode frames
+//!   (u32 little-endian length, at most [`MAX_CONTROL_BYTES`]). A reader task and a writer task
+//!   own the two halves, so a client that stops reading never blocks its session loop.
+//! - datagrams from the client: input batches ([`packet::INPUT`]).
+//! - datagrams to the client: snapshots; a snapshot larger than `max_datagram_size()` goes on a
+//!   unidirectional stream of its own instead.
+
+use crate::session::{Rates, RoomFeed, Session};
+use crate::lobby::LobbyHandle;
+use crate::room::SnapshotPacket;
+use crate::tls::{ServerCert, TlsError};
+use bytes::Bytes;
+use quinn::crypto::rustls::QuicServerConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
+use tickwire_protocol::{ClientFrame, ErrorBody, ErrorCode, Reply, Request, ServerFrame, packet};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// The client must open its control stream and say hello within this time.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames queued for the writer; a client that lets this fill up is not reading and is closed.
+const OUT_QUEUE: usize = 512;
+/// Decoded frames waiting for the session; the reader stops reading (QUIC flow control pushes
+/// back on the client) while it is full.
+const IN_QUEUE: usize = 16;
+/// Oversized snapshots in flight on their own streams per connection; more are dropped.
+const SNAPSHOT_STREAMS: usize = 2;
+
+/// Application close codes.
+pub mod close {
+    pub const NORMAL: u32 = 0;
+    pub const PROTOCOL_ERROR: u32 = 1;
+    pub const NOT_READING: u32 = 2;
+    pub const SHUTDOWN: u32 = 3;
+}
+
+#[derive(Clone, Debug)]
+pub struct QuicSettings {
+    pub idle_timeout: Duration,
+    pub keep_alive: Duration,
+}
+
+pub fn bind(
+    addr: SocketAddr,
+    cert: &ServerCert,
+    settings: &QuicSettings,
+) -> Result<quinn::Endpoint, crate::ServerError> {
+    let crypto = QuicServerConfig::try_from(cert.rustls_config()?)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_idle_timeout(Some(
+            settings
+                .idle_timeout
+                .try_into()
+                .map_err(|_| crate::ServerError::Config("idle timeout too long".into()))?,
+        ))
+        .keep_alive_interval(Some(settings.keep_alive))
+        .max_concurrent_bidi_streams(1u32.into())
+        .max_concurrent_uni_streams(0u32.into())
+        .datagram_receive_buffer_size(Some(64 * 1024))
+        .datagram_send_buffer_size(256 * 1024);
+    config.transport_config(Arc::new(transport));
+    quinn::Endpoint::server(config, addr).map_err(|source| crate::ServerError::Bind {
+        what: "QUIC",
+        addr,
+        source,
+    })
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    lobby: LobbyHandle,
+    rates: Rates,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let lobby = lobby.clone();
+                tokio::spawn(async move {
+                    match incoming.await {
+                        Ok(conn) => connection(conn, Session::new(lobby, rates)).await,
+                        Err(e) => tracing::debug!("QUIC handshake failed: {e}"),
+                    }
+                });
+            }
+            _ = shutdown.wait_for(|down| *down) => break,
+        }
+    }
+    endpoint.close(close::SHUTDOWN.into(), b"server shutting down");
+}
+
+async fn connection(conn: quinn::Connection, mut session: Session) {
+    let peer = conn.remote_address();
+    let (send, recv) = match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
+        Ok(Ok(streams)) => streams,
+        _ => {
+            conn.close(close::PROTOCOL_ERROR.into(), b"no control stream");
+            return;
+        }
+    };
+    let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+    let writer = tokio::spawn(write_frames(send, out_rx));
+    let (in_tx, mut frames) = mpsc::channel(IN_QUEUE);
+    tokio::spawn(read_frames(recv, in_tx));
+
+    let streams = Arc::new(Semaphore::new(SNAPSHOT_STREAMS));
+    let mut feed: Option<RoomFeed> = None;
+    let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
+    tokio::pin!(hello_deadline);
+    let mut close_code = close::NORMAL;
+
+    loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame else { break };
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(error) => {
+                        let fatal = error.code == ErrorCode::FrameTooLarge;
+                        tracing::debug!(%peer, "bad control frame: {error}");
+                        if out.try_send(ServerFrame::Error(error)).is_err() || fatal {
+                            close_code = close::PROTOCOL_ERROR;
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                let ClientFrame { id, request } = frame;
+                let is_hello = matches!(request, Request::Hello { .. });
+                let result = match session.request(request).await {
+                    Ok((reply, new_feed)) => {
+                        if new_feed.is_some() || reply == Reply::Left {
+                            feed = new_feed;
+                        }
+                        Ok(reply)
+                    }
+                    Err(e) => Err(e),
+                };
+                // A failed hello ends the connection once the reply is delivered.
+                let fatal = is_hello && result.is_err();
+                if out.try_send(ServerFrame::Reply { id, result }).is_err() {
+                    close_code = close::NOT_READING;
+                    break;
+                }
+                if fatal {
+                    close_code = close::PROTOCOL_ERROR;
+                    break;
+                }
+            }
+            datagram = conn.read_datagram() => {
+                let Ok(datagram) = datagram else { break };
+                match packet::decode_input(&datagram) {
+                    Ok(batch) => {
+                        if let Err(e) = session.input(batch) {
+                            tracing::debug!(%peer, "input refused: {e}");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%peer, "bad datagram: {e}"),
+                }
+            }
+            item = next_from_room(&mut feed) => match item {
+                FromRoom::Snapshot(snapshot) => send_snapshot(&conn, &snapshot, &streams),
+                FromRoom::Event(event) => {
+                    if out.try_send(ServerFrame::Event(event)).is_err() {
+                        close_code = close::NOT_READING;
+                        break;
+                    }
+                }
+                FromRoom::Closed => {
+                    feed = None;
+                    session.room_closed();
+                }
+            },
+            _ = &mut hello_deadline, if session.player().is_none() => {
+                close_code = close::PROTOCOL_ERROR;
+                break;
+            }
+        }
+    }
+
+    drop(session);
+    drop(out);
+    if close_code != close::NOT_READING {
+        // Let the last replies (an error, say) reach the client before closing.
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    }
+    conn.close(close_code.into(), b"bye");
+    tracing::debug!(%peer, "connection ended");
+}
+
+enum FromRoom {
+    Snapshot(SnapshotPacket),
+    Event(tickwire_protocol::RoomEvent),
+    Closed,
+}
+
+/// The next thing the room sent this player; never completes while not in a room.
+async fn next_from_room(feed: &mut Option<RoomFeed>) -> FromRoom {
+    let Some(f) = feed else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        changed = f.snapshots.changed() => match changed {
+            Ok(()) => {
+                let latest = f.snapshots.borrow_and_update().clone();
+                match latest {
+                    Some(snapshot) => FromRoom::Snapshot(snapshot),
+                    None => std::future::pending().await,
+                }
+            }
+            Err(_) => FromRoom::Closed,
+        },
+        event = f.events.recv() => event.map_or(FromRoom::Closed, FromRoom::Event),
+    }
+}
+
+fn send_snapshot(conn: &quinn::Connection, snapshot: &SnapshotPacket, streams: &Arc<Semaphore>) {
+    let bytes = Bytes::from(packet::encode_snapshot(snapshot.input_ack, &snapshot.body));
+    if conn.max_datagram_size().is_some_and(|max| bytes.len() <= max) {
+        // Queued without waiting; when the send buffer is full quinn drops the oldest.
+        let _ = conn.send_datagram(bytes);
+        return;
+    }
+    // Too large for a datagram: its own stream, a few at a time. When those are still busy the
+    // snapshot is dropped; the next one is a delta against the player's ack and still valid.
+    let Ok(permit) = streams.clone().try_acquire_owned() else {
+        tracing::debug!(tick = snapshot.tick.0, "large snapshot dropped: streams busy");
+        return;
+    };
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        if let Ok(mut stream) = conn.open_uni().await {
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.finish();
+        }
+    });
+}
+
+async fn read_frames(
+    mut recv: quinn::RecvStream,
+    frames: mpsc::Sender<Result<ClientFrame, ErrorBody>>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        if recv.read_exact(&mut len).await.is_err() {
+            break;
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_CONTROL_BYTES {
+            let error = ErrorBody::new(
+                ErrorCode::FrameTooLarge,
+                format!("frame of {len} bytes; the limit is {MAX_CONTROL_BYTES}"),
+            );
+            let _ = frames.send(Err(error)).await;
+            break;
+        }
+        buf.resize(len, 0);
+        if recv.read_exact(&mut buf).await.is_err() {
+            break;
+        }
+        let frame = codec::decode::<ClientFrame>(&buf, MAX_CONTROL_BYTES)
+            .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()));
+        if frames.send(frame).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn write_frames(mut send: quinn::SendStream, mut frames: mpsc::Receiver<ServerFrame>) {
+    while let Some(frame) = frames.recv().await {
+        let body = match codec::encode(&frame) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!("cannot encode a server frame: {e}");
+                continue;
+            }
+        };
+        let len = (body.len() as u32).to_le_bytes();
+        if send.write_all(&len).await.is_err() || send.write_all(&body).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.flush().await;
+    let _ = send.finish();
+    let _ = send.stopped().await;
+}
