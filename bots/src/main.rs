@@ -1,1 +1,175 @@
-fn main(){}
+//! `tickwire-bots`: a swarm of headless bots playing matches against a tickwire server, local
+//! (in-process) or remote, ending with a report (one JSON line with `--json`).
+
+mod brain;
+mod report;
+mod swarm;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use swarm::{Progress, SwarmConfig};
+use tickwire_client::Trust;
+use tickwire_server::Server;
+use tickwire_server::config::ServerConfig;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Transport {
+    Quic,
+    Socketio,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "tickwire-bots", version, about = "Headless bot matches and load for tickwire")]
+struct Args {
+    /// Start an in-process server on 127.0.0.1 and play against it.
+    #[arg(long, conflicts_with_all = ["server", "url"])]
+    local: bool,
+    /// QUIC address of a running server.
+    #[arg(long, requires = "trust")]
+    server: Option<SocketAddr>,
+    /// SHA-256 of the server's certificate, as its `listening` line prints it.
+    #[arg(long, group = "trust")]
+    cert_sha256: Option<String>,
+    /// Accept any server certificate (local development only; prints a warning).
+    #[arg(long, group = "trust")]
+    insecure: bool,
+    /// HTTP URL of a running server (Socket.IO transport).
+    #[arg(long)]
+    url: Option<String>,
+    #[arg(long, value_enum, default_value = "quic")]
+    transport: Transport,
+    #[arg(long, default_value_t = 8)]
+    bots: usize,
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
+    #[arg(long, default_value = "arena")]
+    mode: String,
+    /// Seconds to play.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Inputs each bot sends per second.
+    #[arg(long, default_value_t = 30.0)]
+    input_hz: f64,
+    /// With --local: drones per room.
+    #[arg(long, default_value_t = 20)]
+    drones: u32,
+    /// With --local: the server's simulation rate.
+    #[arg(long, default_value_t = 60)]
+    tick_rate: u16,
+    /// With --local: the server's snapshot rate.
+    #[arg(long, default_value_t = 60)]
+    snapshot_rate: u16,
+    /// Print the report as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if args.transport == Transport::Socketio || args.url.is_some() {
+        bail!("the Socket.IO transport is not available in this build yet; use --transport quic");
+    }
+    if args.bots == 0 || args.rooms == 0 {
+        bail!("--bots and --rooms must be at least 1");
+    }
+    if !(args.input_hz > 0.0 && args.input_hz <= 240.0) || !(args.duration > 0.0) {
+        bail!("--input-hz must be in (0, 240] and --duration positive");
+    }
+
+    let mut local = None;
+    let (server, trust) = if args.local {
+        let config = ServerConfig {
+            drones: args.drones,
+            tick_rate: args.tick_rate,
+            snapshot_rate: args.snapshot_rate,
+            max_players: ServerConfig::default()
+                .max_players
+                .max(args.bots.div_ceil(args.rooms).min(64) as u8),
+            ..ServerConfig::loopback()
+        };
+        let s = Server::start(config).await.context("starting the local server")?;
+        let target = (s.quic_addr, Trust::pinned_hex(&s.cert_sha256)?);
+        local = Some(s);
+        target
+    } else {
+        let Some(server) = args.server else {
+            bail!("give --local, or --server IP:PORT with --cert-sha256 HEX");
+        };
+        let trust = match (&args.cert_sha256, args.insecure) {
+            (Some(hex), _) => Trust::pinned_hex(hex)?,
+            (None, true) => {
+                eprintln!("WARNING: --insecure: the server's certificate is not verified.");
+                Trust::Insecure
+            }
+            (None, false) => bail!("--server needs --cert-sha256 HEX (or --insecure)"),
+        };
+        (server, trust)
+    };
+
+    let config = Arc::new(SwarmConfig {
+        server,
+        trust,
+        bots: args.bots,
+        rooms: args.rooms,
+        mode: args.mode.clone(),
+        duration: Duration::from_secs_f64(args.duration),
+        input_hz: args.input_hz,
+    });
+    let progress = Arc::new(Progress::default());
+    let started = Instant::now();
+    let display = std::io::stderr()
+        .is_terminal()
+        .then(|| tokio::spawn(show_progress(progress.clone(), args.bots, args.duration)));
+    let outcomes = swarm::run(config, progress).await;
+    if let Some(d) = display {
+        d.abort();
+        eprintln!();
+    }
+    let report = report::Report::new(
+        "quic",
+        args.bots,
+        args.rooms,
+        started.elapsed().as_secs_f64(),
+        &outcomes,
+    );
+    if let Some(s) = local {
+        s.shutdown().await;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.table());
+    }
+    Ok(())
+}
+
+async fn show_progress(progress: Arc<Progress>, bots: usize, duration: f64) {
+    let started = Instant::now();
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        every.tick().await;
+        let mut err = std::io::stderr();
+        let _ = write!(
+            err,
+            "\r{:5.1}/{duration:.0}s  connected {}/{bots}  snapshots {}  errors {}   ",
+            started.elapsed().as_secs_f64(),
+            progress.connected.load(Ordering::Relaxed),
+            progress.snapshots.load(Ordering::Relaxed),
+            progress.errors.load(Ordering::Relaxed),
+        );
+        let _ = err.flush();
+    }
+}

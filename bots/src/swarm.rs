@@ -1,0 +1,179 @@
+//! Runs N bots over R rooms and gathers their numbers.
+
+use crate::brain::Brain;
+use anyhow::Context;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tickwire_client::{Client, ClientConfig, Trust};
+use tickwire_protocol::{CreateRoom, RoomEvent, RoomId};
+use tokio::sync::watch;
+
+pub struct SwarmConfig {
+    pub server: SocketAddr,
+    pub trust: Trust,
+    pub bots: usize,
+    pub rooms: usize,
+    pub mode: String,
+    pub duration: Duration,
+    pub input_hz: f64,
+}
+
+/// Live counters, read by the progress display while the swarm runs.
+#[derive(Default)]
+pub struct Progress {
+    pub connected: AtomicU64,
+    pub snapshots: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// One bot's numbers at the end.
+#[derive(Default)]
+pub struct BotOutcome {
+    pub connected: bool,
+    pub snapshots: u64,
+    pub snapshot_bytes: u64,
+    pub inputs_sent: u64,
+    pub rtt_ms: Vec<f64>,
+    /// (room, match number) of every match this bot saw end.
+    pub matches: BTreeSet<(RoomId, u32)>,
+    pub errors: u64,
+}
+
+pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOutcome> {
+    let rooms = config.rooms.max(1).min(config.bots.max(1));
+    // The first bot of each room creates it and publishes its id to the others.
+    let room_ids: Vec<_> = (0..rooms).map(|_| watch::channel(None::<RoomId>)).collect();
+    let seats = config.bots.div_ceil(rooms);
+    let deadline = Instant::now() + config.duration;
+    let mut tasks = Vec::with_capacity(config.bots);
+    for i in 0..config.bots {
+        let group = i % rooms;
+        let role = if i < rooms {
+            Role::Create {
+                publish: room_ids[group].0.clone(),
+                seats,
+            }
+        } else {
+            Role::Join(room_ids[group].1.clone())
+        };
+        let (config, progress) = (config.clone(), progress.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut outcome = BotOutcome::default();
+            if let Err(e) = bot(i, &config, role, deadline, &progress, &mut outcome).await {
+                tracing::warn!(bot = i, "bot failed: {e:#}");
+                outcome.errors += 1;
+                progress.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            outcome
+        }));
+    }
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        outcomes.push(t.await.unwrap_or_else(|_| BotOutcome {
+            errors: 1,
+            ..BotOutcome::default()
+        }));
+    }
+    outcomes
+}
+
+enum Role {
+    Create {
+        publish: watch::Sender<Option<RoomId>>,
+        seats: usize,
+    },
+    Join(watch::Receiver<Option<RoomId>>),
+}
+
+async fn bot(
+    index: usize,
+    config: &SwarmConfig,
+    role: Role,
+    deadline: Instant,
+    progress: &Progress,
+    outcome: &mut BotOutcome,
+) -> anyhow::Result<()> {
+    let mut client = Client::connect(ClientConfig {
+        server: config.server,
+        trust: config.trust.clone(),
+        name: format!("bot-{index}"),
+    })
+    .await
+    .context("connecting")?;
+    let me = client.player();
+    let joined = match role {
+        Role::Create { publish, seats } => {
+            let joined = client
+                .create_room(CreateRoom {
+                    name: format!("bots-{index}"),
+                    mode: config.mode.clone(),
+                    max_players: seats.min(u8::MAX as usize) as u8,
+                    private: false,
+                })
+                .await
+                .context("creating a room")?;
+            publish.send_replace(Some(joined.room.id));
+            joined
+        }
+        Role::Join(mut room) => {
+            let wait = tokio::time::timeout(Duration::from_secs(10), room.wait_for(Option::is_some));
+            let id = wait
+                .await
+                .context("waiting for the room to be created")?
+                .context("the room's creator failed")?
+                .context("room id")?;
+            client.join_room(id).await.context("joining the room")?
+        }
+    };
+    outcome.connected = true;
+    progress.connected.fetch_add(1, Ordering::Relaxed);
+    let room = joined.room.id;
+
+    let mut brain = Brain::new(index as u64 + 1);
+    let mut inputs = tokio::time::interval(Duration::from_secs_f64(1.0 / config.input_hz));
+    inputs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut pings = tokio::time::interval(Duration::from_millis(500));
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let end = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(end);
+    let mut seen = 0u64;
+    loop {
+        tokio::select! {
+            _ = &mut end => break,
+            _ = inputs.tick() => {
+                let stats = client.stats();
+                let now = stats.snapshots.load(Ordering::Relaxed);
+                progress.snapshots.fetch_add(now - seen, Ordering::Relaxed);
+                seen = now;
+                let action = client
+                    .latest()
+                    .map(|r| brain.act(me, &r.snapshot));
+                if let Some(a) = action {
+                    client.send_input(a.move_dir, a.aim, a.buttons).context("sending input")?;
+                }
+            }
+            _ = pings.tick() => {
+                let rtt = client.ping().await.context("ping")?;
+                outcome.rtt_ms.push(rtt.as_secs_f64() * 1000.0);
+            }
+            event = client.next_event() => {
+                if let RoomEvent::MatchEnded(result) = event.context("connection lost")? {
+                    outcome.matches.insert((room, result.match_no));
+                }
+            }
+        }
+    }
+    let stats = client.stats();
+    outcome.snapshots = stats.snapshots.load(Ordering::Relaxed);
+    outcome.snapshot_bytes = stats.snapshot_bytes.load(Ordering::Relaxed);
+    outcome.inputs_sent = stats.inputs_sent.load(Ordering::Relaxed);
+    outcome.errors += stats.decode_errors.load(Ordering::Relaxed);
+    progress
+        .snapshots
+        .fetch_add(outcome.snapshots - seen, Ordering::Relaxed);
+    client.close().await;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The client-side world: the snapshots decoded so far, kept so any of them can serve as the
+//! baseline of a later delta. The client acknowledges only ticks it decoded, and the server never
+//! deltas against a tick the client did not acknowledge, so the baseline is always here unless it
+//! is older than [`KEPT_SNAPSHOTS`] (the server falls back to a full snapshot well before that).
+
+use std::collections::VecDeque;
+use tickwire_protocol::delta::{self, DecodeError};
+use tickwire_protocol::{Snapshot, Tick};
+
+/// Decoded snapshots kept as possible baselines: a little more than the server's history.
+pub const KEPT_SNAPSHOTS: usize = 96;
+
+#[derive(Default)]
+pub struct ClientWorld {
+    /// Ticks strictly increasing; the back is the newest.
+    kept: VecDeque<Snapshot>,
+}
+
+/// What applying one snapshot did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// A snapshot newer than any before: it is now the current world.
+    Newer(Tick),
+    /// Older than the current world (it arrived late): ignored.
+    Stale(Tick),
+}
+
+impl ClientWorld {
+    /// The newest decoded snapshot.
+    pub fn current(&self) -> Option<&Snapshot> {
+        self.kept.back()
+    }
+
+    pub fn get(&self, tick: Tick) -> Option<&Snapshot> {
+        self.kept.iter().rev().find(|s| s.tick == tick)
+    }
+
+    /// Decodes a delta body against the baseline it names and keeps the result.
+    pub fn apply(&mut self, body: &[u8]) -> Result<Applied, DecodeError> {
+        let header = delta::read_header(body)?;
+        if let Some(current) = self.current()
+            && header.tick <= current.tick
+        {
+            return Ok(Applied::Stale(header.tick));
+        }
+        let base = match header.baseline {
+            Some(t) => Some(self.get(t).ok_or(DecodeError::MissingBaseline(t))?),
+            None => None,
+        };
+        let snapshot = delta::decode(body, base)?;
+        if self.kept.len() == KEPT_SNAPSHOTS {
+            self.kept.pop_front();
+        }
+        let tick = snapshot.tick;
+        self.kept.push_back(snapshot);
+        Ok(Applied::Newer(tick))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwire_protocol::{EntityKind, EntityState, NetId};
+
+    fn snap(tick: u32, x: u16) -> Snapshot {
+        Snapshot::capture(
+            Tick(tick),
+            vec![EntityState {
+                id: NetId(3),
+                kind: EntityKind::Player,
+                owner: None,
+                pos: [x, 1],
+                vel: [0, 0],
+                aim: 0,
+                health: 100,
+            }],
+        )
+    }
+
+    #[test]
+    fn deltas_apply_in_order_and_late_ones_are_ignored() {
+        let mut world = ClientWorld::default();
+        let (s1, s2, s3) = (snap(1, 10), snap(2, 20), snap(3, 30));
+        assert_eq!(
+            world.apply(&delta::encode(None, &s1)),
+            Ok(Applied::Newer(Tick(1)))
+        );
+        assert_eq!(
+            world.apply(&delta::encode(Some(&s1), &s3)),
+            Ok(Applied::Newer(Tick(3)))
+        );
+        assert_eq!(
+            world.apply(&delta::encode(Some(&s1), &s2)),
+            Ok(Applied::Stale(Tick(2)))
+        );
+        assert_eq!(world.current(), Some(&s3));
+        let s4 = snap(4, 40);
+        assert_eq!(
+            world.apply(&delta::encode(Some(&s2), &s4)),
+            Err(DecodeError::MissingBaseline(Tick(2)))
+        );
+    }
+}
