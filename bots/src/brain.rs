@@ -53,7 +53,8 @@ impl Brain {
                 .map(|e| (e.position(), e.position().distance_squared(pos)))
                 .min_by(|a, b| a.1.total_cmp(&b.1))
         };
-        let Some((target, dist2)) = nearest(EntityKind::Player).or_else(|| nearest(EntityKind::Drone))
+        let Some((target, dist2)) =
+            nearest(EntityKind::Player).or_else(|| nearest(EntityKind::Drone))
         else {
             return self.idle();
         };
@@ -118,7 +119,11 @@ mod tests {
     fn bots_chase_aim_and_fire_at_the_nearest_player() {
         let world = Snapshot::capture(
             Tick(1),
-            vec![player(1, 1, 100.0), player(2, 2, 400.0), player(3, 3, 900.0)],
+            vec![
+                player(1, 1, 100.0),
+                player(2, 2, 400.0),
+                player(3, 3, 900.0),
+            ],
         );
         let mut brain = Brain::new(1);
         let act = brain.act(PlayerId(1), &world);

@@ -24,7 +24,11 @@ enum Transport {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "tickwire-bots", version, about = "Headless bot matches and load for tickwire")]
+#[command(
+    name = "tickwire-bots",
+    version,
+    about = "Headless bot matches and load for tickwire"
+)]
 struct Args {
     /// Start an in-process server on 127.0.0.1 and play against it.
     #[arg(long, conflicts_with_all = ["server", "url"])]
@@ -73,8 +77,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -85,7 +88,8 @@ async fn main() -> anyhow::Result<()> {
     if args.bots == 0 || args.rooms == 0 {
         bail!("--bots and --rooms must be at least 1");
     }
-    if !(args.input_hz > 0.0 && args.input_hz <= 240.0) || !(args.duration > 0.0) {
+    let rates_ok = (0.0..=240.0).contains(&args.input_hz) && args.input_hz > 0.0;
+    if !rates_ok || args.duration.is_nan() || args.duration <= 0.0 {
         bail!("--input-hz must be in (0, 240] and --duration positive");
     }
 
@@ -100,7 +104,9 @@ async fn main() -> anyhow::Result<()> {
                 .max(args.bots.div_ceil(args.rooms).min(64) as u8),
             ..ServerConfig::loopback()
         };
-        let s = Server::start(config).await.context("starting the local server")?;
+        let s = Server::start(config)
+            .await
+            .context("starting the local server")?;
         let target = (s.quic_addr, Trust::pinned_hex(&s.cert_sha256)?);
         local = Some(s);
         target

@@ -31,7 +31,10 @@ impl Report {
     ) -> Report {
         let snapshots: u64 = outcomes.iter().map(|o| o.snapshots).sum();
         let snapshot_bytes: u64 = outcomes.iter().map(|o| o.snapshot_bytes).sum();
-        let mut rtts: Vec<f64> = outcomes.iter().flat_map(|o| o.rtt_ms.iter().copied()).collect();
+        let mut rtts: Vec<f64> = outcomes
+            .iter()
+            .flat_map(|o| o.rtt_ms.iter().copied())
+            .collect();
         rtts.sort_by(f64::total_cmp);
         let matches: BTreeSet<_> = outcomes.iter().flat_map(|o| o.matches.iter()).collect();
         Report {

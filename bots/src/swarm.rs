@@ -119,7 +119,8 @@ async fn bot(
             joined
         }
         Role::Join(mut room) => {
-            let wait = tokio::time::timeout(Duration::from_secs(10), room.wait_for(Option::is_some));
+            let wait =
+                tokio::time::timeout(Duration::from_secs(10), room.wait_for(Option::is_some));
             let id = wait
                 .await
                 .context("waiting for the room to be created")?

@@ -63,6 +63,8 @@ pub struct ClientStats {
     pub snapshots: AtomicU64,
     /// Snapshot packet bytes, headers included.
     pub snapshot_bytes: AtomicU64,
+    /// Snapshots that were deltas against an earlier snapshot (the rest were full).
+    pub delta_snapshots: AtomicU64,
     pub stale_snapshots: AtomicU64,
     pub decode_errors: AtomicU64,
     pub inputs_sent: AtomicU64,
@@ -94,37 +96,7 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(config: ClientConfig) -> Result<Client, ClientError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| ClientError::Setup(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(config.trust.verifier(provider))
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        let crypto =
-            QuicClientConfig::try_from(tls).map_err(|e| ClientError::Setup(e.to_string()))?;
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .keep_alive_interval(Some(Duration::from_secs(3)))
-            .max_idle_timeout(Some(
-                Duration::from_secs(15)
-                    .try_into()
-                    .map_err(|_| ClientError::Setup("idle timeout".into()))?,
-            ))
-            .max_concurrent_uni_streams(8u32.into())
-            .datagram_receive_buffer_size(Some(1024 * 1024));
-        let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
-        client_config.transport_config(Arc::new(transport));
-
-        let bind: SocketAddr = if config.server.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let mut endpoint = quinn::Endpoint::client(bind)
-            .map_err(|e| ClientError::Setup(format!("cannot bind a UDP socket: {e}")))?;
-        endpoint.set_default_client_config(client_config);
+        let endpoint = endpoint(config.server, &config.trust)?;
         let conn = endpoint.connect(config.server, "localhost")?.await?;
 
         let (send, recv) = conn.open_bi().await?;
@@ -133,7 +105,13 @@ impl Client {
         let (calls, calls_rx) = mpsc::channel(64);
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let stats = Arc::new(ClientStats::default());
-        tokio::spawn(control_task(send, calls_rx, frames, events_tx, stats.clone()));
+        tokio::spawn(control_task(
+            send,
+            calls_rx,
+            frames,
+            events_tx,
+            stats.clone(),
+        ));
         let (snap_tx, snapshots) = watch::channel(None);
         tokio::spawn(snapshot_task(conn.clone(), snap_tx, stats.clone()));
 
@@ -247,7 +225,12 @@ impl Client {
 
     /// Sends one input (with the previous few, for loss) and the newest decoded tick as ack.
     /// Returns the input's seq.
-    pub fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError> {
+    pub fn send_input(
+        &mut self,
+        move_dir: Vec2,
+        aim: f32,
+        buttons: u8,
+    ) -> Result<u32, ClientError> {
         let seq = self.next_seq;
         self.next_seq += 1;
         if self.recent.len() == INPUT_REDUNDANCY {
@@ -308,6 +291,41 @@ impl Client {
         self.conn.close(0u32.into(), b"bye");
         self.endpoint.wait_idle().await;
     }
+}
+
+/// A client QUIC endpoint that speaks tickwire's ALPN and trusts the server as `trust` says.
+/// [`Client::connect`] uses it; tests use it to speak raw frames.
+pub fn endpoint(server: SocketAddr, trust: &Trust) -> Result<quinn::Endpoint, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ClientError::Setup(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(trust.verifier(provider))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| ClientError::Setup(e.to_string()))?;
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(Duration::from_secs(3)))
+        .max_idle_timeout(Some(
+            Duration::from_secs(15)
+                .try_into()
+                .map_err(|_| ClientError::Setup("idle timeout".into()))?,
+        ))
+        .max_concurrent_uni_streams(8u32.into())
+        .datagram_receive_buffer_size(Some(1024 * 1024));
+    let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
+    client_config.transport_config(Arc::new(transport));
+    let bind: SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let mut endpoint = quinn::Endpoint::client(bind)
+        .map_err(|e| ClientError::Setup(format!("cannot bind a UDP socket: {e}")))?;
+    endpoint.set_default_client_config(client_config);
+    Ok(endpoint)
 }
 
 fn joined(reply: Reply) -> Result<Joined, ClientError> {
@@ -428,8 +446,11 @@ async fn snapshot_task(
             }
         };
         match world.apply(body) {
-            Ok(Applied::Newer(_)) => {
+            Ok(Applied::Newer { delta, .. }) => {
                 stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                if delta {
+                    stats.delta_snapshots.fetch_add(1, Ordering::Relaxed);
+                }
                 stats
                     .snapshot_bytes
                     .fetch_add(packet.len() as u64, Ordering::Relaxed);

@@ -19,8 +19,9 @@ pub struct ClientWorld {
 /// What applying one snapshot did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {
-    /// A snapshot newer than any before: it is now the current world.
-    Newer(Tick),
+    /// A snapshot newer than any before: it is now the current world. `delta`: it was encoded
+    /// against a baseline (not a full snapshot).
+    Newer { tick: Tick, delta: bool },
     /// Older than the current world (it arrived late): ignored.
     Stale(Tick),
 }
@@ -53,7 +54,10 @@ impl ClientWorld {
         }
         let tick = snapshot.tick;
         self.kept.push_back(snapshot);
-        Ok(Applied::Newer(tick))
+        Ok(Applied::Newer {
+            tick,
+            delta: header.baseline.is_some(),
+        })
     }
 }
 
@@ -83,11 +87,17 @@ mod tests {
         let (s1, s2, s3) = (snap(1, 10), snap(2, 20), snap(3, 30));
         assert_eq!(
             world.apply(&delta::encode(None, &s1)),
-            Ok(Applied::Newer(Tick(1)))
+            Ok(Applied::Newer {
+                tick: Tick(1),
+                delta: false
+            })
         );
         assert_eq!(
             world.apply(&delta::encode(Some(&s1), &s3)),
-            Ok(Applied::Newer(Tick(3)))
+            Ok(Applied::Newer {
+                tick: Tick(3),
+                delta: true
+            })
         );
         assert_eq!(
             world.apply(&delta::encode(Some(&s1), &s2)),

@@ -456,7 +456,10 @@ mod tests {
     }
 
     fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
-        (any::<u32>(), proptest::collection::vec(arb_entity(), 0..120))
+        (
+            any::<u32>(),
+            proptest::collection::vec(arb_entity(), 0..120),
+        )
             .prop_map(|(tick, es)| Snapshot::capture(Tick(tick), es))
     }
 

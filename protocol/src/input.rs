@@ -101,7 +101,11 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_values() {
-        assert!(input(Vec2::new(0.6, 0.8), 1.0, BUTTON_FIRE).validate().is_ok());
+        assert!(
+            input(Vec2::new(0.6, 0.8), 1.0, BUTTON_FIRE)
+                .validate()
+                .is_ok()
+        );
         assert_eq!(
             input(Vec2::new(f32::NAN, 0.0), 0.0, 0).validate(),
             Err(InputError::MoveNotFinite)
@@ -114,7 +118,10 @@ mod tests {
             input(Vec2::ZERO, f32::INFINITY, 0).validate(),
             Err(InputError::BadAim)
         );
-        assert_eq!(input(Vec2::ZERO, 4.0, 0).validate(), Err(InputError::BadAim));
+        assert_eq!(
+            input(Vec2::ZERO, 4.0, 0).validate(),
+            Err(InputError::BadAim)
+        );
         assert_eq!(
             input(Vec2::ZERO, 0.0, 0x80).validate(),
             Err(InputError::UnknownButtons(0x80))

@@ -58,9 +58,7 @@ pub fn decode_snapshot(packet: &[u8]) -> Result<(u32, &[u8]), PacketError> {
     match packet.split_first() {
         None => Err(PacketError::Empty),
         Some((&SNAPSHOT, rest)) => {
-            let (ack, body) = rest
-                .split_first_chunk::<4>()
-                .ok_or(PacketError::TooShort)?;
+            let (ack, body) = rest.split_first_chunk::<4>().ok_or(PacketError::TooShort)?;
             Ok((u32::from_le_bytes(*ack), body))
         }
         Some((&t, _)) => Err(PacketError::UnknownType(t)),
@@ -70,8 +68,8 @@ pub fn decode_snapshot(packet: &[u8]) -> Result<(u32, &[u8]), PacketError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::Input;
     use crate::ids::Tick;
+    use crate::input::Input;
 
     #[test]
     fn packets_round_trip() {

@@ -133,7 +133,11 @@ pub fn quantise_aim(angle: f32) -> u16 {
 /// Back to an angle in [-PI, PI).
 pub fn dequantise_aim(q: u16) -> f32 {
     let a = (q as u32 % AIM_STEPS) as f32 / AIM_STEPS as f32 * TAU;
-    if a >= std::f32::consts::PI { a - TAU } else { a }
+    if a >= std::f32::consts::PI {
+        a - TAU
+    } else {
+        a
+    }
 }
 
 #[cfg(test)]
@@ -148,7 +152,7 @@ mod tests {
         for v in [-1000.0f32, -3.3, 0.0, 219.99, 600.0] {
             assert!((dequantise_vel(quantise_vel(v)) - v).abs() <= 0.5 / VEL_SCALE);
         }
-        for a in [-3.14f32, -1.0, 0.0, 0.5, 3.14] {
+        for a in [-3.1f32, -1.0, 0.0, 0.5, 3.1] {
             let back = dequantise_aim(quantise_aim(a));
             let diff = (back - a + std::f32::consts::PI).rem_euclid(TAU) - std::f32::consts::PI;
             assert!(diff.abs() <= TAU / AIM_STEPS as f32);

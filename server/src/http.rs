@@ -1,11 +1,11 @@
 //! The HTTP surface (axum): `GET /healthz` and `GET /api/rooms`.
 
 use crate::lobby::LobbyHandle;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
 use tickwire_protocol::RoomInfo;
 

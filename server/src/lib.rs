@@ -101,7 +101,10 @@ impl Server {
             let stop = async move {
                 let _ = http_down.wait_for(|d| *d).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!("HTTP server failed: {e}");
             }
         });

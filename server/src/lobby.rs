@@ -81,7 +81,11 @@ impl LobbyHandle {
 
     /// For paths that cannot wait (a session's Drop).
     pub fn try_leave(&self, room: RoomId, player: PlayerId) {
-        if self.tx.try_send(LobbyCommand::Leave { room, player }).is_err() {
+        if self
+            .tx
+            .try_send(LobbyCommand::Leave { room, player })
+            .is_err()
+        {
             tracing::warn!(%room, %player, "lobby queue full; leave lost");
         }
     }
@@ -341,8 +345,8 @@ impl Lobby {
         let timeout = Duration::from_secs(self.config.empty_room_secs);
         let now = Instant::now();
         self.rooms.retain(|id, e| {
-            let keep = e.empty_since.is_none_or(|t| now - t < timeout)
-                && !e.handle.commands.is_closed();
+            let keep =
+                e.empty_since.is_none_or(|t| now - t < timeout) && !e.handle.commands.is_closed();
             if !keep {
                 tracing::info!(room = %id, "closing empty room");
             }

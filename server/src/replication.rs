@@ -126,6 +126,9 @@ mod tests {
         assert_eq!(cache.encodes, 2);
         assert_eq!(delta::read_header(&full).unwrap().baseline, None);
         let base = history.get(Tick(latest.0 - 2)).unwrap();
-        assert_eq!(delta::decode(&a, Some(base)).unwrap(), *history.latest().unwrap());
+        assert_eq!(
+            delta::decode(&a, Some(base)).unwrap(),
+            *history.latest().unwrap()
+        );
     }
 }

@@ -80,9 +80,7 @@ impl Session {
         match request {
             Request::Hello { .. } => unreachable!("handled above"),
             Request::Ping { client_time_us } => Ok((Reply::Pong { client_time_us }, None)),
-            Request::ListRooms { mode } => {
-                Ok((Reply::Rooms(self.lobby.list(mode).await?), None))
-            }
+            Request::ListRooms { mode } => Ok((Reply::Rooms(self.lobby.list(mode).await?), None)),
             Request::LeaveRoom => {
                 self.leave_room()
                     .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
@@ -100,8 +98,11 @@ impl Session {
                     .await
             }
             Request::QuickJoin { mode } => {
-                self.enter(player, name, |member| LobbyCommand::QuickJoin { mode, member })
-                    .await
+                self.enter(player, name, |member| LobbyCommand::QuickJoin {
+                    mode,
+                    member,
+                })
+                .await
             }
         }
     }

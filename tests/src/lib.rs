@@ -1,1 +1,179 @@
+//! Helpers for tickwire's end-to-end tests: an in-process server on 127.0.0.1, connected
+//! clients, a lossy UDP relay, and a raw control-stream connection for speaking bad frames.
 
+use anyhow::{Context, bail};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tickwire_client::{Client, ClientConfig, Received, Trust};
+use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
+use tickwire_protocol::{ClientFrame, ServerFrame};
+use tickwire_server::Server;
+use tickwire_server::config::ServerConfig;
+use tokio::net::UdpSocket;
+
+/// Generous bound for anything a test waits on; a healthy run takes a fraction of it.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub async fn server(configure: impl FnOnce(&mut ServerConfig)) -> Server {
+    let mut config = ServerConfig::loopback();
+    configure(&mut config);
+    Server::start(config).await.expect("server starts")
+}
+
+pub fn pin(server: &Server) -> Trust {
+    Trust::pinned_hex(&server.cert_sha256).expect("server prints a valid hash")
+}
+
+pub async fn connect_to(addr: SocketAddr, trust: Trust, name: &str) -> Client {
+    Client::connect(ClientConfig {
+        server: addr,
+        trust,
+        name: name.to_owned(),
+    })
+    .await
+    .expect("client connects")
+}
+
+pub async fn connect(server: &Server, name: &str) -> Client {
+    connect_to(server.quic_addr, pin(server), name).await
+}
+
+/// Awaits `f`, failing the test after [`WAIT`].
+pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Waits for a snapshot that satisfies `pred`.
+pub async fn snapshot_where(
+    client: &mut Client,
+    what: &str,
+    mut pred: impl FnMut(&Received) -> bool,
+) -> Arc<Received> {
+    within(what, async {
+        loop {
+            let r = client.next_snapshot().await.expect("connection stays up");
+            if pred(&r) {
+                return r;
+            }
+        }
+    })
+    .await
+}
+
+/// Counts what a [`LossyRelay`] forwarded and dropped.
+#[derive(Default, Debug)]
+pub struct RelayCounts {
+    pub forwarded: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// A UDP relay on 127.0.0.1 between one client and a server that drops a share of the
+/// datagrams in each direction (seeded, so a run is repeatable): a real lossy path for QUIC.
+pub struct LossyRelay {
+    pub addr: SocketAddr,
+    pub counts: Arc<RelayCounts>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LossyRelay {
+    pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> anyhow::Result<LossyRelay> {
+        let front = UdpSocket::bind("127.0.0.1:0").await?;
+        let back = UdpSocket::bind("127.0.0.1:0").await?;
+        back.connect(server).await?;
+        let addr = front.local_addr()?;
+        let counts = Arc::new(RelayCounts::default());
+        let c = counts.clone();
+        let task = tokio::spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut client: Option<SocketAddr> = None;
+            let (mut up, mut down) = (vec![0u8; 65536], vec![0u8; 65536]);
+            loop {
+                tokio::select! {
+                    r = front.recv_from(&mut up) => {
+                        let Ok((n, from)) = r else { return };
+                        client = Some(from);
+                        if rng.f64() < loss {
+                            c.dropped.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            let _ = back.send(&up[..n]).await;
+                            c.forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    r = back.recv(&mut down) => {
+                        let Ok(n) = r else { return };
+                        let Some(to) = client else { continue };
+                        if rng.f64() < loss {
+                            c.dropped.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            let _ = front.send_to(&down[..n], to).await;
+                            c.forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(LossyRelay { addr, counts, task })
+    }
+}
+
+impl Drop for LossyRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A connection that speaks raw control frames, to test how the server treats bad ones.
+pub struct RawControl {
+    pub conn: quinn::Connection,
+    pub send: quinn::SendStream,
+    pub recv: quinn::RecvStream,
+    _endpoint: quinn::Endpoint,
+}
+
+impl RawControl {
+    pub async fn open(server: &Server) -> anyhow::Result<RawControl> {
+        let endpoint = tickwire_client::connection::endpoint(server.quic_addr, &pin(server))?;
+        let conn = endpoint.connect(server.quic_addr, "localhost")?.await?;
+        let (send, recv) = conn.open_bi().await?;
+        Ok(RawControl {
+            conn,
+            send,
+            recv,
+            _endpoint: endpoint,
+        })
+    }
+
+    /// Writes a length prefix and then `body` as they are.
+    pub async fn write_raw(&mut self, len: u32, body: &[u8]) -> anyhow::Result<()> {
+        self.send.write_all(&len.to_le_bytes()).await?;
+        self.send.write_all(body).await?;
+        Ok(())
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) -> anyhow::Result<()> {
+        let body = codec::encode(frame)?;
+        self.write_raw(body.len() as u32, &body).await
+    }
+
+    pub async fn read(&mut self) -> anyhow::Result<ServerFrame> {
+        let mut len = [0u8; 4];
+        within("a control frame", self.recv.read_exact(&mut len))
+            .await
+            .context("reading a frame length")?;
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_CONTROL_BYTES {
+            bail!("server frame of {len} bytes");
+        }
+        let mut body = vec![0u8; len];
+        within("a control frame body", self.recv.read_exact(&mut body))
+            .await
+            .context("reading a frame")?;
+        Ok(codec::decode(&body, MAX_CONTROL_BYTES)?)
+    }
+}

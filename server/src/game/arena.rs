@@ -9,8 +9,7 @@ use glam::Vec2;
 use hecs::{Entity, World};
 use std::collections::BTreeMap;
 use tickwire_protocol::movement::{
-    self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS,
-    PROJECTILE_SPEED,
+    self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
 use tickwire_protocol::{
     EntityKind, EntityState, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, RoomState,
@@ -81,8 +80,12 @@ struct PlayerRecord {
 enum Phase {
     /// Nobody has joined yet, or everybody left.
     Waiting,
-    Playing { elapsed: f32 },
-    Finished { pause_left: f32 },
+    Playing {
+        elapsed: f32,
+    },
+    Finished {
+        pause_left: f32,
+    },
 }
 
 pub struct Arena {
@@ -292,7 +295,8 @@ impl Game for Arena {
         }
         respawn_players(world, dt, &mut self.rng);
 
-        let out_of_time = matches!(self.phase, Phase::Playing { elapsed } if elapsed >= self.config.match_secs);
+        let out_of_time =
+            matches!(self.phase, Phase::Playing { elapsed } if elapsed >= self.config.match_secs);
         if out_of_time || self.score_reached() {
             self.end_match(world, events);
         }
@@ -452,7 +456,8 @@ fn move_projectiles(world: &mut World, dt: f32) {
     for (entity, body, projectile) in world.query_mut::<(Entity, &mut Body, &mut Projectile)>() {
         body.pos += body.vel * dt;
         projectile.ttl -= dt;
-        let inside = body.pos.cmpge(Vec2::ZERO).all() && body.pos.cmple(Vec2::splat(ARENA_SIZE)).all();
+        let inside =
+            body.pos.cmpge(Vec2::ZERO).all() && body.pos.cmple(Vec2::splat(ARENA_SIZE)).all();
         if projectile.ttl <= 0.0 || !inside {
             gone.push(entity);
         }

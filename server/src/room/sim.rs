@@ -163,7 +163,7 @@ impl RoomSim {
         }
         self.game
             .step(&mut self.world, &self.inputs, self.dt, &mut self.events);
-        self.tick.0 % self.ticks_per_snapshot == 0
+        self.tick.0.is_multiple_of(self.ticks_per_snapshot)
     }
 
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, RoomEvent> {

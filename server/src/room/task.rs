@@ -11,11 +11,11 @@ use super::sim::{Outgoing, RoomSim};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 use tickwire_protocol::{
     ErrorBody, InputBatch, Joined, PlayerId, RoomEvent, RoomId, RoomState, Snapshot, Tick,
 };
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 /// Most steps run back to back when the task wakes late.
 pub const MAX_CATCH_UP: u32 = 4;

@@ -6,9 +6,9 @@
 //! - datagrams to the client: snapshots; a snapshot larger than `max_datagram_size()` goes on a
 //!   unidirectional stream of its own instead.
 
-use crate::session::{Rates, RoomFeed, Session};
 use crate::lobby::LobbyHandle;
 use crate::room::SnapshotPacket;
+use crate::session::{Rates, RoomFeed, Session};
 use crate::tls::{ServerCert, TlsError};
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
@@ -54,12 +54,9 @@ pub fn bind(
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport
-        .max_idle_timeout(Some(
-            settings
-                .idle_timeout
-                .try_into()
-                .map_err(|_| crate::ServerError::Config("idle timeout too long".into()))?,
-        ))
+        .max_idle_timeout(Some(settings.idle_timeout.try_into().map_err(|_| {
+            crate::ServerError::Config("idle timeout too long".into())
+        })?))
         .keep_alive_interval(Some(settings.keep_alive))
         .max_concurrent_bidi_streams(1u32.into())
         .max_concurrent_uni_streams(0u32.into())
@@ -225,7 +222,10 @@ async fn next_from_room(feed: &mut Option<RoomFeed>) -> FromRoom {
 
 fn send_snapshot(conn: &quinn::Connection, snapshot: &SnapshotPacket, streams: &Arc<Semaphore>) {
     let bytes = Bytes::from(packet::encode_snapshot(snapshot.input_ack, &snapshot.body));
-    if conn.max_datagram_size().is_some_and(|max| bytes.len() <= max) {
+    if conn
+        .max_datagram_size()
+        .is_some_and(|max| bytes.len() <= max)
+    {
         // Queued without waiting; when the send buffer is full quinn drops the oldest.
         let _ = conn.send_datagram(bytes);
         return;
@@ -233,7 +233,10 @@ fn send_snapshot(conn: &quinn::Connection, snapshot: &SnapshotPacket, streams: &
     // Too large for a datagram: its own stream, a few at a time. When those are still busy the
     // snapshot is dropped; the next one is a delta against the player's ack and still valid.
     let Ok(permit) = streams.clone().try_acquire_owned() else {
-        tracing::debug!(tick = snapshot.tick.0, "large snapshot dropped: streams busy");
+        tracing::debug!(
+            tick = snapshot.tick.0,
+            "large snapshot dropped: streams busy"
+        );
         return;
     };
     let conn = conn.clone();

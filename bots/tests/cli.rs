@@ -1,0 +1,116 @@
+//! `tickwire-bots` keeps its contract: a local match and a match against a separately started
+//! `tickwire-server` both end with one JSON report line.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn bots() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+}
+
+/// The server binary sits beside ours in the target directory (the workspace's test run builds
+/// it for the server's own CLI test).
+fn server_binary() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_BIN_EXE_tickwire-bots"));
+    here.with_file_name(format!("tickwire-server{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn report(output: std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "bots failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().expect("a report line");
+    serde_json::from_str(last).expect("the last line is JSON")
+}
+
+fn assert_clean_match(report: &serde_json::Value, bots: u64) {
+    for key in [
+        "bots",
+        "connected",
+        "rooms",
+        "snapshots",
+        "snapshot_bytes",
+        "avg_snapshot_bytes",
+        "inputs_sent",
+        "rtt_ms_p50",
+        "rtt_ms_p99",
+        "matches_finished",
+        "errors",
+    ] {
+        assert!(report.get(key).is_some(), "report lacks {key}: {report}");
+    }
+    assert_eq!(report["connected"], bots, "{report}");
+    assert!(report["snapshots"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["inputs_sent"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+}
+
+#[test]
+fn a_local_bot_match_reports_in_json() {
+    let out = bots()
+        .args([
+            "--local",
+            "--bots",
+            "8",
+            "--rooms",
+            "2",
+            "--duration",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_clean_match(&report(out), 8);
+}
+
+#[test]
+fn bots_play_against_a_separately_started_server() {
+    let server = server_binary();
+    if !server.exists() {
+        panic!(
+            "{} is not built; run the workspace's tests",
+            server.display()
+        );
+    }
+    let mut child = Command::new(server)
+        .args(["--http", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{key}=")).map(str::to_owned))
+            .unwrap()
+    };
+    let out = bots()
+        .args([
+            "--server",
+            &field("quic"),
+            "--cert-sha256",
+            &field("cert-sha256"),
+        ])
+        .args(["--bots", "4", "--rooms", "2", "--duration", "2", "--json"])
+        .output()
+        .unwrap();
+    // A wrong pin is refused.
+    let wrong = bots()
+        .args(["--server", &field("quic"), "--cert-sha256", &"0".repeat(64)])
+        .args(["--bots", "1", "--duration", "1", "--json"])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_clean_match(&report(out), 4);
+    let wrong = report(wrong);
+    assert_eq!(wrong["connected"], 0);
+    assert_eq!(wrong["errors"], 1);
+}

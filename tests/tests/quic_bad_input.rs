@@ -1,0 +1,285 @@
+//! Bad input over real loopback QUIC gets a clear error or is dropped: no panic, and the other
+//! players in the room keep playing undisturbed.
+
+use bytes::Bytes;
+use glam::Vec2;
+use std::sync::atomic::Ordering;
+use tickwire_client::{Client, ClientError};
+use tickwire_protocol::codec::MAX_CONTROL_BYTES;
+use tickwire_protocol::{
+    ClientFrame, CreateRoom, ErrorCode, Input, InputBatch, PROTOCOL_VERSION, Reply, Request,
+    RoomId, ServerFrame,
+};
+use tickwire_server::Server;
+use tickwire_tests::*;
+
+fn hello(protocol: u16) -> ClientFrame {
+    ClientFrame {
+        id: 1,
+        request: Request::Hello {
+            protocol,
+            name: "raw".into(),
+            token: None,
+        },
+    }
+}
+
+fn error_code(frame: ServerFrame) -> ErrorCode {
+    match frame {
+        ServerFrame::Error(e) | ServerFrame::Reply { result: Err(e), .. } => e.code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> ErrorCode {
+    match result {
+        Err(ClientError::Server(e)) => e.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A player who keeps playing in a room while the test misbehaves elsewhere.
+struct Bystander {
+    client: Client,
+    room: RoomId,
+}
+
+impl Bystander {
+    async fn start(server: &Server) -> Bystander {
+        let client = connect(server, "bystander").await;
+        let room = client
+            .create_room(CreateRoom {
+                name: "calm".into(),
+                mode: "arena".into(),
+                max_players: 8,
+                private: false,
+            })
+            .await
+            .unwrap()
+            .room
+            .id;
+        Bystander { client, room }
+    }
+
+    /// Fails unless fresh snapshots still flow and the control stream still answers.
+    async fn still_playing(&mut self) {
+        let before = self.client.latest().map_or(0, |r| r.snapshot.tick.0);
+        for _ in 0..5 {
+            self.client.send_input(Vec2::Y, 0.0, 0).unwrap();
+            within("bystander snapshots", self.client.next_snapshot())
+                .await
+                .unwrap();
+        }
+        let after = self.client.latest().unwrap().snapshot.tick.0;
+        assert!(after > before);
+        self.client.ping().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_datagrams_and_bad_inputs_are_dropped() {
+    let server = server(|c| c.drones = 2).await;
+    let mut bystander = Bystander::start(&server).await;
+    let mut bad = connect(&server, "bad").await;
+    bad.join_room(bystander.room).await.unwrap();
+    let conn = bad.connection().clone();
+
+    // Garbage, an unknown packet type, a truncated batch, an oversized batch.
+    for junk in [
+        vec![0xff; 40],
+        vec![0x02, 1, 2, 3],
+        vec![0x01, 9],
+        vec![0x01; 1100],
+        vec![],
+    ] {
+        conn.send_datagram(Bytes::from(junk)).unwrap();
+    }
+    // NaN, too-long and unknown-button inputs: each batch is refused whole.
+    let bad_inputs = [
+        Input {
+            seq: 100,
+            move_dir: Vec2::new(f32::NAN, 0.0),
+            ..Input::default()
+        },
+        Input {
+            seq: 101,
+            move_dir: Vec2::new(5.0, 0.0),
+            ..Input::default()
+        },
+        Input {
+            seq: 102,
+            aim: f32::INFINITY,
+            ..Input::default()
+        },
+        Input {
+            seq: 103,
+            buttons: 0x80,
+            ..Input::default()
+        },
+    ];
+    for input in bad_inputs {
+        bad.send_batch(&InputBatch {
+            ack_tick: None,
+            inputs: vec![input],
+        })
+        .unwrap();
+    }
+    bystander.still_playing().await;
+    // None of them was applied: the input ack never reached those seqs.
+    for _ in 0..10 {
+        let r = within("snapshots", bad.next_snapshot()).await.unwrap();
+        assert!(r.input_ack < 100, "a refused input was applied");
+    }
+    // A valid input afterwards still works.
+    let good = InputBatch {
+        ack_tick: None,
+        inputs: vec![Input {
+            seq: 104,
+            move_dir: Vec2::X,
+            ..Input::default()
+        }],
+    };
+    within("the valid input to be acked", async {
+        loop {
+            bad.send_batch(&good).unwrap();
+            if bad.next_snapshot().await.unwrap().input_ack == 104 {
+                break;
+            }
+        }
+    })
+    .await;
+    bystander.still_playing().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_control_frames_get_bad_request_and_the_stream_stays_usable() {
+    let server = server(|c| c.drones = 0).await;
+    let mut bystander = Bystander::start(&server).await;
+    let mut raw = RawControl::open(&server).await.unwrap();
+
+    raw.write_raw(5, &[0xde, 0xad, 0xbe, 0xef, 0x00])
+        .await
+        .unwrap();
+    assert_eq!(error_code(raw.read().await.unwrap()), ErrorCode::BadRequest);
+    // A length prefix whose string claims far more than the frame holds.
+    raw.write_raw(8, &[1, 0, 0, 0, 0xfd, 0xff, 0xff, 0x7f])
+        .await
+        .unwrap();
+    assert_eq!(error_code(raw.read().await.unwrap()), ErrorCode::BadRequest);
+    // Requests before hello.
+    raw.send(&ClientFrame {
+        id: 2,
+        request: Request::ListRooms { mode: None },
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        error_code(raw.read().await.unwrap()),
+        ErrorCode::NotWelcomed
+    );
+    // The same stream still takes a proper hello.
+    raw.send(&hello(PROTOCOL_VERSION)).await.unwrap();
+    match raw.read().await.unwrap() {
+        ServerFrame::Reply {
+            id: 1,
+            result: Ok(Reply::Welcome(w)),
+        } => assert_eq!(w.protocol, PROTOCOL_VERSION),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    bystander.still_playing().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_control_frame_closes_only_that_connection() {
+    let server = server(|c| c.drones = 0).await;
+    let mut bystander = Bystander::start(&server).await;
+    let mut raw = RawControl::open(&server).await.unwrap();
+    raw.send(&hello(PROTOCOL_VERSION)).await.unwrap();
+    raw.read().await.unwrap();
+    // Claims 16 MiB, far over the limit; the server must not wait for (or allocate) it.
+    const CLAIM: u32 = 16 << 20;
+    const { assert!(CLAIM as usize > MAX_CONTROL_BYTES) };
+    raw.write_raw(CLAIM, &[0u8; 64]).await.unwrap();
+    assert_eq!(
+        error_code(raw.read().await.unwrap()),
+        ErrorCode::FrameTooLarge
+    );
+    within("the connection to close", raw.conn.closed()).await;
+    bystander.still_playing().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_protocol_version_is_refused_and_closed() {
+    let server = server(|c| c.drones = 0).await;
+    let mut bystander = Bystander::start(&server).await;
+    let mut raw = RawControl::open(&server).await.unwrap();
+    raw.send(&hello(PROTOCOL_VERSION + 1)).await.unwrap();
+    assert_eq!(
+        error_code(raw.read().await.unwrap()),
+        ErrorCode::VersionMismatch
+    );
+    within("the connection to close", raw.conn.closed()).await;
+    bystander.still_playing().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_unknown_and_invalid_rooms_are_refused() {
+    let server = server(|c| c.drones = 0).await;
+    let mut bystander = Bystander::start(&server).await;
+    let owner = connect(&server, "owner").await;
+    let other = connect(&server, "other").await;
+    let solo = owner
+        .create_room(CreateRoom {
+            name: "solo".into(),
+            mode: "arena".into(),
+            max_players: 1,
+            private: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(other.join_room(solo.room.id).await),
+        ErrorCode::RoomFull
+    );
+    assert_eq!(
+        refused(other.join_room(RoomId(999)).await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        refused(owner.join_room(bystander.room).await),
+        ErrorCode::AlreadyInRoom
+    );
+    assert_eq!(
+        refused(other.quick_join("chess").await),
+        ErrorCode::UnknownMode
+    );
+    let bad_name = CreateRoom {
+        name: "\u{7}".repeat(3),
+        mode: "arena".into(),
+        max_players: 4,
+        private: false,
+    };
+    assert_eq!(
+        refused(other.create_room(bad_name).await),
+        ErrorCode::BadRequest
+    );
+    let too_many = CreateRoom {
+        name: "huge".into(),
+        mode: "arena".into(),
+        max_players: 200,
+        private: false,
+    };
+    assert_eq!(
+        refused(other.create_room(too_many).await),
+        ErrorCode::BadRequest
+    );
+    // After all that, the refused player can still join a room with space.
+    other.join_room(bystander.room).await.unwrap();
+    assert_eq!(other.stats().decode_errors.load(Ordering::Relaxed), 0);
+    bystander.still_playing().await;
+    server.shutdown().await;
+}
