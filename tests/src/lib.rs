@@ -2,6 +2,7 @@
 //! clients, a lossy UDP relay, and a raw control-stream connection for speaking bad frames.
 
 use anyhow::{Context, bail};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tickwire_protocol::{ClientFrame, ServerFrame};
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
 use tokio::net::UdpSocket;
+use tokio::time::Instant;
 
 /// Generous bound for anything a test waits on; a healthy run takes a fraction of it.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -74,7 +76,8 @@ pub struct RelayCounts {
 }
 
 /// A UDP relay on 127.0.0.1 between one client and a server that drops a share of the
-/// datagrams in each direction (seeded, so a run is repeatable): a real lossy path for QUIC.
+/// datagrams in each direction (seeded, so a run is repeatable) and holds client → server
+/// datagrams back by `uplink_delay` (so acks arrive late): a real lossy path for QUIC.
 pub struct LossyRelay {
     pub addr: SocketAddr,
     pub counts: Arc<RelayCounts>,
@@ -82,7 +85,12 @@ pub struct LossyRelay {
 }
 
 impl LossyRelay {
-    pub async fn start(server: SocketAddr, loss: f64, seed: u64) -> anyhow::Result<LossyRelay> {
+    pub async fn start(
+        server: SocketAddr,
+        loss: f64,
+        uplink_delay: Duration,
+        seed: u64,
+    ) -> anyhow::Result<LossyRelay> {
         let front = UdpSocket::bind("127.0.0.1:0").await?;
         let back = UdpSocket::bind("127.0.0.1:0").await?;
         back.connect(server).await?;
@@ -93,7 +101,11 @@ impl LossyRelay {
             let mut rng = fastrand::Rng::with_seed(seed);
             let mut client: Option<SocketAddr> = None;
             let (mut up, mut down) = (vec![0u8; 65536], vec![0u8; 65536]);
+            // Uplink datagrams waiting out their delay, oldest first (one delay for all keeps
+            // them in order).
+            let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
             loop {
+                let release = held.front().map(|(at, _)| *at);
                 tokio::select! {
                     r = front.recv_from(&mut up) => {
                         let Ok((n, from)) = r else { return };
@@ -101,7 +113,12 @@ impl LossyRelay {
                         if rng.f64() < loss {
                             c.dropped.fetch_add(1, Ordering::Relaxed);
                         } else {
-                            let _ = back.send(&up[..n]).await;
+                            held.push_back((Instant::now() + uplink_delay, up[..n].to_vec()));
+                        }
+                    }
+                    _ = tokio::time::sleep_until(release.unwrap_or_else(Instant::now)), if release.is_some() => {
+                        if let Some((_, packet)) = held.pop_front() {
+                            let _ = back.send(&packet).await;
                             c.forwarded.fetch_add(1, Ordering::Relaxed);
                         }
                     }

@@ -4,6 +4,7 @@
 use glam::Vec2;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tickwire_protocol::{CreateRoom, EntityKind, PlayerId, RoomEvent};
 use tickwire_tests::*;
 
@@ -99,8 +100,11 @@ async fn players_in_different_rooms_never_see_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_path_still_converges_to_the_servers_world() {
     let server = server(|c| c.drones = 40).await;
-    // 15% of datagrams lost each way: snapshots and the acks riding on inputs.
-    let relay = LossyRelay::start(server.quic_addr, 0.15, 7).await.unwrap();
+    // 15% of datagrams lost each way (snapshots, and the acks riding on inputs), and every
+    // input datagram 40 ms late, so acks trail the snapshots by a few ticks.
+    let relay = LossyRelay::start(server.quic_addr, 0.15, Duration::from_millis(40), 7)
+        .await
+        .unwrap();
     let mut lossy = connect_to(relay.addr, pin(&server), "lossy").await;
     let mut clean = connect(&server, "clean").await;
     let joined = lossy.create_room(room("lossy", 4)).await.unwrap();
@@ -204,5 +208,22 @@ async fn leaving_or_disconnecting_removes_the_player() {
     .await;
     let rooms = a.list_rooms(None).await.unwrap();
     assert_eq!(rooms[0].players, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_rooms_close_after_the_timeout() {
+    let server = server(|c| c.empty_room_secs = 1).await;
+    let mut a = connect(&server, "a").await;
+    a.create_room(room("brief", 2)).await.unwrap();
+    assert_eq!(a.list_rooms(Some("arena")).await.unwrap().len(), 1);
+    a.leave_room().await.unwrap();
+    within("the empty room to close", async {
+        while !a.list_rooms(None).await.unwrap().is_empty() {
+            // The lobby sweeps once a second; ask again after the next sweep.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
     server.shutdown().await;
 }
