@@ -68,6 +68,12 @@ struct Args {
     /// With --local: the server's snapshot rate.
     #[arg(long, default_value_t = 60)]
     snapshot_rate: u16,
+    /// With --local: a match ends after this many seconds (or at the score limit).
+    #[arg(long, default_value_t = 180)]
+    match_secs: u32,
+    /// With --local: a match ends when a player reaches this score.
+    #[arg(long, default_value_t = 100)]
+    score_limit: i32,
     /// Print the report as one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -99,6 +105,8 @@ async fn main() -> anyhow::Result<()> {
             drones: args.drones,
             tick_rate: args.tick_rate,
             snapshot_rate: args.snapshot_rate,
+            match_secs: args.match_secs,
+            score_limit: args.score_limit,
             max_players: ServerConfig::default()
                 .max_players
                 .max(args.bots.div_ceil(args.rooms).min(64) as u8),
