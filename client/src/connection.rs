@@ -6,7 +6,6 @@
 //! oversized snapshots on uni streams → [`ClientWorld`] → the latest snapshot in a `watch`).
 
 use crate::trust::Trust;
-use crate::world::{Applied, ClientWorld};
 use bytes::Bytes;
 use glam::Vec2;
 use quinn::crypto::rustls::QuicClientConfig;
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::input::INPUT_REDUNDANCY;
 use tickwire_protocol::packet::{self, MAX_SNAPSHOT_PACKET_BYTES};
+use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
     ALPN, ClientFrame, CreateRoom, ErrorBody, Input, InputBatch, Joined, PROTOCOL_VERSION,
     PlayerId, Reply, Request, RoomEvent, RoomId, RoomInfo, ServerFrame, Snapshot, Welcome,

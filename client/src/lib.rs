@@ -8,8 +8,7 @@
 
 pub mod connection;
 pub mod trust;
-pub mod world;
 
 pub use connection::{Client, ClientConfig, ClientError, ClientStats, Received};
+pub use tickwire_protocol::world::ClientWorld;
 pub use trust::Trust;
-pub use world::ClientWorld;

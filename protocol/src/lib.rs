@@ -3,7 +3,8 @@
 //! No I/O and no clock live here (see docs/ARCHITECTURE.md): ids, control messages, inputs and
 //! their validation, the replicated component schema with its quantisation, snapshots, the
 //! bit-packed delta format, the bincode codec for control messages and input datagrams, the
-//! datagram packet framing, and the movement rules a client needs to predict its own player.
+//! datagram packet framing, the receiver's world of decoded snapshots, and the movement rules a
+//! client needs to predict its own player.
 
 pub mod bits;
 pub mod codec;
@@ -15,6 +16,7 @@ pub mod movement;
 pub mod packet;
 pub mod schema;
 pub mod snapshot;
+pub mod world;
 
 pub use ids::{NetId, PlayerId, RoomId, Tick};
 pub use input::{Input, InputBatch, InputError};

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME_CHARS: usize = 32;
 /// Longest mode name, in characters.
 pub const MAX_MODE_CHARS: usize = 32;
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 200;
 /// The room mode every server has.
 pub const DEFAULT_MODE: &str = "arena";
 
@@ -44,6 +46,14 @@ pub enum Request {
     Ping {
         client_time_us: u64,
     },
+    /// Marks the player ready (or not) in its room; answered with [`Reply::Done`].
+    SetReady {
+        ready: bool,
+    },
+    /// Says something to everyone in the room; answered with [`Reply::Done`].
+    Chat {
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +81,11 @@ pub enum Reply {
     Rooms(Vec<RoomInfo>),
     Joined(Joined),
     Left,
-    Pong { client_time_us: u64 },
+    Pong {
+        client_time_us: u64,
+    },
+    /// The request was carried out and has nothing else to say.
+    Done,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +154,15 @@ pub enum RoomEvent {
     MatchEnded(MatchResult),
     /// The room closed; the player is no longer in it.
     RoomClosed,
+    PlayerReady {
+        player: PlayerId,
+        ready: bool,
+    },
+    Chat {
+        player: PlayerId,
+        name: String,
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +215,7 @@ pub enum ErrorCode {
     UnknownMode,
     FrameTooLarge,
     ServerFull,
+    RateLimited,
     Internal,
 }
 
@@ -208,6 +232,7 @@ impl ErrorCode {
             ErrorCode::UnknownMode => "unknown_mode",
             ErrorCode::FrameTooLarge => "frame_too_large",
             ErrorCode::ServerFull => "server_full",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -227,6 +252,18 @@ pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
         return Err(ErrorBody::new(
             ErrorCode::BadRequest,
             "name must be printable and not blank",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a chat message: 1 to [`MAX_CHAT_CHARS`] characters, no control characters.
+pub fn validate_chat(text: &str) -> Result<(), ErrorBody> {
+    let chars = text.chars().count();
+    if chars == 0 || chars > MAX_CHAT_CHARS || text.chars().any(char::is_control) {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("chat text must be 1 to {MAX_CHAT_CHARS} printable characters"),
         ));
     }
     Ok(())

@@ -7,7 +7,9 @@
 pub mod config;
 pub mod game;
 pub mod http;
+pub mod json;
 pub mod lobby;
+pub mod metrics;
 pub mod replication;
 pub mod room;
 pub mod session;
@@ -95,7 +97,8 @@ impl Server {
         };
         let (shutdown, down) = watch::channel(false);
         let quic_task = tokio::spawn(quic::serve(endpoint, lobby.clone(), rates, down.clone()));
-        let app = http::router(lobby.clone());
+        let socketio = transport::socketio::layer(lobby.clone(), rates);
+        let app = http::router(lobby.clone(), socketio);
         let mut http_down = down;
         let http_task = tokio::spawn(async move {
             let stop = async move {

@@ -9,15 +9,15 @@ use crate::config::ServerConfig;
 use crate::game::arena::{Arena, ArenaConfig};
 use crate::game::is_known_mode;
 use crate::room::task::JoinRequest;
-use crate::room::{self, RoomCommand, RoomHandle, RoomLink, RoomSim};
+use crate::room::{self, Admitted, RoomCommand, RoomHandle, RoomLink, RoomSim};
 use ring::rand::SecureRandom;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tickwire_protocol::{
-    CreateRoom, ErrorBody, ErrorCode, Joined, NetId, PlayerId, RoomId, RoomInfo, Snapshot, Tick,
-    validate_name,
+    CreateRoom, ErrorBody, ErrorCode, Joined, NetId, PlayerId, RoomId, RoomInfo, RoomState,
+    Snapshot, Tick, validate_name,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -57,7 +57,7 @@ pub struct Member {
     pub player: PlayerId,
     pub name: String,
     pub link: RoomLink,
-    pub reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+    pub reply: oneshot::Sender<Result<Admitted, ErrorBody>>,
 }
 
 #[derive(Clone)]
@@ -144,7 +144,10 @@ impl Lobby {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
-                _ = sweep.tick() => self.close_empty_rooms(),
+                _ = sweep.tick() => {
+                    self.close_empty_rooms();
+                    self.publish_room_counts();
+                }
             }
         }
     }
@@ -236,7 +239,7 @@ impl Lobby {
             self.config.tick_period().as_secs_f32(),
             self.config.ticks_per_snapshot(),
         );
-        let handle = room::task::spawn(id, sim, self.config.tick_period());
+        let handle = room::task::spawn(id, &req.mode, sim, self.config.tick_period());
         let info = RoomInfo {
             id,
             name: req.name,
@@ -311,6 +314,7 @@ impl Lobby {
             name: member.name,
             link: member.link,
             joined,
+            commands: entry.handle.commands.downgrade(),
             reply: member.reply,
         }));
         if let Err(err) = entry.handle.commands.try_send(cmd) {
@@ -338,6 +342,17 @@ impl Lobby {
             if entry.members.is_empty() {
                 entry.empty_since = Some(Instant::now());
             }
+        }
+    }
+
+    fn publish_room_counts(&self) {
+        for state in [RoomState::Waiting, RoomState::Playing, RoomState::Finished] {
+            let n = self
+                .rooms
+                .values()
+                .filter(|e| e.handle.status.borrow().state == state)
+                .count();
+            metrics::gauge!(crate::metrics::ROOMS, "state" => state.as_str()).set(n as f64);
         }
     }
 

@@ -3,10 +3,10 @@
 //! the room. No transport knows the game, and the session knows no socket.
 
 use crate::lobby::{LobbyCommand, LobbyHandle, Member};
-use crate::room::{RoomLink, SnapshotPacket};
+use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket};
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, InputError, PROTOCOL_VERSION, PlayerId, Reply, Request,
-    RoomEvent, RoomId, Welcome, validate_name,
+    RoomEvent, RoomId, Welcome, validate_chat, validate_name,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -22,6 +22,37 @@ pub struct RoomFeed {
     pub events: mpsc::Receiver<RoomEvent>,
 }
 
+/// What the room sent a player, as [`RoomFeed::next`] yields it.
+pub enum FromRoom {
+    Snapshot(SnapshotPacket),
+    Event(RoomEvent),
+    /// The room dropped the player (it closed).
+    Closed,
+}
+
+impl RoomFeed {
+    /// The next thing the room sent; never completes while not in a room, so a transport can
+    /// `select!` on it unconditionally. Cancel-safe.
+    pub async fn next(feed: &mut Option<RoomFeed>) -> FromRoom {
+        let Some(f) = feed else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            changed = f.snapshots.changed() => match changed {
+                Ok(()) => {
+                    let latest = f.snapshots.borrow_and_update().clone();
+                    match latest {
+                        Some(snapshot) => FromRoom::Snapshot(snapshot),
+                        None => std::future::pending().await,
+                    }
+                }
+                Err(_) => FromRoom::Closed,
+            },
+            event = f.events.recv() => event.map_or(FromRoom::Closed, FromRoom::Event),
+        }
+    }
+}
+
 /// Values the server announces in `welcome`.
 #[derive(Clone, Copy, Debug)]
 pub struct Rates {
@@ -32,6 +63,7 @@ pub struct Rates {
 struct Membership {
     room: RoomId,
     inputs: mpsc::Sender<InputBatch>,
+    commands: mpsc::WeakSender<RoomCommand>,
 }
 
 pub struct Session {
@@ -97,6 +129,15 @@ impl Session {
                 self.enter(player, name, |member| LobbyCommand::Join { room, member })
                     .await
             }
+            Request::SetReady { ready } => {
+                self.to_room(RoomCommand::Ready { player, ready })?;
+                Ok((Reply::Done, None))
+            }
+            Request::Chat { text } => {
+                validate_chat(&text)?;
+                self.to_room(RoomCommand::Chat { player, text })?;
+                Ok((Reply::Done, None))
+            }
             Request::QuickJoin { mode } => {
                 self.enter(player, name, |member| LobbyCommand::QuickJoin {
                     mode,
@@ -155,18 +196,32 @@ impl Session {
             reply,
         };
         self.lobby.send(command(member)).await?;
-        let joined = answer
+        let Admitted { joined, commands } = answer
             .await
             .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
         self.room = Some(Membership {
             room: joined.room.id,
             inputs: inputs_tx,
+            commands,
         });
         let feed = RoomFeed {
             snapshots: snapshots_rx,
             events: events_rx,
         };
         Ok((Reply::Joined(joined), Some(feed)))
+    }
+
+    fn to_room(&self, command: RoomCommand) -> Result<(), ErrorBody> {
+        let membership = self
+            .room
+            .as_ref()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
+        let room = membership
+            .commands
+            .upgrade()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "the room has closed"))?;
+        room.try_send(command)
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "the room is busy; try again"))
     }
 
     /// Leaves the current room, if any; returns which.

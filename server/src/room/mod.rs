@@ -5,4 +5,4 @@ pub mod sim;
 pub mod task;
 
 pub use sim::RoomSim;
-pub use task::{RoomCommand, RoomHandle, RoomLink, RoomStatus, SnapshotPacket};
+pub use task::{Admitted, RoomCommand, RoomHandle, RoomLink, RoomStatus, SnapshotPacket};

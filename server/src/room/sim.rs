@@ -11,7 +11,9 @@ use tickwire_protocol::{
 };
 
 struct Seat {
+    name: String,
     entity: NetId,
+    ready: bool,
     /// The newest input received; re-applied every step until a newer one arrives.
     latest: Option<Input>,
     /// A fire press seen since the last step, so a click between two steps is not lost.
@@ -90,7 +92,9 @@ impl RoomSim {
         self.seats.insert(
             player,
             Seat {
+                name: name.to_owned(),
                 entity,
+                ready: false,
                 latest: None,
                 fire_pending: false,
                 applied_seq: 0,
@@ -115,6 +119,27 @@ impl RoomSim {
             self.history.clear();
         }
         true
+    }
+
+    /// Marks a player ready or not; tells the room when it changes.
+    pub fn set_ready(&mut self, player: PlayerId, ready: bool) {
+        if let Some(seat) = self.seats.get_mut(&player)
+            && seat.ready != ready
+        {
+            seat.ready = ready;
+            self.events.push(RoomEvent::PlayerReady { player, ready });
+        }
+    }
+
+    /// A chat line from a player (already validated) goes to everyone in the room.
+    pub fn chat(&mut self, player: PlayerId, text: String) {
+        if let Some(seat) = self.seats.get(&player) {
+            self.events.push(RoomEvent::Chat {
+                player,
+                name: seat.name.clone(),
+                text,
+            });
+        }
     }
 
     /// Takes a validated batch: the newest input wins, and the ack moves forward only to a tick

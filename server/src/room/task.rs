@@ -8,6 +8,7 @@
 //! messages; it never delays the tick.
 
 use super::sim::{Outgoing, RoomSim};
+use crate::metrics::{MISSED_TICKS, TICK_SECONDS};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -43,13 +44,30 @@ pub struct JoinRequest {
     pub link: RoomLink,
     /// Filled in by the room with the player's entity.
     pub joined: Joined,
-    pub reply: oneshot::Sender<Result<Joined, ErrorBody>>,
+    /// Handed back to the session so it can reach the room (ready, chat) without keeping it
+    /// alive: the lobby alone holds the strong sender.
+    pub commands: mpsc::WeakSender<RoomCommand>,
+    pub reply: oneshot::Sender<Result<Admitted, ErrorBody>>,
+}
+
+/// A successful join, as the session receives it.
+pub struct Admitted {
+    pub joined: Joined,
+    pub commands: mpsc::WeakSender<RoomCommand>,
 }
 
 pub enum RoomCommand {
     Join(Box<JoinRequest>),
     Leave {
         player: PlayerId,
+    },
+    Ready {
+        player: PlayerId,
+        ready: bool,
+    },
+    Chat {
+        player: PlayerId,
+        text: String,
     },
     /// The server's snapshot of `tick`, if still in the history (tests, debugging).
     Inspect {
@@ -82,7 +100,7 @@ struct Member {
 }
 
 /// Starts a room task. It ends when every [`RoomHandle`] is dropped (the lobby closed it).
-pub fn spawn(id: RoomId, sim: RoomSim, period: Duration) -> RoomHandle {
+pub fn spawn(id: RoomId, mode: &str, sim: RoomSim, period: Duration) -> RoomHandle {
     let (commands, rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
     let (status_tx, status) = watch::channel(RoomStatus {
         state: sim.state(),
@@ -98,6 +116,8 @@ pub fn spawn(id: RoomId, sim: RoomSim, period: Duration) -> RoomHandle {
             status: status_tx,
             outgoing: Vec::new(),
             missed: 0,
+            tick_seconds: metrics::histogram!(TICK_SECONDS, "mode" => mode.to_owned()),
+            missed_ticks: metrics::counter!(MISSED_TICKS, "mode" => mode.to_owned()),
         }
         .run(rx, period),
     );
@@ -115,6 +135,8 @@ struct RoomTask {
     status: watch::Sender<RoomStatus>,
     outgoing: Vec<Outgoing>,
     missed: u64,
+    tick_seconds: metrics::Histogram,
+    missed_ticks: metrics::Counter,
 }
 
 impl RoomTask {
@@ -132,6 +154,7 @@ impl RoomTask {
                     let owed = u32::try_from(owed).unwrap_or(u32::MAX);
                     let steps = owed.min(MAX_CATCH_UP);
                     self.missed += (owed - steps) as u64;
+                    self.missed_ticks.increment((owed - steps) as u64);
                     next += period * owed;
                     self.tick(steps);
                     self.publish_status(started.elapsed());
@@ -152,6 +175,7 @@ impl RoomTask {
                     name,
                     link,
                     mut joined,
+                    commands,
                     reply,
                 } = *req;
                 joined.entity = self.sim.join(player, &name);
@@ -163,7 +187,7 @@ impl RoomTask {
                         events: link.events,
                     },
                 );
-                if reply.send(Ok(joined)).is_err() {
+                if reply.send(Ok(Admitted { joined, commands })).is_err() {
                     // The session went away while joining.
                     self.remove(player);
                 }
@@ -171,6 +195,14 @@ impl RoomTask {
             }
             RoomCommand::Leave { player } => {
                 self.remove(player);
+                self.send_events();
+            }
+            RoomCommand::Ready { player, ready } => {
+                self.sim.set_ready(player, ready);
+                self.send_events();
+            }
+            RoomCommand::Chat { player, text } => {
+                self.sim.chat(player, text);
                 self.send_events();
             }
             RoomCommand::Inspect { tick, reply } => {
@@ -224,6 +256,7 @@ impl RoomTask {
     }
 
     fn publish_status(&self, took: Duration) {
+        self.tick_seconds.record(took.as_secs_f64());
         let status = RoomStatus {
             state: self.sim.state(),
             tick: self.sim.tick(),

@@ -7,8 +7,9 @@
 //!   unidirectional stream of its own instead.
 
 use crate::lobby::LobbyHandle;
+use crate::metrics::{ConnectedPlayer, QUIC, SendCounters};
 use crate::room::SnapshotPacket;
-use crate::session::{Rates, RoomFeed, Session};
+use crate::session::{FromRoom, Rates, RoomFeed, Session};
 use crate::tls::{ServerCert, TlsError};
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
@@ -110,6 +111,8 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     tokio::spawn(read_frames(recv, in_tx));
 
     let streams = Arc::new(Semaphore::new(SNAPSHOT_STREAMS));
+    let counters = SendCounters::new(QUIC);
+    let mut counted: Option<ConnectedPlayer> = None;
     let mut feed: Option<RoomFeed> = None;
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
     tokio::pin!(hello_deadline);
@@ -144,6 +147,9 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                 };
                 // A failed hello ends the connection once the reply is delivered.
                 let fatal = is_hello && result.is_err();
+                if is_hello && result.is_ok() {
+                    counted = Some(ConnectedPlayer::new(QUIC));
+                }
                 if out.try_send(ServerFrame::Reply { id, result }).is_err() {
                     close_code = close::NOT_READING;
                     break;
@@ -164,8 +170,8 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                     Err(e) => tracing::debug!(%peer, "bad datagram: {e}"),
                 }
             }
-            item = next_from_room(&mut feed) => match item {
-                FromRoom::Snapshot(snapshot) => send_snapshot(&conn, &snapshot, &streams),
+            item = RoomFeed::next(&mut feed) => match item {
+                FromRoom::Snapshot(snapshot) => send_snapshot(&conn, &snapshot, &streams, &counters),
                 FromRoom::Event(event) => {
                     if out.try_send(ServerFrame::Event(event)).is_err() {
                         close_code = close::NOT_READING;
@@ -185,6 +191,7 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     }
 
     drop(session);
+    drop(counted);
     drop(out);
     if close_code != close::NOT_READING {
         // Let the last replies (an error, say) reach the client before closing.
@@ -194,51 +201,37 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     tracing::debug!(%peer, "connection ended");
 }
 
-enum FromRoom {
-    Snapshot(SnapshotPacket),
-    Event(tickwire_protocol::RoomEvent),
-    Closed,
-}
-
-/// The next thing the room sent this player; never completes while not in a room.
-async fn next_from_room(feed: &mut Option<RoomFeed>) -> FromRoom {
-    let Some(f) = feed else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        changed = f.snapshots.changed() => match changed {
-            Ok(()) => {
-                let latest = f.snapshots.borrow_and_update().clone();
-                match latest {
-                    Some(snapshot) => FromRoom::Snapshot(snapshot),
-                    None => std::future::pending().await,
-                }
-            }
-            Err(_) => FromRoom::Closed,
-        },
-        event = f.events.recv() => event.map_or(FromRoom::Closed, FromRoom::Event),
-    }
-}
-
-fn send_snapshot(conn: &quinn::Connection, snapshot: &SnapshotPacket, streams: &Arc<Semaphore>) {
+fn send_snapshot(
+    conn: &quinn::Connection,
+    snapshot: &SnapshotPacket,
+    streams: &Arc<Semaphore>,
+    counters: &SendCounters,
+) {
     let bytes = Bytes::from(packet::encode_snapshot(snapshot.input_ack, &snapshot.body));
+    let len = bytes.len() as u64;
     if conn
         .max_datagram_size()
         .is_some_and(|max| bytes.len() <= max)
     {
         // Queued without waiting; when the send buffer is full quinn drops the oldest.
-        let _ = conn.send_datagram(bytes);
+        if conn.send_datagram(bytes).is_ok() {
+            counters.snapshots.increment(1);
+            counters.bytes.increment(len);
+        }
         return;
     }
     // Too large for a datagram: its own stream, a few at a time. When those are still busy the
     // snapshot is dropped; the next one is a delta against the player's ack and still valid.
     let Ok(permit) = streams.clone().try_acquire_owned() else {
+        counters.dropped.increment(1);
         tracing::debug!(
             tick = snapshot.tick.0,
             "large snapshot dropped: streams busy"
         );
         return;
     };
+    counters.snapshots.increment(1);
+    counters.bytes.increment(len);
     let conn = conn.clone();
     tokio::spawn(async move {
         let _permit = permit;

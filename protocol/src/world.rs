@@ -1,11 +1,11 @@
-//! The client-side world: the snapshots decoded so far, kept so any of them can serve as the
+//! A receiver's world: the snapshots decoded so far, kept so any of them can serve as the
 //! baseline of a later delta. The client acknowledges only ticks it decoded, and the server never
 //! deltas against a tick the client did not acknowledge, so the baseline is always here unless it
 //! is older than [`KEPT_SNAPSHOTS`] (the server falls back to a full snapshot well before that).
 
+use crate::delta::{self, DecodeError};
+use crate::{Snapshot, Tick};
 use std::collections::VecDeque;
-use tickwire_protocol::delta::{self, DecodeError};
-use tickwire_protocol::{Snapshot, Tick};
 
 /// Decoded snapshots kept as possible baselines: a little more than the server's history.
 pub const KEPT_SNAPSHOTS: usize = 96;
@@ -64,7 +64,7 @@ impl ClientWorld {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickwire_protocol::{EntityKind, EntityState, NetId};
+    use crate::{EntityKind, EntityState, NetId};
 
     fn snap(tick: u32, x: u16) -> Snapshot {
         Snapshot::capture(

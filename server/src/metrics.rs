@@ -1,0 +1,80 @@
+//! Prometheus metrics on `GET /metrics`.
+//!
+//! The `metrics` facade needs one global recorder per process, so the first server started in a
+//! process installs it and later ones (tests run several) share it: figures are per process.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const PLAYERS_CONNECTED: &str = "tickwire_players_connected";
+pub const TICK_SECONDS: &str = "tickwire_tick_duration_seconds";
+pub const MISSED_TICKS: &str = "tickwire_missed_ticks_total";
+pub const BYTES_SENT: &str = "tickwire_bytes_sent_total";
+pub const SNAPSHOTS_SENT: &str = "tickwire_snapshots_sent_total";
+pub const SNAPSHOTS_DROPPED: &str = "tickwire_snapshots_dropped_total";
+pub const ROOMS: &str = "tickwire_rooms";
+pub const DISCONNECTED_SLOW: &str = "tickwire_slow_disconnects_total";
+
+/// Transport label values.
+pub const QUIC: &str = "quic";
+pub const SOCKETIO: &str = "socketio";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder (once per process) and returns the handle that renders the text.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            // Tick durations: 50 µs to 50 ms, finer where a healthy tick lives.
+            let buckets = [
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.05,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(TICK_SECONDS.into()), &buckets)
+                .ok()?
+                .install_recorder();
+            match recorder {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!("metrics are off: {e}");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// Counts a connected player for as long as it lives.
+pub struct ConnectedPlayer(metrics::Gauge);
+
+impl ConnectedPlayer {
+    pub fn new(transport: &'static str) -> ConnectedPlayer {
+        let g = metrics::gauge!(PLAYERS_CONNECTED, "transport" => transport);
+        g.increment(1.0);
+        ConnectedPlayer(g)
+    }
+}
+
+impl Drop for ConnectedPlayer {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// Per-transport send counters, registered once per connection.
+#[derive(Clone)]
+pub struct SendCounters {
+    pub bytes: metrics::Counter,
+    pub snapshots: metrics::Counter,
+    pub dropped: metrics::Counter,
+}
+
+impl SendCounters {
+    pub fn new(transport: &'static str) -> SendCounters {
+        SendCounters {
+            bytes: metrics::counter!(BYTES_SENT, "transport" => transport),
+            snapshots: metrics::counter!(SNAPSHOTS_SENT, "transport" => transport),
+            dropped: metrics::counter!(SNAPSHOTS_DROPPED, "transport" => transport),
+        }
+    }
+}

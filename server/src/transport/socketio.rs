@@ -1,0 +1,348 @@
+//! Socket.IO transport (socketioxide on the HTTP port, namespace `/`, path `/socket.io`,
+//! polling and websocket as the official client expects).
+//!
+//! socketioxide runs each event handler as its own task; a tickwire player needs one ordered
+//! owner for its [`Session`]. So each socket gets an actor task that owns the session; event
+//! handlers only parse the payload and hand a command to the actor through a bounded queue.
+//! Malformed payloads are answered (`bad_request` in the ack) right in the handler.
+//!
+//! Snapshots: binary by default (the same packet as a QUIC snapshot datagram, as one binary
+//! attachment), acknowledged by the client through `input.ackTick`. With `auth.encoding = "json"`
+//! the actor decodes the deltas itself (it is the receiver the server deltas against, acking
+//! every snapshot it decoded) and emits the player's full view as JSON.
+//!
+//! Slow consumers: when a socket's send buffer is full the snapshot is dropped (and counted); the
+//! next one is a delta against the player's ack and still valid. A socket that stays full for
+//! [`STALL_LIMIT`] is disconnected. Nothing here ever waits on a socket.
+
+use crate::json;
+use crate::lobby::LobbyHandle;
+use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
+use crate::room::SnapshotPacket;
+use crate::session::{FromRoom, Rates, RoomFeed, Session};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Data, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SendError, SocketError, SocketIo};
+use std::time::Duration;
+use tickwire_protocol::world::{Applied, ClientWorld};
+use tickwire_protocol::{
+    ErrorBody, ErrorCode, InputBatch, PROTOCOL_VERSION, Reply, Request, RoomId, packet,
+    validate_name,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Largest HTTP polling body or websocket message a client may send.
+pub const MAX_PAYLOAD: u64 = 16 * 1024;
+/// Packets buffered per socket before `emit` reports it full.
+pub const SEND_BUFFER: usize = 256;
+/// Calls and inputs a socket may have queued for its actor; beyond that a call is refused with
+/// `rate_limited` and an input dropped.
+pub const COMMAND_QUEUE: usize = 32;
+/// A socket whose buffer stays full this long is disconnected.
+pub const STALL_LIMIT: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub name: String,
+    pub token: Option<String>,
+    /// "json" for JSON snapshots; "binary" (the default) for the packed format.
+    pub encoding: Option<String>,
+    /// The protocol version the client speaks; the server's when absent.
+    pub protocol: Option<u16>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("bad_request: {0}")]
+    Bad(String),
+    #[error("version_mismatch: server speaks protocol {PROTOCOL_VERSION}, client {0}")]
+    Version(u16),
+}
+
+/// Builds the Socket.IO layer for the HTTP router.
+pub fn layer(lobby: LobbyHandle, rates: Rates) -> SocketIoLayer {
+    let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_PAYLOAD)
+        .max_buffer_size(SEND_BUFFER)
+        .build_layer();
+    let on_connect = move |s: SocketRef, Data(auth): Data<Auth>| {
+        let lobby = lobby.clone();
+        async move { connected(s, auth, lobby, rates).await }
+    };
+    io.ns("/", on_connect.with(check_auth));
+    layer
+}
+
+/// Refuses the connection (a `connect_error` the client sees) when `auth` is unusable.
+async fn check_auth(TryData(auth): TryData<Auth>) -> Result<(), AuthError> {
+    let auth =
+        auth.map_err(|e| AuthError::Bad(format!("auth must be {{name, token?, encoding?}}: {e}")))?;
+    if let Some(p) = auth.protocol
+        && p != PROTOCOL_VERSION
+    {
+        return Err(AuthError::Version(p));
+    }
+    validate_name(&auth.name).map_err(|e| AuthError::Bad(e.message))?;
+    match auth.encoding.as_deref() {
+        None | Some("binary") | Some("json") => Ok(()),
+        Some(other) => Err(AuthError::Bad(format!("unknown encoding {other:?}"))),
+    }
+}
+
+enum Command {
+    Call { request: Request, ack: AckSender },
+    Input(InputBatch),
+}
+
+async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
+    let mut session = Session::new(lobby, rates);
+    let hello = Request::Hello {
+        protocol: auth.protocol.unwrap_or(PROTOCOL_VERSION),
+        name: auth.name,
+        token: auth.token,
+    };
+    match session.request(hello).await {
+        Ok((Reply::Welcome(w), _)) => {
+            let welcome = serde_json::json!({
+                "playerId": w.player.0, "protocol": w.protocol,
+                "tickRate": w.tick_rate, "snapshotRate": w.snapshot_rate,
+            });
+            let _ = s.emit("welcome", &welcome);
+        }
+        other => {
+            let error = match other {
+                Err(e) => e,
+                Ok(_) => ErrorBody::new(ErrorCode::Internal, "unexpected hello reply"),
+            };
+            let _ = s.emit("error", &json::error(&error));
+            let _ = s.clone().disconnect();
+            return;
+        }
+    }
+
+    let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+    for &event in json::CALL_EVENTS {
+        let commands = commands.clone();
+        s.on(
+            event,
+            move |TryData(data): TryData<Value>, ack: AckSender| {
+                let commands = commands.clone();
+                async move {
+                    let request = match json::request(event, data.unwrap_or(Value::Null)) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = ack.send(&json::error(&e));
+                            return;
+                        }
+                    };
+                    if let Err(mpsc::error::TrySendError::Full(Command::Call { ack, .. })) =
+                        commands.try_send(Command::Call { request, ack })
+                    {
+                        let e = ErrorBody::new(ErrorCode::RateLimited, "too many calls in flight");
+                        let _ = ack.send(&json::error(&e));
+                    }
+                }
+            },
+        );
+    }
+    let inputs = commands.clone();
+    s.on(
+        "input",
+        move |TryData(data): TryData<Value>, ack: AckSender| {
+            let inputs = inputs.clone();
+            async move {
+                match parse_input(data) {
+                    // A full queue drops the input: the next one supersedes it anyway.
+                    Ok(batch) => {
+                        let _ = inputs.try_send(Command::Input(batch));
+                    }
+                    Err(e) => {
+                        tracing::debug!("bad input event: {e}");
+                        let _ = ack.send(&json::error(&e));
+                    }
+                }
+            }
+        },
+    );
+    drop(commands);
+    // The handlers above live as long as the socket, and the actor holds the socket: a
+    // disconnect callback is what tells the actor to let go.
+    let (gone_tx, gone) = watch::channel(false);
+    let gone_tx = std::sync::Arc::new(gone_tx);
+    s.on_disconnect(move || {
+        let gone_tx = gone_tx.clone();
+        async move {
+            gone_tx.send_replace(true);
+        }
+    });
+    let json_mode = auth.encoding.as_deref() == Some("json");
+    tokio::spawn(
+        Actor {
+            socket: s,
+            session,
+            json_mode,
+            world: ClientWorld::default(),
+            counters: SendCounters::new(SOCKETIO),
+            stalled_since: None,
+        }
+        .run(rx, gone),
+    );
+}
+
+/// An `input` payload: a JSON object, or the binary input packet of docs/PROTOCOL.md (which a
+/// JSON value carries as an array of byte values).
+fn parse_input(data: Result<Value, impl std::fmt::Display>) -> Result<InputBatch, ErrorBody> {
+    let bad = |m: String| ErrorBody::new(ErrorCode::BadRequest, m);
+    let data = data.map_err(|e| bad(format!("input: {e}")))?;
+    match data {
+        Value::Array(items) => {
+            let bytes: Option<Vec<u8>> = items
+                .iter()
+                .map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect();
+            let bytes = bytes.ok_or_else(|| bad("input: not a binary packet".into()))?;
+            packet::decode_input(&bytes).map_err(|e| bad(format!("input: {e}")))
+        }
+        other => json::input(other),
+    }
+}
+
+struct Actor {
+    socket: SocketRef,
+    session: Session,
+    json_mode: bool,
+    /// JSON mode only: the snapshots this actor decoded, as the baselines it acknowledges.
+    world: ClientWorld,
+    counters: SendCounters,
+    stalled_since: Option<Instant>,
+}
+
+fn room_key(room: RoomId) -> String {
+    format!("room:{}", room.0)
+}
+
+impl Actor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut gone: watch::Receiver<bool>) {
+        let _counted = ConnectedPlayer::new(SOCKETIO);
+        let mut feed: Option<RoomFeed> = None;
+        loop {
+            tokio::select! {
+                // Only ever changes to true (or closes): either way the socket is gone.
+                _ = gone.changed() => break,
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Call { request, ack }) => {
+                        let outcome = self.session.request(request).await;
+                        let answer = match outcome {
+                            Ok((reply, new_feed)) => {
+                                if let Some(f) = new_feed {
+                                    feed = Some(f);
+                                    self.world = ClientWorld::default();
+                                    if let Some(room) = self.session.room() {
+                                        self.socket.join(room_key(room));
+                                    }
+                                }
+                                if reply == Reply::Left {
+                                    feed = None;
+                                    self.socket.leave_all();
+                                }
+                                json::reply(&reply)
+                            }
+                            Err(e) => json::error(&e),
+                        };
+                        let _ = ack.send(&answer);
+                    }
+                    Some(Command::Input(mut batch)) => {
+                        if self.json_mode {
+                            // This actor, not the JSON client, holds the baselines.
+                            batch.ack_tick = self.world.current().map(|s| s.tick);
+                        }
+                        if let Err(e) = self.session.input(batch) {
+                            tracing::debug!("input refused: {e}");
+                        }
+                    }
+                },
+                item = RoomFeed::next(&mut feed) => match item {
+                    FromRoom::Snapshot(p) => {
+                        if !self.send_snapshot(&p) {
+                            break;
+                        }
+                    }
+                    FromRoom::Event(e) => {
+                        let _ = self.socket.emit("room:event", &json::room_event(&e));
+                    }
+                    FromRoom::Closed => {
+                        feed = None;
+                        self.session.room_closed();
+                        self.socket.leave_all();
+                    }
+                },
+            }
+        }
+        drop(self.session);
+        if self.socket.connected() {
+            let _ = self.socket.disconnect();
+        }
+    }
+
+    /// Emits one snapshot; returns false when the socket is gone or stalled for too long.
+    fn send_snapshot(&mut self, p: &SnapshotPacket) -> bool {
+        let sent = if self.json_mode {
+            match self.world.apply(&p.body) {
+                Ok(Applied::Newer { tick, .. }) => {
+                    let Some(view) = self.world.current() else {
+                        return true;
+                    };
+                    let value = json::snapshot(view, p.input_ack);
+                    let len = serde_json::to_vec(&value).map_or(0, |v| v.len());
+                    let sent = self.socket.emit("snapshot", &value).map(|_| len);
+                    // Acknowledge what was decoded so the next delta builds on it.
+                    let _ = self.session.input(InputBatch {
+                        ack_tick: Some(tick),
+                        inputs: Vec::new(),
+                    });
+                    sent
+                }
+                Ok(Applied::Stale(_)) => return true,
+                Err(e) => {
+                    tracing::warn!("server-side decode for a JSON client failed: {e}");
+                    self.world = ClientWorld::default();
+                    return true;
+                }
+            }
+        } else {
+            let bytes = Bytes::from(packet::encode_snapshot(p.input_ack, &p.body));
+            let len = bytes.len();
+            self.socket.emit("snapshot", &bytes).map(|_| len)
+        };
+        match sent {
+            Ok(len) => {
+                self.counters.snapshots.increment(1);
+                self.counters.bytes.increment(len as u64);
+                self.stalled_since = None;
+                true
+            }
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                self.counters.dropped.increment(1);
+                let since = *self.stalled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > STALL_LIMIT {
+                    tracing::info!(sid = %self.socket.id, "disconnecting a stalled socket");
+                    metrics::counter!(DISCONNECTED_SLOW, "transport" => SOCKETIO).increment(1);
+                    return false;
+                }
+                true
+            }
+            Err(SendError::Socket(SocketError::Closed)) => false,
+            Err(e) => {
+                tracing::warn!("cannot emit a snapshot: {e}");
+                true
+            }
+        }
+    }
+}
