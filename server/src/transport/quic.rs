@@ -23,6 +23,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 /// The client must open its control stream and say hello within this time.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client that broke the protocol may keep the connection to read the error.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Frames queued for the writer; a client that lets this fill up is not reading and is closed.
 const OUT_QUEUE: usize = 512;
 /// Decoded frames waiting for the session; the reader stops reading (QUIC flow control pushes
@@ -196,6 +198,11 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     if close_code != close::NOT_READING {
         // Let the last replies (an error, say) reach the client before closing.
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    }
+    if close_code == close::PROTOCOL_ERROR {
+        // Closing drops whatever the client has received but not yet read, the error frame
+        // included; give it a moment to read it and hang up itself.
+        let _ = tokio::time::timeout(CLOSE_GRACE, conn.closed()).await;
     }
     conn.close(close_code.into(), b"bye");
     tracing::debug!(%peer, "connection ended");
