@@ -53,6 +53,9 @@ struct Args {
     rooms: usize,
     #[arg(long, default_value = "arena")]
     mode: String,
+    /// Join this existing room (by id) instead of creating rooms.
+    #[arg(long)]
+    join: Option<u32>,
     /// Seconds to play.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -141,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         mode: args.mode.clone(),
         duration: Duration::from_secs_f64(args.duration),
         input_hz: args.input_hz,
+        join: args.join.map(tickwire_protocol::RoomId),
     });
     let progress = Arc::new(Progress::default());
     let started = Instant::now();

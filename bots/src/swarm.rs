@@ -19,6 +19,8 @@ pub struct SwarmConfig {
     pub mode: String,
     pub duration: Duration,
     pub input_hz: f64,
+    /// Join this existing room instead of creating rooms.
+    pub join: Option<RoomId>,
 }
 
 /// Live counters, read by the progress display while the swarm runs.
@@ -51,7 +53,9 @@ pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOu
     let mut tasks = Vec::with_capacity(config.bots);
     for i in 0..config.bots {
         let group = i % rooms;
-        let role = if i < rooms {
+        let role = if let Some(id) = config.join {
+            Role::Join(watch::channel(Some(id)).1)
+        } else if i < rooms {
             Role::Create {
                 publish: room_ids[group].0.clone(),
                 seats,

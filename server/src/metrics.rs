@@ -14,6 +14,7 @@ pub const SNAPSHOTS_SENT: &str = "tickwire_snapshots_sent_total";
 pub const SNAPSHOTS_DROPPED: &str = "tickwire_snapshots_dropped_total";
 pub const ROOMS: &str = "tickwire_rooms";
 pub const DISCONNECTED_SLOW: &str = "tickwire_slow_disconnects_total";
+pub const FLOOD_DISCONNECTS: &str = "tickwire_flood_disconnects_total";
 
 /// Transport label values.
 pub const QUIC: &str = "quic";

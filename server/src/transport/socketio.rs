@@ -11,6 +11,11 @@
 //! the actor decodes the deltas itself (it is the receiver the server deltas against, acking
 //! every snapshot it decoded) and emits the player's full view as JSON.
 //!
+//! Floods: each socket has a token bucket for calls (burst 20, 10/s; beyond: `rate_limited`)
+//! and one for inputs (burst 60, 120/s; beyond: dropped); a socket refused more than 200 times
+//! is disconnected. A websocket message over [`MAX_INCOMING_MESSAGE`] or a polling body over
+//! [`MAX_PAYLOAD`] closes the connection (engine.io's limits).
+//!
 //! Slow consumers: when a socket's send buffer is full the snapshot is dropped (and counted); the
 //! next one is a delta against the player's ack and still valid. A socket that stays full for
 //! [`STALL_LIMIT`] is disconnected. Nothing here ever waits on a socket.
@@ -36,8 +41,11 @@ use tickwire_protocol::{
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-/// Largest HTTP polling body or websocket message a client may send.
-pub const MAX_PAYLOAD: u64 = 16 * 1024;
+/// Largest websocket message (and frame) a client may send; more closes the connection.
+pub const MAX_INCOMING_MESSAGE: usize = 64 * 1024;
+/// Largest HTTP long-polling body, either way (engine.io packs several packets in one body,
+/// and a full JSON view of a big room goes out this way too).
+pub const MAX_PAYLOAD: u64 = 1024 * 1024;
 /// Packets buffered per socket before `emit` reports it full.
 pub const SEND_BUFFER: usize = 256;
 /// Calls and inputs a socket may have queued for its actor; beyond that a call is refused with
@@ -45,6 +53,104 @@ pub const SEND_BUFFER: usize = 256;
 pub const COMMAND_QUEUE: usize = 32;
 /// A socket whose buffer stays full this long is disconnected.
 pub const STALL_LIMIT: Duration = Duration::from_secs(5);
+/// Lobby and room calls: a burst of 20, then 10 per second.
+const CALL_RATE: Rate = Rate {
+    burst: 20.0,
+    per_sec: 10.0,
+};
+/// Inputs: a burst of 60, then 120 per second (twice the default tick rate).
+const INPUT_RATE: Rate = Rate {
+    burst: 60.0,
+    per_sec: 120.0,
+};
+/// A socket refused this many events for flooding is cut off.
+const FLOOD_LIMIT: u32 = 200;
+
+#[derive(Clone, Copy)]
+struct Rate {
+    burst: f64,
+    per_sec: f64,
+}
+
+/// A token bucket.
+struct Bucket {
+    rate: Rate,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: Rate) -> Bucket {
+        Bucket {
+            rate,
+            tokens: rate.burst,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = (now - self.at).as_secs_f64() * self.rate.per_sec;
+        self.tokens = (self.tokens + refill).min(self.rate.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One socket's flood accounting, shared by its event handlers (which socketioxide runs as
+/// separate tasks). The lock is per socket and held for a few instructions.
+struct FloodGuard {
+    calls: Bucket,
+    inputs: Bucket,
+    refused: u32,
+}
+
+enum Verdict {
+    Allow,
+    Refuse,
+    CutOff,
+}
+
+impl FloodGuard {
+    fn new() -> FloodGuard {
+        FloodGuard {
+            calls: Bucket::new(CALL_RATE),
+            inputs: Bucket::new(INPUT_RATE),
+            refused: 0,
+        }
+    }
+
+    fn check(guard: &std::sync::Mutex<FloodGuard>, input: bool) -> Verdict {
+        let Ok(mut g) = guard.lock() else {
+            return Verdict::CutOff;
+        };
+        let ok = if input {
+            g.inputs.take()
+        } else {
+            g.calls.take()
+        };
+        if ok {
+            return Verdict::Allow;
+        }
+        g.refused += 1;
+        if g.refused > FLOOD_LIMIT {
+            Verdict::CutOff
+        } else {
+            Verdict::Refuse
+        }
+    }
+}
+
+fn cut_off(s: &SocketRef) {
+    tracing::info!(sid = %s.id, "cutting off a flooding socket");
+    metrics::counter!(crate::metrics::FLOOD_DISCONNECTS, "transport" => SOCKETIO).increment(1);
+    let _ = s.clone().disconnect();
+}
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +175,8 @@ pub enum AuthError {
 pub fn layer(lobby: LobbyHandle, rates: Rates) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
+        .ws_max_message_size(MAX_INCOMING_MESSAGE)
+        .ws_max_frame_size(MAX_INCOMING_MESSAGE)
         .max_buffer_size(SEND_BUFFER)
         .build_layer();
     let on_connect = move |s: SocketRef, Data(auth): Data<Auth>| {
@@ -127,13 +235,24 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
     }
 
     let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+    let guard = std::sync::Arc::new(std::sync::Mutex::new(FloodGuard::new()));
     for &event in json::CALL_EVENTS {
-        let commands = commands.clone();
+        let (commands, guard) = (commands.clone(), guard.clone());
         s.on(
             event,
-            move |TryData(data): TryData<Value>, ack: AckSender| {
-                let commands = commands.clone();
+            move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
+                let (commands, guard) = (commands.clone(), guard.clone());
                 async move {
+                    match FloodGuard::check(&guard, false) {
+                        Verdict::Allow => {}
+                        Verdict::Refuse => {
+                            let e =
+                                ErrorBody::new(ErrorCode::RateLimited, "too many calls; slow down");
+                            let _ = ack.send(&json::error(&e));
+                            return;
+                        }
+                        Verdict::CutOff => return cut_off(&s),
+                    }
                     let request = match json::request(event, data.unwrap_or(Value::Null)) {
                         Ok(r) => r,
                         Err(e) => {
@@ -154,9 +273,15 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
     let inputs = commands.clone();
     s.on(
         "input",
-        move |TryData(data): TryData<Value>, ack: AckSender| {
-            let inputs = inputs.clone();
+        move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
+            let (inputs, guard) = (inputs.clone(), guard.clone());
             async move {
+                match FloodGuard::check(&guard, true) {
+                    Verdict::Allow => {}
+                    // Over the input rate: dropped, as a lost datagram would be.
+                    Verdict::Refuse => return,
+                    Verdict::CutOff => return cut_off(&s),
+                }
                 match parse_input(data) {
                     // A full queue drops the input: the next one supersedes it anyway.
                     Ok(batch) => {

@@ -1,0 +1,90 @@
+// Helpers for the Socket.IO contract tests: a real tickwire-server process on 127.0.0.1, real
+// socket.io-client sockets, and waits that always end (each has a timeout).
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { io } from "socket.io-client";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const targetDir = process.env.TICKWIRE_TARGET_DIR ?? path.join(here, "..", "..", "target", "debug");
+export const serverBin = process.env.TICKWIRE_SERVER_BIN ?? path.join(targetDir, "tickwire-server");
+export const botsBin = process.env.TICKWIRE_BOTS_BIN ?? path.join(targetDir, "tickwire-bots");
+
+export const WAIT_MS = 15000;
+
+/** Starts tickwire-server on port 0 and resolves with its addresses once it prints `listening`. */
+export function startServer(args = []) {
+  const child = spawn(serverBin, ["--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
+  return withTimeout("the server's listening line", new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    const lines = createInterface({ input: child.stdout });
+    lines.once("line", (line) => {
+      const field = (k) => line.split(" ").find((f) => f.startsWith(`${k}=`))?.slice(k.length + 1);
+      resolve({
+        url: `http://${field("http")}`,
+        http: field("http"),
+        quic: field("quic"),
+        cert: field("cert-sha256"),
+        child,
+        stop: () => new Promise((done) => {
+          child.removeAllListeners("exit");
+          child.once("exit", () => done());
+          child.kill("SIGTERM");
+        }),
+      });
+    });
+  }));
+}
+
+export function withTimeout(what, promise, ms = WAIT_MS) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Connects and resolves with {socket, welcome}. */
+export function connect(url, { name = "js", encoding, transports, token, extraAuth } = {}) {
+  const auth = { name, ...(encoding ? { encoding } : {}), ...(token ? { token } : {}), ...extraAuth };
+  const socket = io(url, { auth, transports, reconnection: false, forceNew: true });
+  return withTimeout(`welcome for ${name}`, new Promise((resolve, reject) => {
+    socket.once("welcome", (welcome) => resolve({ socket, welcome }));
+    socket.once("connect_error", (e) => reject(e));
+  }));
+}
+
+/** Emits a call event and resolves with its ack payload. */
+export function call(socket, event, ...data) {
+  return withTimeout(`the ack of ${event}`, new Promise((resolve) => {
+    socket.emit(event, ...data, (reply) => resolve(reply));
+  }));
+}
+
+/** Resolves with the first `event` payload for which `pred` holds. */
+export function waitFor(socket, event, pred = () => true, what = event) {
+  return withTimeout(what, new Promise((resolve) => {
+    const handler = (payload) => {
+      if (pred(payload)) {
+        socket.off(event, handler);
+        resolve(payload);
+      }
+    };
+    socket.on(event, handler);
+  }));
+}
+
+/** Reads tick and input ack from a binary snapshot packet (docs/PROTOCOL.md). */
+export function binaryHeader(buf) {
+  const bytes = new Uint8Array(buf);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes[0] !== 0x02) throw new Error(`not a snapshot packet: ${bytes[0]}`);
+  return { inputAck: view.getUint32(1, true), tick: view.getUint32(5, true), hasBaseline: (bytes[9] & 1) === 1 };
+}
+
+export const room = (name, maxPlayers = 8, extra = {}) => ({ name, mode: "arena", maxPlayers, private: false, ...extra });
