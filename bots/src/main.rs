@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use swarm::{Progress, SwarmConfig};
+use swarm::{Progress, SwarmConfig, Target};
 use tickwire_client::Trust;
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
@@ -42,8 +42,8 @@ struct Args {
     /// Accept any server certificate (local development only; prints a warning).
     #[arg(long, group = "trust")]
     insecure: bool,
-    /// HTTP URL of a running server (Socket.IO transport).
-    #[arg(long)]
+    /// HTTP URL of a running server (Socket.IO transport), http://IP:PORT.
+    #[arg(long, conflicts_with = "server")]
     url: Option<String>,
     #[arg(long, value_enum, default_value = "quic")]
     transport: Transport,
@@ -91,9 +91,6 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if args.transport == Transport::Socketio || args.url.is_some() {
-        bail!("the Socket.IO transport is not available in this build yet; use --transport quic");
-    }
     if args.bots == 0 || args.rooms == 0 {
         bail!("--bots and --rooms must be at least 1");
     }
@@ -103,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut local = None;
-    let (server, trust) = if args.local {
+    let target = if args.local {
         let config = ServerConfig {
             drones: args.drones,
             tick_rate: args.tick_rate,
@@ -118,12 +115,25 @@ async fn main() -> anyhow::Result<()> {
         let s = Server::start(config)
             .await
             .context("starting the local server")?;
-        let target = (s.quic_addr, Trust::pinned_hex(&s.cert_sha256)?);
+        let target = match args.transport {
+            Transport::Quic => Target::Quic {
+                server: s.quic_addr,
+                trust: Trust::pinned_hex(&s.cert_sha256)?,
+            },
+            Transport::Socketio => Target::SocketIo {
+                url: format!("http://{}", s.http_addr),
+            },
+        };
         local = Some(s);
         target
+    } else if args.transport == Transport::Socketio || args.url.is_some() {
+        let Some(url) = args.url.clone() else {
+            bail!("--transport socketio needs --url http://IP:PORT (or --local)");
+        };
+        Target::SocketIo { url }
     } else {
         let Some(server) = args.server else {
-            bail!("give --local, or --server IP:PORT with --cert-sha256 HEX");
+            bail!("give --local, --server IP:PORT with --cert-sha256 HEX, or --url http://IP:PORT");
         };
         let trust = match (&args.cert_sha256, args.insecure) {
             (Some(hex), _) => Trust::pinned_hex(hex)?,
@@ -133,12 +143,12 @@ async fn main() -> anyhow::Result<()> {
             }
             (None, false) => bail!("--server needs --cert-sha256 HEX (or --insecure)"),
         };
-        (server, trust)
+        Target::Quic { server, trust }
     };
 
+    let transport = target.transport();
     let config = Arc::new(SwarmConfig {
-        server,
-        trust,
+        target,
         bots: args.bots,
         rooms: args.rooms,
         mode: args.mode.clone(),
@@ -157,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!();
     }
     let report = report::Report::new(
-        "quic",
+        transport,
         args.bots,
         args.rooms,
         started.elapsed().as_secs_f64(),

@@ -7,13 +7,34 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tickwire_client::{Client, ClientConfig, Trust};
+use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
 use tickwire_protocol::{CreateRoom, RoomEvent, RoomId};
 use tokio::sync::watch;
 
+/// Where and how the bots connect.
+#[derive(Clone)]
+pub enum Target {
+    Quic {
+        server: SocketAddr,
+        trust: Trust,
+    },
+    /// The server's HTTP URL (`http://IP:PORT`).
+    SocketIo {
+        url: String,
+    },
+}
+
+impl Target {
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Target::Quic { .. } => "quic",
+            Target::SocketIo { .. } => "socketio",
+        }
+    }
+}
+
 pub struct SwarmConfig {
-    pub server: SocketAddr,
-    pub trust: Trust,
+    pub target: Target,
     pub bots: usize,
     pub rooms: usize,
     pub mode: String,
@@ -100,13 +121,36 @@ async fn bot(
     progress: &Progress,
     outcome: &mut BotOutcome,
 ) -> anyhow::Result<()> {
-    let mut client = Client::connect(ClientConfig {
-        server: config.server,
-        trust: config.trust.clone(),
-        name: format!("bot-{index}"),
-    })
-    .await
-    .context("connecting")?;
+    let name = format!("bot-{index}");
+    match &config.target {
+        Target::Quic { server, trust } => {
+            let client = Client::connect(ClientConfig {
+                server: *server,
+                trust: trust.clone(),
+                name,
+            })
+            .await
+            .context("connecting over QUIC")?;
+            play(client, index, config, role, deadline, progress, outcome).await
+        }
+        Target::SocketIo { url } => {
+            let client = SioClient::connect(url, &name)
+                .await
+                .context("connecting over Socket.IO")?;
+            play(client, index, config, role, deadline, progress, outcome).await
+        }
+    }
+}
+
+async fn play<C: GameClient>(
+    mut client: C,
+    index: usize,
+    config: &SwarmConfig,
+    role: Role,
+    deadline: Instant,
+    progress: &Progress,
+    outcome: &mut BotOutcome,
+) -> anyhow::Result<()> {
     let me = client.player();
     let joined = match role {
         Role::Create { publish, seats } => {

@@ -101,6 +101,11 @@ fn bots_play_against_a_separately_started_server() {
         .args(["--bots", "4", "--rooms", "2", "--duration", "2", "--json"])
         .output()
         .unwrap();
+    let over_socketio = bots()
+        .args(["--transport", "socketio", "--url", &format!("http://{}", field("http"))])
+        .args(["--bots", "8", "--rooms", "2", "--duration", "3", "--json"])
+        .output()
+        .unwrap();
     // A wrong pin is refused.
     let wrong = bots()
         .args(["--server", &field("quic"), "--cert-sha256", &"0".repeat(64)])
@@ -110,6 +115,9 @@ fn bots_play_against_a_separately_started_server() {
     let _ = child.kill();
     let _ = child.wait();
     assert_clean_match(&report(out), 4);
+    let over_socketio = report(over_socketio);
+    assert_clean_match(&over_socketio, 8);
+    assert_eq!(over_socketio["transport"], "socketio");
     let wrong = report(wrong);
     assert_eq!(wrong["connected"], 0);
     assert_eq!(wrong["errors"], 1);

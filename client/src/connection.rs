@@ -3,81 +3,37 @@
 //! Three tasks run per connection: the control task (writes requests, matches replies to
 //! callers, forwards room events), the control reader (reads frames off the stream; reads are
 //! not cancel-safe, so they live in a task of their own), and the snapshot task (datagrams and
-//! oversized snapshots on uni streams → [`ClientWorld`] → the latest snapshot in a `watch`).
+//! oversized snapshots on uni streams → the client-side world → the latest snapshot in a
+//! `watch`).
 
+use crate::common::{
+    ClientError, ClientStats, GameClient, InputLog, REQUEST_TIMEOUT, Received, SnapshotSink,
+    next_snapshot,
+};
 use crate::trust::Trust;
 use bytes::Bytes;
 use glam::Vec2;
 use quinn::crypto::rustls::QuicClientConfig;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
-use tickwire_protocol::input::INPUT_REDUNDANCY;
 use tickwire_protocol::packet::{self, MAX_SNAPSHOT_PACKET_BYTES};
-use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
-    ALPN, ClientFrame, CreateRoom, ErrorBody, Input, InputBatch, Joined, PROTOCOL_VERSION,
-    PlayerId, Reply, Request, RoomEvent, RoomId, RoomInfo, ServerFrame, Snapshot, Welcome,
+    ALPN, ClientFrame, ErrorBody, InputBatch, PROTOCOL_VERSION, PlayerId, Reply, Request,
+    RoomEvent, ServerFrame, Welcome,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// How long a lobby call may take before it fails with [`ClientError::Timeout`].
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const EVENT_QUEUE: usize = 256;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot set up QUIC: {0}")]
-    Setup(String),
-    #[error("cannot connect: {0}")]
-    Connect(#[from] quinn::ConnectError),
-    #[error("connection failed: {0}")]
-    Connection(#[from] quinn::ConnectionError),
-    #[error("server refused: {0}")]
-    Server(ErrorBody),
-    #[error("the server sent an unexpected reply: {0}")]
-    Unexpected(String),
-    #[error("no reply within {0:?}")]
-    Timeout(Duration),
-    #[error("the connection is closed")]
-    Closed,
-    #[error("cannot encode: {0}")]
-    Codec(#[from] codec::CodecError),
-    #[error("cannot send a datagram: {0}")]
-    Datagram(#[from] quinn::SendDatagramError),
-}
 
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub server: SocketAddr,
     pub trust: Trust,
     pub name: String,
-}
-
-/// Counters kept by the connection's tasks.
-#[derive(Debug, Default)]
-pub struct ClientStats {
-    pub snapshots: AtomicU64,
-    /// Snapshot packet bytes, headers included.
-    pub snapshot_bytes: AtomicU64,
-    /// Snapshots that were deltas against an earlier snapshot (the rest were full).
-    pub delta_snapshots: AtomicU64,
-    pub stale_snapshots: AtomicU64,
-    pub decode_errors: AtomicU64,
-    pub inputs_sent: AtomicU64,
-    pub events_dropped: AtomicU64,
-}
-
-/// The newest snapshot decoded, with the input ack that came with it.
-#[derive(Debug)]
-pub struct Received {
-    pub snapshot: Snapshot,
-    /// The newest input seq the server had applied when it made this snapshot.
-    pub input_ack: u32,
-    pub at: Instant,
 }
 
 type Call = (Request, oneshot::Sender<Result<Reply, ErrorBody>>);
@@ -90,8 +46,7 @@ pub struct Client {
     snapshots: watch::Receiver<Option<Arc<Received>>>,
     welcome: Welcome,
     stats: Arc<ClientStats>,
-    next_seq: u32,
-    recent: VecDeque<Input>,
+    inputs: InputLog,
 }
 
 impl Client {
@@ -128,8 +83,7 @@ impl Client {
                 snapshot_rate: 0,
             },
             stats,
-            next_seq: 1,
-            recent: VecDeque::with_capacity(INPUT_REDUNDANCY),
+            inputs: InputLog::default(),
         };
         let reply = client
             .call(Request::Hello {
@@ -149,20 +103,26 @@ impl Client {
         &self.welcome
     }
 
-    pub fn player(&self) -> PlayerId {
-        self.welcome.player
-    }
-
-    pub fn stats(&self) -> &Arc<ClientStats> {
-        &self.stats
-    }
-
     pub fn connection(&self) -> &quinn::Connection {
         &self.conn
     }
 
-    /// Sends any request and waits for its reply.
-    pub async fn call(&self, request: Request) -> Result<Reply, ClientError> {
+    /// Sends a batch as it is (no validation): for tests of the server's checks.
+    pub fn send_batch(&self, batch: &InputBatch) -> Result<(), ClientError> {
+        let bytes = packet::encode_input(batch)?;
+        self.conn.send_datagram(Bytes::from(bytes))?;
+        self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Takes a room event if one is waiting.
+    pub fn try_event(&mut self) -> Option<RoomEvent> {
+        self.events.try_recv().ok()
+    }
+}
+
+impl GameClient for Client {
+    async fn call(&self, request: Request) -> Result<Reply, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.calls
             .send((request, tx))
@@ -176,118 +136,38 @@ impl Client {
         }
     }
 
-    pub async fn list_rooms(&self, mode: Option<&str>) -> Result<Vec<RoomInfo>, ClientError> {
-        match self
-            .call(Request::ListRooms {
-                mode: mode.map(str::to_owned),
-            })
-            .await?
-        {
-            Reply::Rooms(rooms) => Ok(rooms),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+    fn player(&self) -> PlayerId {
+        self.welcome.player
     }
 
-    /// Creates a room and joins it.
-    pub async fn create_room(&self, create: CreateRoom) -> Result<Joined, ClientError> {
-        joined(self.call(Request::CreateRoom(create)).await?)
+    fn stats(&self) -> &Arc<ClientStats> {
+        &self.stats
     }
 
-    pub async fn join_room(&self, room: RoomId) -> Result<Joined, ClientError> {
-        joined(self.call(Request::JoinRoom { room }).await?)
+    fn latest(&self) -> Option<Arc<Received>> {
+        self.snapshots.borrow().clone()
     }
 
-    pub async fn quick_join(&self, mode: &str) -> Result<Joined, ClientError> {
-        joined(
-            self.call(Request::QuickJoin {
-                mode: mode.to_owned(),
-            })
-            .await?,
-        )
+    async fn next_snapshot(&mut self) -> Result<Arc<Received>, ClientError> {
+        next_snapshot(&mut self.snapshots).await
     }
 
-    pub async fn leave_room(&mut self) -> Result<(), ClientError> {
-        match self.call(Request::LeaveRoom).await? {
-            Reply::Left => {
-                self.recent.clear();
-                Ok(())
-            }
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+    async fn next_event(&mut self) -> Result<RoomEvent, ClientError> {
+        self.events.recv().await.ok_or(ClientError::Closed)
     }
 
-    /// Round trip of a ping over the control stream.
-    pub async fn ping(&self) -> Result<Duration, ClientError> {
-        let started = Instant::now();
-        self.call(Request::Ping { client_time_us: 0 }).await?;
-        Ok(started.elapsed())
-    }
-
-    /// Sends one input (with the previous few, for loss) and the newest decoded tick as ack.
-    /// Returns the input's seq.
-    pub fn send_input(
-        &mut self,
-        move_dir: Vec2,
-        aim: f32,
-        buttons: u8,
-    ) -> Result<u32, ClientError> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        if self.recent.len() == INPUT_REDUNDANCY {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(Input {
-            seq,
-            move_dir,
-            aim,
-            buttons,
-        });
-        let ack_tick = self.snapshots.borrow().as_ref().map(|r| r.snapshot.tick);
-        let batch = InputBatch {
-            ack_tick,
-            inputs: self.recent.iter().copied().collect(),
-        };
+    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError> {
+        let ack = self.snapshots.borrow().as_ref().map(|r| r.snapshot.tick);
+        let (seq, batch) = self.inputs.next_batch(move_dir, aim, buttons, ack);
         self.send_batch(&batch)?;
         Ok(seq)
     }
 
-    /// Sends a batch as it is (no validation): for tests of the server's checks.
-    pub fn send_batch(&self, batch: &InputBatch) -> Result<(), ClientError> {
-        let bytes = packet::encode_input(batch)?;
-        self.conn.send_datagram(Bytes::from(bytes))?;
-        self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    fn left_room(&mut self) {
+        self.inputs.forget();
     }
 
-    /// The newest snapshot decoded so far.
-    pub fn latest(&self) -> Option<Arc<Received>> {
-        self.snapshots.borrow().clone()
-    }
-
-    /// Waits for a snapshot newer than the last one seen through this method.
-    pub async fn next_snapshot(&mut self) -> Result<Arc<Received>, ClientError> {
-        loop {
-            self.snapshots
-                .changed()
-                .await
-                .map_err(|_| ClientError::Closed)?;
-            if let Some(r) = self.snapshots.borrow_and_update().clone() {
-                return Ok(r);
-            }
-        }
-    }
-
-    /// Waits for the next room event.
-    pub async fn next_event(&mut self) -> Result<RoomEvent, ClientError> {
-        self.events.recv().await.ok_or(ClientError::Closed)
-    }
-
-    /// Takes a room event if one is waiting.
-    pub fn try_event(&mut self) -> Option<RoomEvent> {
-        self.events.try_recv().ok()
-    }
-
-    pub async fn close(self) {
+    async fn close(self) {
         self.conn.close(0u32.into(), b"bye");
         self.endpoint.wait_idle().await;
     }
@@ -326,13 +206,6 @@ pub fn endpoint(server: SocketAddr, trust: &Trust) -> Result<quinn::Endpoint, Cl
         .map_err(|e| ClientError::Setup(format!("cannot bind a UDP socket: {e}")))?;
     endpoint.set_default_client_config(client_config);
     Ok(endpoint)
-}
-
-fn joined(reply: Reply) -> Result<Joined, ClientError> {
-    match reply {
-        Reply::Joined(j) => Ok(j),
-        other => Err(ClientError::Unexpected(format!("{other:?}"))),
-    }
 }
 
 async fn read_frames(mut recv: quinn::RecvStream, frames: mpsc::Sender<ServerFrame>) {
@@ -417,12 +290,12 @@ async fn snapshot_task(
     latest: watch::Sender<Option<Arc<Received>>>,
     stats: Arc<ClientStats>,
 ) {
-    let mut world = ClientWorld::default();
+    let mut sink = SnapshotSink::new(latest, stats);
     let (streamed_tx, mut streamed) = mpsc::channel::<Vec<u8>>(4);
     loop {
-        let packet: Bytes = tokio::select! {
+        tokio::select! {
             datagram = conn.read_datagram() => match datagram {
-                Ok(d) => d,
+                Ok(d) => sink.receive(&d),
                 Err(_) => return,
             },
             stream = conn.accept_uni() => {
@@ -433,42 +306,8 @@ async fn snapshot_task(
                         let _ = tx.send(bytes).await;
                     }
                 });
-                continue;
             }
-            Some(bytes) = streamed.recv() => Bytes::from(bytes),
-        };
-        let (input_ack, body) = match packet::decode_snapshot(&packet) {
-            Ok(parts) => parts,
-            Err(e) => {
-                tracing::debug!("bad snapshot packet: {e}");
-                stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-        };
-        match world.apply(body) {
-            Ok(Applied::Newer { delta, .. }) => {
-                stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                if delta {
-                    stats.delta_snapshots.fetch_add(1, Ordering::Relaxed);
-                }
-                stats
-                    .snapshot_bytes
-                    .fetch_add(packet.len() as u64, Ordering::Relaxed);
-                if let Some(current) = world.current() {
-                    latest.send_replace(Some(Arc::new(Received {
-                        snapshot: current.clone(),
-                        input_ack,
-                        at: Instant::now(),
-                    })));
-                }
-            }
-            Ok(Applied::Stale(_)) => {
-                stats.stale_snapshots.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                tracing::debug!("cannot decode snapshot: {e}");
-                stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-            }
+            Some(bytes) = streamed.recv() => sink.receive(&bytes),
         }
     }
 }

@@ -1,14 +1,21 @@
 //! tickwire-client: the async client core used by bots, tests and the Bevy client.
 //!
-//! [`Client::connect`] opens a QUIC connection to a tickwire server, pinning the server's
-//! certificate by its SHA-256 (or, only when asked explicitly, trusting anything), says hello and
-//! then offers lobby calls, an input sender and a stream of decoded snapshots. The snapshot task
-//! applies each delta to the client-side [`world::ClientWorld`] and the input sender acknowledges
-//! the newest tick decoded.
+//! Two transports behind one [`GameClient`] trait:
+//! - [`Client`] over QUIC: pins the server's certificate by its SHA-256 (or, only when asked
+//!   explicitly, trusts anything), says hello, then offers lobby calls, inputs as datagrams and
+//!   decoded snapshots;
+//! - [`SioClient`] over Socket.IO (websocket only).
+//!
+//! Both apply each snapshot delta to a client-side world and acknowledge the newest tick decoded
+//! on the next input.
 
+pub mod common;
 pub mod connection;
+pub mod socketio;
 pub mod trust;
 
-pub use connection::{Client, ClientConfig, ClientError, ClientStats, Received};
+pub use common::{ClientError, ClientStats, GameClient, Received};
+pub use connection::{Client, ClientConfig};
+pub use socketio::SioClient;
 pub use tickwire_protocol::world::ClientWorld;
 pub use trust::Trust;

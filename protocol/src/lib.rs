@@ -11,6 +11,7 @@ pub mod codec;
 pub mod delta;
 pub mod ids;
 pub mod input;
+pub mod json;
 pub mod messages;
 pub mod movement;
 pub mod packet;

@@ -126,6 +126,12 @@ pub enum RoomState {
 }
 
 impl RoomState {
+    pub fn parse(s: &str) -> Option<RoomState> {
+        [RoomState::Waiting, RoomState::Playing, RoomState::Finished]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RoomState::Waiting => "waiting",
@@ -220,6 +226,25 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    const ALL: [ErrorCode; 12] = [
+        ErrorCode::BadRequest,
+        ErrorCode::VersionMismatch,
+        ErrorCode::NotWelcomed,
+        ErrorCode::NotFound,
+        ErrorCode::RoomFull,
+        ErrorCode::AlreadyInRoom,
+        ErrorCode::NotInRoom,
+        ErrorCode::UnknownMode,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::ServerFull,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+    ];
+
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",

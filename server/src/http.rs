@@ -1,7 +1,6 @@
 //! The HTTP surface (axum): `GET /healthz`, `GET /metrics` (Prometheus text), `GET /api/rooms`
 //! (JSON), and the Socket.IO layer on `/socket.io`.
 
-use crate::json::RoomJson;
 use crate::lobby::LobbyHandle;
 use axum::Router;
 use axum::extract::State;
@@ -10,6 +9,7 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use socketioxide::layer::SocketIoLayer;
+use tickwire_protocol::json::RoomJson;
 
 #[derive(Clone)]
 struct AppState {

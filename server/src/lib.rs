@@ -7,7 +7,6 @@
 pub mod config;
 pub mod game;
 pub mod http;
-pub mod json;
 pub mod lobby;
 pub mod metrics;
 pub mod replication;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+pub use tickwire_client::GameClient;
 use tickwire_client::{Client, ClientConfig, Received, Trust};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::{ClientFrame, ServerFrame};
@@ -53,7 +54,7 @@ pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
 
 /// Waits for a snapshot that satisfies `pred`.
 pub async fn snapshot_where(
-    client: &mut Client,
+    client: &mut impl GameClient,
     what: &str,
     mut pred: impl FnMut(&Received) -> bool,
 ) -> Arc<Received> {

@@ -20,7 +20,6 @@
 //! next one is a delta against the player's ack and still valid. A socket that stays full for
 //! [`STALL_LIMIT`] is disconnected. Nothing here ever waits on a socket.
 
-use crate::json;
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
 use crate::room::SnapshotPacket;
@@ -33,6 +32,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SendError, SocketError, SocketIo};
 use std::time::Duration;
+use tickwire_protocol::json;
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, PROTOCOL_VERSION, Reply, Request, RoomId, packet,
@@ -217,11 +217,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
     };
     match session.request(hello).await {
         Ok((Reply::Welcome(w), _)) => {
-            let welcome = serde_json::json!({
-                "playerId": w.player.0, "protocol": w.protocol,
-                "tickRate": w.tick_rate, "snapshotRate": w.snapshot_rate,
-            });
-            let _ = s.emit("welcome", &welcome);
+            let _ = s.emit("welcome", &json::welcome(&w));
         }
         other => {
             let error = match other {
@@ -273,7 +269,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
     let inputs = commands.clone();
     s.on(
         "input",
-        move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
+        move |s: SocketRef, TryData(data): TryData<InputPayload>, ack: AckSender| {
             let (inputs, guard) = (inputs.clone(), guard.clone());
             async move {
                 match FloodGuard::check(&guard, true) {
@@ -320,21 +316,25 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
     );
 }
 
-/// An `input` payload: a JSON object, or the binary input packet of docs/PROTOCOL.md (which a
-/// JSON value carries as an array of byte values).
-fn parse_input(data: Result<Value, impl std::fmt::Display>) -> Result<InputBatch, ErrorBody> {
+/// An `input` payload: the binary input packet of docs/PROTOCOL.md as an attachment, or a JSON
+/// object. (Untagged: socketioxide hands an attachment over as bytes, which `Bytes` accepts and
+/// a JSON value does not.)
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InputPayload {
+    Binary(Bytes),
+    Json(Value),
+}
+
+fn parse_input(
+    data: Result<InputPayload, impl std::fmt::Display>,
+) -> Result<InputBatch, ErrorBody> {
     let bad = |m: String| ErrorBody::new(ErrorCode::BadRequest, m);
-    let data = data.map_err(|e| bad(format!("input: {e}")))?;
-    match data {
-        Value::Array(items) => {
-            let bytes: Option<Vec<u8>> = items
-                .iter()
-                .map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
-                .collect();
-            let bytes = bytes.ok_or_else(|| bad("input: not a binary packet".into()))?;
+    match data.map_err(|e| bad(format!("input: {e}")))? {
+        InputPayload::Binary(bytes) => {
             packet::decode_input(&bytes).map_err(|e| bad(format!("input: {e}")))
         }
-        other => json::input(other),
+        InputPayload::Json(value) => json::input(value),
     }
 }
 

@@ -1,0 +1,275 @@
+//! What both client transports share: errors, counters, the snapshot receiver, the input
+//! sequence, and the [`GameClient`] trait with the lobby calls built on `call`.
+
+use glam::Vec2;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tickwire_protocol::input::INPUT_REDUNDANCY;
+use tickwire_protocol::packet;
+use tickwire_protocol::world::{Applied, ClientWorld};
+use tickwire_protocol::{
+    CreateRoom, ErrorBody, Input, InputBatch, Joined, PlayerId, Reply, Request, RoomEvent, RoomId,
+    RoomInfo, Snapshot, Tick,
+};
+use tokio::sync::watch;
+
+/// How long a lobby call may take before it fails with [`ClientError::Timeout`].
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot set up the connection: {0}")]
+    Setup(String),
+    #[error("cannot connect: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("connection failed: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("server refused: {0}")]
+    Server(ErrorBody),
+    #[error("the server broke the protocol: {0}")]
+    Protocol(String),
+    #[error("the server sent an unexpected reply: {0}")]
+    Unexpected(String),
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    #[error("the connection is closed")]
+    Closed,
+    #[error("cannot encode: {0}")]
+    Codec(#[from] tickwire_protocol::codec::CodecError),
+    #[error("cannot send a datagram: {0}")]
+    Datagram(#[from] quinn::SendDatagramError),
+}
+
+/// Counters kept by a connection's tasks.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub snapshots: AtomicU64,
+    /// Snapshot packet bytes, headers included.
+    pub snapshot_bytes: AtomicU64,
+    /// Snapshots that were deltas against an earlier snapshot (the rest were full).
+    pub delta_snapshots: AtomicU64,
+    pub stale_snapshots: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub inputs_sent: AtomicU64,
+    pub events_dropped: AtomicU64,
+}
+
+/// The newest snapshot decoded, with the input ack that came with it.
+#[derive(Debug)]
+pub struct Received {
+    pub snapshot: Snapshot,
+    /// The newest input seq the server had applied when it made this snapshot.
+    pub input_ack: u32,
+    pub at: Instant,
+}
+
+/// Turns snapshot packets into the client-side world and publishes the newest.
+pub(crate) struct SnapshotSink {
+    world: ClientWorld,
+    latest: watch::Sender<Option<Arc<Received>>>,
+    stats: Arc<ClientStats>,
+}
+
+impl SnapshotSink {
+    pub(crate) fn new(
+        latest: watch::Sender<Option<Arc<Received>>>,
+        stats: Arc<ClientStats>,
+    ) -> Self {
+        SnapshotSink {
+            world: ClientWorld::default(),
+            latest,
+            stats,
+        }
+    }
+
+    /// Takes one snapshot packet (`0x02`, input ack, delta body).
+    pub(crate) fn receive(&mut self, packet: &[u8]) {
+        let (input_ack, body) = match packet::decode_snapshot(packet) {
+            Ok(parts) => parts,
+            Err(e) => {
+                tracing::debug!("bad snapshot packet: {e}");
+                self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        match self.world.apply(body) {
+            Ok(Applied::Newer { delta, .. }) => {
+                self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                if delta {
+                    self.stats.delta_snapshots.fetch_add(1, Ordering::Relaxed);
+                }
+                self.stats
+                    .snapshot_bytes
+                    .fetch_add(packet.len() as u64, Ordering::Relaxed);
+                if let Some(current) = self.world.current() {
+                    self.latest.send_replace(Some(Arc::new(Received {
+                        snapshot: current.clone(),
+                        input_ack,
+                        at: Instant::now(),
+                    })));
+                }
+            }
+            Ok(Applied::Stale(_)) => {
+                self.stats.stale_snapshots.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::debug!("cannot decode snapshot: {e}");
+                self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Numbers inputs and keeps the last few, so each batch repeats them (for datagram loss).
+#[derive(Default)]
+pub(crate) struct InputLog {
+    next_seq: u32,
+    recent: VecDeque<Input>,
+}
+
+impl InputLog {
+    pub(crate) fn next_batch(
+        &mut self,
+        move_dir: Vec2,
+        aim: f32,
+        buttons: u8,
+        ack_tick: Option<Tick>,
+    ) -> (u32, InputBatch) {
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        if self.recent.len() == INPUT_REDUNDANCY {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Input {
+            seq,
+            move_dir,
+            aim,
+            buttons,
+        });
+        let batch = InputBatch {
+            ack_tick,
+            inputs: self.recent.iter().copied().collect(),
+        };
+        (seq, batch)
+    }
+
+    /// After leaving a room, old inputs must not be repeated into the next one.
+    pub(crate) fn forget(&mut self) {
+        self.recent.clear();
+    }
+}
+
+/// Waits for a snapshot newer than the last one seen through `rx`.
+pub(crate) async fn next_snapshot(
+    rx: &mut watch::Receiver<Option<Arc<Received>>>,
+) -> Result<Arc<Received>, ClientError> {
+    loop {
+        rx.changed().await.map_err(|_| ClientError::Closed)?;
+        if let Some(r) = rx.borrow_and_update().clone() {
+            return Ok(r);
+        }
+    }
+}
+
+fn unexpected(reply: Reply) -> ClientError {
+    ClientError::Unexpected(format!("{reply:?}"))
+}
+
+fn joined(reply: Reply) -> Result<Joined, ClientError> {
+    match reply {
+        Reply::Joined(j) => Ok(j),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// A connected player, over either transport. Bots and tests are written against this.
+pub trait GameClient: Send + Sync {
+    /// Sends any request and waits for its reply.
+    fn call(&self, request: Request) -> impl Future<Output = Result<Reply, ClientError>> + Send;
+    fn player(&self) -> PlayerId;
+    fn stats(&self) -> &Arc<ClientStats>;
+    /// The newest snapshot decoded so far.
+    fn latest(&self) -> Option<Arc<Received>>;
+    /// Waits for a snapshot newer than the last one seen through this method.
+    fn next_snapshot(&mut self) -> impl Future<Output = Result<Arc<Received>, ClientError>> + Send;
+    /// Waits for the next room event.
+    fn next_event(&mut self) -> impl Future<Output = Result<RoomEvent, ClientError>> + Send;
+    /// Sends one input (acknowledging the newest decoded tick); returns its seq.
+    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError>;
+    /// Forgets per-room input state after leaving a room.
+    fn left_room(&mut self);
+    fn close(self) -> impl Future<Output = ()> + Send;
+
+    fn list_rooms(
+        &self,
+        mode: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<RoomInfo>, ClientError>> + Send {
+        let request = Request::ListRooms {
+            mode: mode.map(str::to_owned),
+        };
+        async move {
+            match self.call(request).await? {
+                Reply::Rooms(rooms) => Ok(rooms),
+                other => Err(unexpected(other)),
+            }
+        }
+    }
+
+    /// Creates a room and joins it.
+    fn create_room(
+        &self,
+        create: CreateRoom,
+    ) -> impl Future<Output = Result<Joined, ClientError>> + Send {
+        async move { joined(self.call(Request::CreateRoom(create)).await?) }
+    }
+
+    fn join_room(&self, room: RoomId) -> impl Future<Output = Result<Joined, ClientError>> + Send {
+        async move { joined(self.call(Request::JoinRoom { room }).await?) }
+    }
+
+    fn quick_join(&self, mode: &str) -> impl Future<Output = Result<Joined, ClientError>> + Send {
+        let mode = mode.to_owned();
+        async move { joined(self.call(Request::QuickJoin { mode }).await?) }
+    }
+
+    fn leave_room(&mut self) -> impl Future<Output = Result<(), ClientError>> + Send {
+        async move {
+            match self.call(Request::LeaveRoom).await? {
+                Reply::Left => {
+                    self.left_room();
+                    Ok(())
+                }
+                other => Err(unexpected(other)),
+            }
+        }
+    }
+
+    fn set_ready(&self, ready: bool) -> impl Future<Output = Result<(), ClientError>> + Send {
+        async move {
+            self.call(Request::SetReady { ready }).await?;
+            Ok(())
+        }
+    }
+
+    fn chat(&self, text: &str) -> impl Future<Output = Result<(), ClientError>> + Send {
+        let text = text.to_owned();
+        async move {
+            self.call(Request::Chat { text }).await?;
+            Ok(())
+        }
+    }
+
+    /// Round trip of a ping through the server's request path.
+    fn ping(&self) -> impl Future<Output = Result<Duration, ClientError>> + Send {
+        async move {
+            let started = Instant::now();
+            self.call(Request::Ping { client_time_us: 0 }).await?;
+            Ok(started.elapsed())
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! A websocket-only Socket.IO client (Engine.IO 4, Socket.IO 5 protocol) over tokio-tungstenite,
+//! enough for bots and tests to play through a tickwire server's Socket.IO transport without
+//! Node: the open packet, CONNECT with `auth`, ping/pong, events with acks both ways, and binary
+//! attachments (snapshots in, input packets out).
+//!
+//! One task owns the websocket. Calls get an ack id and wait on a oneshot; binary snapshots go
+//! through the same [`SnapshotSink`] as QUIC's.
+
+use crate::common::{
+    ClientError, ClientStats, GameClient, InputLog, REQUEST_TIMEOUT, Received, SnapshotSink,
+    next_snapshot,
+};
+use futures_util::{SinkExt, StreamExt};
+use glam::Vec2;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tickwire_protocol::{PlayerId, Reply, Request, RoomEvent, Welcome, json as wire, packet};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+const EVENT_QUEUE: usize = 256;
+const OUT_QUEUE: usize = 64;
+
+enum Outbound {
+    Call {
+        event: &'static str,
+        payload: Value,
+        reply: oneshot::Sender<Value>,
+    },
+    /// An input packet, sent as a binary attachment of an `input` event.
+    Input(Vec<u8>),
+    Close,
+}
+
+pub struct SioClient {
+    out: mpsc::Sender<Outbound>,
+    events: mpsc::Receiver<RoomEvent>,
+    snapshots: watch::Receiver<Option<Arc<Received>>>,
+    welcome: Welcome,
+    stats: Arc<ClientStats>,
+    inputs: InputLog,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// `http://host:port` (the server's HTTP address) → its Socket.IO websocket URL.
+fn websocket_url(url: &str) -> Result<String, ClientError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("ws://"))
+        .ok_or_else(|| ClientError::Setup(format!("expected http://HOST:PORT, got {url}")))?;
+    let host = rest.trim_end_matches('/');
+    Ok(format!("ws://{host}/socket.io/?EIO=4&transport=websocket"))
+}
+
+impl SioClient {
+    /// Connects to `url` (`http://IP:PORT`) as `name`, with binary snapshots.
+    pub async fn connect(url: &str, name: &str) -> Result<SioClient, ClientError> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(websocket_url(url)?).await?;
+        // Engine.IO open packet, then the Socket.IO CONNECT with our auth.
+        match next_text(&mut ws).await? {
+            t if t.starts_with('0') => {}
+            other => return Err(ClientError::Protocol(format!("expected open, got {other}"))),
+        }
+        let auth = json!({"name": name});
+        ws.send(Message::text(format!("40{auth}"))).await?;
+        loop {
+            let t = next_text(&mut ws).await?;
+            if t == "2" {
+                ws.send(Message::text("3")).await?;
+            } else if t.starts_with("40") {
+                break;
+            } else if let Some(err) = t.strip_prefix("44") {
+                return Err(ClientError::Protocol(format!("connection refused: {err}")));
+            }
+        }
+
+        let stats = Arc::new(ClientStats::default());
+        let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let (snap_tx, snapshots) = watch::channel(None);
+        let (welcome_tx, welcome_rx) = oneshot::channel();
+        let conn = Connection {
+            pending: HashMap::new(),
+            next_ack: 0,
+            binary: None,
+            events: events_tx,
+            sink: SnapshotSink::new(snap_tx, stats.clone()),
+            stats: stats.clone(),
+            welcome: Some(welcome_tx),
+        };
+        let task = tokio::spawn(conn.run(ws, out_rx));
+        let welcome = tokio::time::timeout(REQUEST_TIMEOUT, welcome_rx)
+            .await
+            .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
+            .map_err(|_| ClientError::Closed)?;
+        Ok(SioClient {
+            out,
+            events,
+            snapshots,
+            welcome,
+            stats,
+            inputs: InputLog::default(),
+            task,
+        })
+    }
+
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+}
+
+impl GameClient for SioClient {
+    async fn call(&self, request: Request) -> Result<Reply, ClientError> {
+        let (event, payload) = wire::request_event(&request)
+            .ok_or_else(|| ClientError::Setup("hello is the handshake over Socket.IO".into()))?;
+        let (reply, rx) = oneshot::channel();
+        self.out
+            .send(Outbound::Call {
+                event,
+                payload,
+                reply,
+            })
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        let ack = tokio::time::timeout(REQUEST_TIMEOUT, rx)
+            .await
+            .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
+            .map_err(|_| ClientError::Closed)?;
+        wire::parse_reply(&request, ack).map_err(ClientError::Server)
+    }
+
+    fn player(&self) -> PlayerId {
+        self.welcome.player
+    }
+
+    fn stats(&self) -> &Arc<ClientStats> {
+        &self.stats
+    }
+
+    fn latest(&self) -> Option<Arc<Received>> {
+        self.snapshots.borrow().clone()
+    }
+
+    async fn next_snapshot(&mut self) -> Result<Arc<Received>, ClientError> {
+        next_snapshot(&mut self.snapshots).await
+    }
+
+    async fn next_event(&mut self) -> Result<RoomEvent, ClientError> {
+        self.events.recv().await.ok_or(ClientError::Closed)
+    }
+
+    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError> {
+        let ack = self.snapshots.borrow().as_ref().map(|r| r.snapshot.tick);
+        let (seq, batch) = self.inputs.next_batch(move_dir, aim, buttons, ack);
+        let bytes = packet::encode_input(&batch)?;
+        // A full queue drops the input, as a lost datagram would: the next one repeats it.
+        if self.out.try_send(Outbound::Input(bytes)).is_ok() {
+            self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(seq)
+    }
+
+    fn left_room(&mut self) {
+        self.inputs.forget();
+    }
+
+    async fn close(self) {
+        let _ = self.out.send(Outbound::Close).await;
+        let _ = tokio::time::timeout(REQUEST_TIMEOUT, self.task).await;
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_text(ws: &mut Ws) -> Result<String, ClientError> {
+    loop {
+        match tokio::time::timeout(REQUEST_TIMEOUT, ws.next()).await {
+            Err(_) => return Err(ClientError::Timeout(REQUEST_TIMEOUT)),
+            Ok(None) => return Err(ClientError::Closed),
+            Ok(Some(msg)) => match msg? {
+                Message::Text(t) => return Ok(t.as_str().to_owned()),
+                Message::Close(_) => return Err(ClientError::Closed),
+                _ => continue,
+            },
+        }
+    }
+}
+
+/// A binary event whose attachments are still arriving.
+struct PendingBinary {
+    event: String,
+    remaining: usize,
+    attachments: Vec<bytes::Bytes>,
+}
+
+struct Connection {
+    pending: HashMap<u64, oneshot::Sender<Value>>,
+    next_ack: u64,
+    binary: Option<PendingBinary>,
+    events: mpsc::Sender<RoomEvent>,
+    sink: SnapshotSink,
+    stats: Arc<ClientStats>,
+    welcome: Option<oneshot::Sender<Welcome>>,
+}
+
+impl Connection {
+    async fn run(mut self, ws: Ws, mut out: mpsc::Receiver<Outbound>) {
+        let (mut write, mut read) = ws.split();
+        loop {
+            tokio::select! {
+                msg = read.next() => {
+                    let reply = match msg {
+                        Some(Ok(Message::Text(t))) => self.text(t.as_str()),
+                        Some(Ok(Message::Binary(b))) => {
+                            self.attachment(b);
+                            None
+                        }
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                        Some(Ok(_)) => None,
+                    };
+                    if let Some(reply) = reply
+                        && write.send(Message::text(reply)).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                cmd = out.recv() => {
+                    let sent = match cmd {
+                        None | Some(Outbound::Close) => {
+                            let _ = write.send(Message::text("41")).await;
+                            let _ = write.close().await;
+                            break;
+                        }
+                        Some(Outbound::Call { event, payload, reply }) => {
+                            let id = self.next_ack;
+                            self.next_ack += 1;
+                            self.pending.insert(id, reply);
+                            let args = if payload.is_null() { json!([event]) } else { json!([event, payload]) };
+                            write.send(Message::text(format!("42{id}{args}"))).await
+                        }
+                        Some(Outbound::Input(bytes)) => {
+                            let header = r#"451-["input",{"_placeholder":true,"num":0}]"#;
+                            match write.send(Message::text(header)).await {
+                                Ok(()) => write.send(Message::binary(bytes)).await,
+                                Err(e) => Err(e),
+                            }
+                        }
+                    };
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Dropping `pending` fails every waiting call with Closed.
+    }
+
+    /// Handles one text frame; returns a frame to send back (a pong).
+    fn text(&mut self, t: &str) -> Option<String> {
+        let (kind, rest) = t.split_at_checked(1)?;
+        match kind {
+            "2" => return Some("3".to_owned()),
+            "4" => {}
+            _ => return None,
+        }
+        let (kind, rest) = rest.split_at_checked(1)?;
+        match kind {
+            // EVENT: [ack id] JSON array.
+            "2" => {
+                let (_, json) = split_id(rest);
+                if let Ok(Value::Array(args)) = serde_json::from_str::<Value>(json) {
+                    self.event(args, Vec::new());
+                }
+            }
+            // ACK: id, JSON array.
+            "3" => {
+                let (id, json) = split_id(rest);
+                let arg = serde_json::from_str::<Value>(json)
+                    .ok()
+                    .and_then(|v| v.as_array().and_then(|a| a.first().cloned()));
+                if let (Some(id), Some(arg)) = (id, arg)
+                    && let Some(reply) = self.pending.remove(&id)
+                {
+                    let _ = reply.send(arg);
+                }
+            }
+            // BINARY_EVENT: "<n>-" [ack id] JSON array with placeholders; n frames follow.
+            "5" => {
+                let (count, rest) = rest.split_once('-')?;
+                let remaining: usize = count.parse().ok()?;
+                let (_, json) = split_id(rest);
+                let Ok(Value::Array(args)) = serde_json::from_str::<Value>(json) else {
+                    return None;
+                };
+                let event = args.first()?.as_str()?.to_owned();
+                self.binary = Some(PendingBinary {
+                    event,
+                    remaining,
+                    attachments: Vec::with_capacity(remaining.min(4)),
+                });
+            }
+            "1" => tracing::debug!("server disconnected the socket"),
+            _ => {}
+        }
+        None
+    }
+
+    fn attachment(&mut self, bytes: bytes::Bytes) {
+        let Some(pending) = self.binary.as_mut() else {
+            return;
+        };
+        pending.attachments.push(bytes);
+        pending.remaining = pending.remaining.saturating_sub(1);
+        if pending.remaining == 0
+            && let Some(done) = self.binary.take()
+        {
+            self.event(vec![Value::String(done.event)], done.attachments);
+        }
+    }
+
+    fn event(&mut self, args: Vec<Value>, attachments: Vec<bytes::Bytes>) {
+        let mut args = args.into_iter();
+        let Some(Value::String(name)) = args.next() else {
+            return;
+        };
+        let data = args.next().unwrap_or(Value::Null);
+        match name.as_str() {
+            "snapshot" => match attachments.first() {
+                Some(packet) => self.sink.receive(packet),
+                None => tracing::debug!("a JSON snapshot; this client asks for binary"),
+            },
+            "room:event" => match wire::parse_room_event(data) {
+                Ok(e) => {
+                    if self.events.try_send(e).is_err() {
+                        self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => tracing::warn!("unreadable room event: {e}"),
+            },
+            "welcome" => match wire::parse_welcome(data) {
+                Ok(w) => {
+                    if let Some(tx) = self.welcome.take() {
+                        let _ = tx.send(w);
+                    }
+                }
+                Err(e) => tracing::warn!("unreadable welcome: {e}"),
+            },
+            "error" => tracing::warn!("server error: {data}"),
+            other => tracing::debug!("unhandled event {other}"),
+        }
+    }
+}
+
+/// Splits a leading decimal ack id off a packet body.
+fn split_id(s: &str) -> (Option<u64>, &str) {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    (s[..digits].parse().ok(), &s[digits..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_ids_parse() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:80/").unwrap(),
+            "ws://127.0.0.1:80/socket.io/?EIO=4&transport=websocket"
+        );
+        assert!(websocket_url("ftp://x").is_err());
+        assert_eq!(split_id("12[1]"), (Some(12), "[1]"));
+        assert_eq!(split_id("[1]"), (None, "[1]"));
+    }
+}

@@ -1,0 +1,618 @@
+//! The JSON face of the protocol, used over Socket.IO and by the HTTP API, in the shapes the
+//! contract in DESIGN.md gives (camelCase fields, short snake_case error codes). Both ways: the
+//! server parses requests and writes replies, events and full-view snapshots; a Rust Socket.IO
+//! client writes requests and parses the rest.
+
+use crate::ids::{PlayerId, RoomId, Tick};
+use crate::{
+    CreateRoom, ErrorBody, ErrorCode, Input, InputBatch, Joined, MatchResult, NetId, PlayerScore,
+    Reply, Request, RoomEvent, RoomInfo, RoomState, Snapshot, Welcome,
+};
+use glam::Vec2;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A room as JSON clients see it (the contract's RoomInfo).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomJson {
+    pub id: u32,
+    pub name: String,
+    pub mode: String,
+    pub players: u8,
+    pub max_players: u8,
+    pub state: String,
+    pub private: bool,
+}
+
+impl From<&RoomInfo> for RoomJson {
+    fn from(r: &RoomInfo) -> Self {
+        RoomJson {
+            id: r.id.0,
+            name: r.name.clone(),
+            mode: r.mode.clone(),
+            players: r.players,
+            max_players: r.max_players,
+            state: r.state.as_str().to_owned(),
+            private: r.private,
+        }
+    }
+}
+
+pub fn error(e: &ErrorBody) -> Value {
+    json!({"ok": false, "error": {"code": e.code.as_str(), "message": e.message}})
+}
+
+fn bad_request(what: impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, what.to_string())
+}
+
+/// A payload is either absent (null) or an object of this shape.
+fn payload<T: for<'de> Deserialize<'de> + Default>(
+    event: &str,
+    data: Value,
+) -> Result<T, ErrorBody> {
+    if data.is_null() {
+        return Ok(T::default());
+    }
+    serde_json::from_value(data).map_err(|e| bad_request(format!("{event}: {e}")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListArgs {
+    mode: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateArgs {
+    name: String,
+    mode: Option<String>,
+    max_players: Option<u8>,
+    private: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JoinArgs {
+    room_id: Option<u32>,
+    code: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct QuickArgs {
+    mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadyArgs {
+    ready: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatArgs {
+    text: String,
+}
+
+/// The lobby and room calls a Socket.IO client can make, by event name.
+pub const CALL_EVENTS: &[&str] = &[
+    "rooms:list",
+    "room:create",
+    "room:join",
+    "room:quick",
+    "room:leave",
+    "room:ready",
+    "room:chat",
+    "ping",
+];
+
+/// Parses a call event's payload into a request.
+pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
+    let default_mode = || crate::DEFAULT_MODE.to_owned();
+    Ok(match event {
+        "rooms:list" => Request::ListRooms {
+            mode: payload::<ListArgs>(event, data)?.mode,
+        },
+        "room:create" => {
+            if data.is_null() {
+                return Err(bad_request(
+                    "room:create needs {name, mode, maxPlayers, private}",
+                ));
+            }
+            let a: CreateArgs = payload(event, data)?;
+            Request::CreateRoom(CreateRoom {
+                name: a.name,
+                mode: a.mode.unwrap_or_else(default_mode),
+                max_players: a.max_players.unwrap_or(0),
+                private: a.private.unwrap_or(false),
+            })
+        }
+        "room:join" => match payload::<JoinArgs>(event, data)? {
+            JoinArgs {
+                room_id: Some(id),
+                code: None,
+            } => Request::JoinRoom { room: RoomId(id) },
+            JoinArgs {
+                room_id: None,
+                code: Some(_),
+            } => {
+                return Err(ErrorBody::new(
+                    ErrorCode::NotFound,
+                    "no private room has that code",
+                ));
+            }
+            _ => return Err(bad_request("room:join needs {roomId} or {code}")),
+        },
+        "room:quick" => Request::QuickJoin {
+            mode: payload::<QuickArgs>(event, data)?
+                .mode
+                .unwrap_or_else(default_mode),
+        },
+        "room:leave" => Request::LeaveRoom,
+        "room:ready" => {
+            let a: ReadyArgs =
+                serde_json::from_value(data).map_err(|e| bad_request(format!("{event}: {e}")))?;
+            Request::SetReady { ready: a.ready }
+        }
+        "room:chat" => {
+            let a: ChatArgs =
+                serde_json::from_value(data).map_err(|e| bad_request(format!("{event}: {e}")))?;
+            Request::Chat { text: a.text }
+        }
+        "ping" => Request::Ping { client_time_us: 0 },
+        other => return Err(bad_request(format!("unknown event {other}"))),
+    })
+}
+
+/// The event name and payload a client sends for a request (not `Hello`: over Socket.IO the
+/// handshake's `auth` says hello).
+pub fn request_event(request: &Request) -> Option<(&'static str, Value)> {
+    Some(match request {
+        Request::Hello { .. } => return None,
+        Request::ListRooms { mode } => ("rooms:list", json!({"mode": mode})),
+        Request::CreateRoom(c) => (
+            "room:create",
+            json!({"name": c.name, "mode": c.mode, "maxPlayers": c.max_players, "private": c.private}),
+        ),
+        Request::JoinRoom { room } => ("room:join", json!({"roomId": room.0})),
+        Request::QuickJoin { mode } => ("room:quick", json!({"mode": mode})),
+        Request::LeaveRoom => ("room:leave", Value::Null),
+        Request::Ping { .. } => ("ping", Value::Null),
+        Request::SetReady { ready } => ("room:ready", json!({"ready": ready})),
+        Request::Chat { text } => ("room:chat", json!({"text": text})),
+    })
+}
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, format!("malformed {what}: {e}"))
+}
+
+impl TryFrom<RoomJson> for RoomInfo {
+    type Error = ErrorBody;
+
+    fn try_from(r: RoomJson) -> Result<RoomInfo, ErrorBody> {
+        Ok(RoomInfo {
+            id: RoomId(r.id),
+            name: r.name,
+            mode: r.mode,
+            players: r.players,
+            max_players: r.max_players,
+            state: RoomState::parse(&r.state)
+                .ok_or_else(|| malformed("room", format!("state {:?}", r.state)))?,
+            private: r.private,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorJson {
+    code: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinedJson {
+    room: RoomJson,
+    player_id: u32,
+    entity: u32,
+    reconnect_token: String,
+}
+
+#[derive(Deserialize)]
+struct RoomsJson {
+    rooms: Vec<RoomJson>,
+}
+
+/// Reads an ack: `{ok: false, error}` becomes the error; `{ok: true, ...}` the reply `request`
+/// expects.
+pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
+    if ack.get("ok") != Some(&Value::Bool(true)) {
+        let e: ErrorJson = ack
+            .get("error")
+            .cloned()
+            .ok_or_else(|| malformed("ack", "neither ok nor error"))
+            .and_then(|e| serde_json::from_value(e).map_err(|e| malformed("error", e)))?;
+        let code = ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Internal);
+        return Err(ErrorBody::new(code, e.message));
+    }
+    Ok(match request {
+        Request::Hello { .. } => return Err(malformed("ack", "hello has no ack")),
+        Request::ListRooms { .. } => {
+            let r: RoomsJson = serde_json::from_value(ack).map_err(|e| malformed("rooms", e))?;
+            Reply::Rooms(
+                r.rooms
+                    .into_iter()
+                    .map(RoomInfo::try_from)
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Request::CreateRoom(_) | Request::JoinRoom { .. } | Request::QuickJoin { .. } => {
+            let j: JoinedJson = serde_json::from_value(ack).map_err(|e| malformed("joined", e))?;
+            Reply::Joined(Joined {
+                room: j.room.try_into()?,
+                player: PlayerId(j.player_id),
+                entity: NetId(j.entity),
+                reconnect_token: j.reconnect_token,
+            })
+        }
+        Request::LeaveRoom => Reply::Left,
+        Request::Ping { client_time_us } => Reply::Pong {
+            client_time_us: *client_time_us,
+        },
+        Request::SetReady { .. } | Request::Chat { .. } => Reply::Done,
+    })
+}
+
+/// The `welcome` event's payload.
+pub fn welcome(w: &Welcome) -> Value {
+    json!({
+        "playerId": w.player.0, "protocol": w.protocol,
+        "tickRate": w.tick_rate, "snapshotRate": w.snapshot_rate,
+    })
+}
+
+pub fn parse_welcome(v: Value) -> Result<Welcome, ErrorBody> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct W {
+        player_id: u32,
+        protocol: u16,
+        tick_rate: u16,
+        snapshot_rate: u16,
+    }
+    let w: W = serde_json::from_value(v).map_err(|e| malformed("welcome", e))?;
+    Ok(Welcome {
+        player: PlayerId(w.player_id),
+        protocol: w.protocol,
+        tick_rate: w.tick_rate,
+        snapshot_rate: w.snapshot_rate,
+    })
+}
+
+/// Reads a `room:event` payload.
+pub fn parse_room_event(v: Value) -> Result<RoomEvent, ErrorBody> {
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum E {
+        #[serde(rename_all = "camelCase")]
+        PlayerJoined {
+            player_id: u32,
+            name: String,
+        },
+        #[serde(rename_all = "camelCase")]
+        PlayerLeft {
+            player_id: u32,
+        },
+        #[serde(rename_all = "camelCase")]
+        MatchStarted {
+            match_no: u32,
+        },
+        Kill {
+            killer: Option<u32>,
+            victim: u32,
+        },
+        #[serde(rename_all = "camelCase")]
+        MatchEnded {
+            match_no: u32,
+            winner: Option<u32>,
+            players: Vec<S>,
+        },
+        RoomClosed,
+        #[serde(rename_all = "camelCase")]
+        PlayerReady {
+            player_id: u32,
+            ready: bool,
+        },
+        #[serde(rename_all = "camelCase")]
+        Chat {
+            player_id: u32,
+            name: String,
+            text: String,
+        },
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct S {
+        player_id: u32,
+        name: String,
+        kills: u32,
+        deaths: u32,
+        score: i32,
+    }
+    let e: E = serde_json::from_value(v).map_err(|e| malformed("room event", e))?;
+    Ok(match e {
+        E::PlayerJoined { player_id, name } => RoomEvent::PlayerJoined {
+            player: PlayerId(player_id),
+            name,
+        },
+        E::PlayerLeft { player_id } => RoomEvent::PlayerLeft {
+            player: PlayerId(player_id),
+        },
+        E::MatchStarted { match_no } => RoomEvent::MatchStarted { match_no },
+        E::Kill { killer, victim } => RoomEvent::Kill {
+            killer: killer.map(PlayerId),
+            victim: PlayerId(victim),
+        },
+        E::MatchEnded {
+            match_no,
+            winner,
+            players,
+        } => RoomEvent::MatchEnded(MatchResult {
+            match_no,
+            winner: winner.map(PlayerId),
+            players: players
+                .into_iter()
+                .map(|p| PlayerScore {
+                    player: PlayerId(p.player_id),
+                    name: p.name,
+                    kills: p.kills,
+                    deaths: p.deaths,
+                    score: p.score,
+                })
+                .collect(),
+        }),
+        E::RoomClosed => RoomEvent::RoomClosed,
+        E::PlayerReady { player_id, ready } => RoomEvent::PlayerReady {
+            player: PlayerId(player_id),
+            ready,
+        },
+        E::Chat {
+            player_id,
+            name,
+            text,
+        } => RoomEvent::Chat {
+            player: PlayerId(player_id),
+            name,
+            text,
+        },
+    })
+}
+
+fn joined(j: &Joined) -> Value {
+    json!({
+        "ok": true,
+        "room": RoomJson::from(&j.room),
+        "playerId": j.player.0,
+        "entity": j.entity.0,
+        "reconnectToken": j.reconnect_token,
+    })
+}
+
+/// A reply as the `{ok: true, ...}` ack payload.
+pub fn reply(r: &Reply) -> Value {
+    match r {
+        Reply::Welcome(w) => {
+            let mut v = welcome(w);
+            v["ok"] = json!(true);
+            v
+        }
+        Reply::Rooms(rooms) => json!({
+            "ok": true,
+            "rooms": rooms.iter().map(RoomJson::from).collect::<Vec<_>>(),
+        }),
+        Reply::Joined(j) => joined(j),
+        Reply::Left | Reply::Done | Reply::Pong { .. } => json!({"ok": true}),
+    }
+}
+
+fn result(r: &MatchResult) -> Value {
+    json!({
+        "matchNo": r.match_no,
+        "winner": r.winner.map(|p| p.0),
+        "players": r.players.iter().map(|p| json!({
+            "playerId": p.player.0, "name": p.name, "kills": p.kills,
+            "deaths": p.deaths, "score": p.score,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A room event as the payload of `room:event`: `{type, ...}`.
+pub fn room_event(e: &RoomEvent) -> Value {
+    match e {
+        RoomEvent::PlayerJoined { player, name } => {
+            json!({"type": "player_joined", "playerId": player.0, "name": name})
+        }
+        RoomEvent::PlayerLeft { player } => json!({"type": "player_left", "playerId": player.0}),
+        RoomEvent::MatchStarted { match_no } => {
+            json!({"type": "match_started", "matchNo": match_no})
+        }
+        RoomEvent::Kill { killer, victim } => json!({
+            "type": "kill", "killer": killer.map(|k| k.0), "victim": victim.0,
+        }),
+        RoomEvent::MatchEnded(r) => {
+            let mut v = result(r);
+            v["type"] = json!("match_ended");
+            v
+        }
+        RoomEvent::RoomClosed => json!({"type": "room_closed"}),
+        RoomEvent::PlayerReady { player, ready } => {
+            json!({"type": "player_ready", "playerId": player.0, "ready": ready})
+        }
+        RoomEvent::Chat { player, name, text } => {
+            json!({"type": "chat", "playerId": player.0, "name": name, "text": text})
+        }
+    }
+}
+
+/// A player's full view as JSON (for `encoding: "json"` clients).
+pub fn snapshot(s: &Snapshot, input_ack: u32) -> Value {
+    let entities: Vec<Value> = s
+        .entities
+        .iter()
+        .map(|e| {
+            let (p, v) = (e.position(), e.velocity());
+            json!({
+                "id": e.id.0,
+                "kind": e.kind.as_str(),
+                "owner": e.owner.map(|o| o.0),
+                "pos": [p.x, p.y],
+                "vel": [v.x, v.y],
+                "aim": e.aim_angle(),
+                "health": e.health,
+            })
+        })
+        .collect();
+    json!({"tick": s.tick.0, "inputAck": input_ack, "entities": entities})
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InputJson {
+    seq: u32,
+    ack_tick: Option<u32>,
+    #[serde(rename = "move")]
+    move_dir: [f32; 2],
+    aim: f32,
+    #[serde(default)]
+    buttons: u8,
+}
+
+/// Parses an `input` event's JSON payload (validation is the session's job).
+pub fn input(data: Value) -> Result<InputBatch, ErrorBody> {
+    let i: InputJson =
+        serde_json::from_value(data).map_err(|e| bad_request(format!("input: {e}")))?;
+    Ok(InputBatch {
+        ack_tick: i.ack_tick.map(Tick),
+        inputs: vec![Input {
+            seq: i.seq,
+            move_dir: Vec2::from_array(i.move_dir),
+            aim: i.aim,
+            buttons: i.buttons,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_payloads_parse_or_say_bad_request() {
+        let r = request(
+            "room:create",
+            json!({"name": "x", "mode": "arena", "maxPlayers": 4, "private": false}),
+        )
+        .unwrap();
+        assert!(matches!(r, Request::CreateRoom(c) if c.max_players == 4));
+        assert!(matches!(
+            request("room:join", json!({"roomId": 3})).unwrap(),
+            Request::JoinRoom { room: RoomId(3) }
+        ));
+        assert!(matches!(
+            request("rooms:list", Value::Null).unwrap(),
+            Request::ListRooms { mode: None }
+        ));
+        for (event, bad) in [
+            ("room:create", json!({"name": 5})),
+            ("room:create", Value::Null),
+            ("room:join", json!({"roomId": "three"})),
+            ("room:join", json!({})),
+            ("room:ready", json!({"ready": "yes"})),
+            ("room:chat", json!([1, 2])),
+            ("rooms:list", json!({"mode": "arena", "extra": 1})),
+        ] {
+            let e = request(event, bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadRequest, "{event}");
+        }
+        assert!(
+            input(json!({"seq": 1, "ackTick": null, "move": [0.5, 0], "aim": 1.0, "buttons": 1}))
+                .is_ok()
+        );
+        assert!(input(json!({"seq": -1, "move": [0, 0], "aim": 0})).is_err());
+        assert!(input(json!({"seq": 1, "move": [0], "aim": 0})).is_err());
+    }
+
+    #[test]
+    fn what_the_server_writes_a_client_reads_back() {
+        let info = RoomInfo {
+            id: RoomId(4),
+            name: "r".into(),
+            mode: "arena".into(),
+            players: 2,
+            max_players: 8,
+            state: RoomState::Playing,
+            private: false,
+        };
+        let j = Joined {
+            room: info.clone(),
+            player: PlayerId(9),
+            entity: NetId(3),
+            reconnect_token: "t".into(),
+        };
+        let create = Request::CreateRoom(CreateRoom {
+            name: "r".into(),
+            mode: "arena".into(),
+            max_players: 8,
+            private: false,
+        });
+        let (event, payload) = request_event(&create).unwrap();
+        assert_eq!(request(event, payload).unwrap(), create);
+        assert_eq!(
+            parse_reply(&create, reply(&Reply::Joined(j.clone()))).unwrap(),
+            Reply::Joined(j)
+        );
+        let list = Request::ListRooms { mode: None };
+        assert_eq!(
+            parse_reply(&list, reply(&Reply::Rooms(vec![info.clone()]))).unwrap(),
+            Reply::Rooms(vec![info])
+        );
+        let err = ErrorBody::new(ErrorCode::RoomFull, "full");
+        assert_eq!(parse_reply(&list, error(&err)), Err(err));
+        let events = [
+            RoomEvent::PlayerJoined {
+                player: PlayerId(1),
+                name: "a".into(),
+            },
+            RoomEvent::Kill {
+                killer: None,
+                victim: PlayerId(2),
+            },
+            RoomEvent::MatchEnded(MatchResult {
+                match_no: 3,
+                winner: Some(PlayerId(1)),
+                players: vec![PlayerScore {
+                    player: PlayerId(1),
+                    name: "a".into(),
+                    kills: 1,
+                    deaths: 0,
+                    score: 10,
+                }],
+            }),
+            RoomEvent::RoomClosed,
+            RoomEvent::Chat {
+                player: PlayerId(1),
+                name: "a".into(),
+                text: "hi".into(),
+            },
+        ];
+        for e in events {
+            assert_eq!(parse_room_event(room_event(&e)).unwrap(), e);
+        }
+    }
+}
