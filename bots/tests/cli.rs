@@ -102,7 +102,12 @@ fn bots_play_against_a_separately_started_server() {
         .output()
         .unwrap();
     let over_socketio = bots()
-        .args(["--transport", "socketio", "--url", &format!("http://{}", field("http"))])
+        .args([
+            "--transport",
+            "socketio",
+            "--url",
+            &format!("http://{}", field("http")),
+        ])
         .args(["--bots", "8", "--rooms", "2", "--duration", "3", "--json"])
         .output()
         .unwrap();

@@ -1,0 +1,106 @@
+//! A Socket.IO client that stops reading: its snapshots are dropped (and counted in /metrics),
+//! it is disconnected once stalled past the bound, and another player in the same room never
+//! misses a beat.
+
+use futures_util::{SinkExt, StreamExt};
+use tickwire_client::SioClient;
+use tickwire_protocol::{CreateRoom, RoomEvent};
+use tickwire_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Reads one counter from the server's Prometheus text.
+async fn metric(http: std::net::SocketAddr, name: &str) -> f64 {
+    let mut conn = tokio::net::TcpStream::connect(http).await.unwrap();
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).await.unwrap();
+    body.lines()
+        .filter(|l| l.starts_with(name) && l.contains("transport=\"socketio\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
+    // Many drones and no acks: every snapshot is a full one of several kilobytes.
+    let server = server(|c| c.drones = 800).await;
+    let url = format!("http://{}", server.http_addr);
+    let mut steady = SioClient::connect(&url, "steady").await.unwrap();
+    let room = steady
+        .create_room(CreateRoom {
+            name: "shared".into(),
+            mode: "arena".into(),
+            max_players: 4,
+            private: false,
+        })
+        .await
+        .unwrap()
+        .room
+        .id;
+
+    // The stalled client: a websocket over a TCP socket with a tiny receive buffer, which joins
+    // the room and then never reads again.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.http_addr).await.unwrap();
+    let ws_url = format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        server.http_addr
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(ws_url, tcp).await.unwrap();
+    ws.send(Message::text(r#"40{"name":"stalled"}"#))
+        .await
+        .unwrap();
+    // Join once connected, read until the join is acknowledged, then stop reading.
+    within("the stalled client's join ack", async {
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(t) = msg else { continue };
+            if t.starts_with("40") {
+                let join = format!(r#"420["room:join",{{"roomId":{}}}]"#, room.0);
+                ws.send(Message::text(join)).await.unwrap();
+            } else if t.starts_with("430") {
+                assert!(t.contains(r#""ok":true"#), "{t}");
+                return;
+            }
+        }
+        panic!("connection ended before the join ack");
+    })
+    .await;
+
+    // Meanwhile the steady player keeps receiving fresh snapshots, every tick.
+    let mut last = steady.next_snapshot().await.unwrap().snapshot.tick.0;
+    let cut_off = within("the stalled socket to be counted and cut off", async {
+        loop {
+            let r = steady.next_snapshot().await.unwrap();
+            assert!(r.snapshot.tick.0 > last);
+            assert!(
+                r.snapshot.tick.0 - last <= 10,
+                "the steady player missed {} ticks",
+                r.snapshot.tick.0 - last
+            );
+            last = r.snapshot.tick.0;
+            if metric(server.http_addr, "tickwire_slow_disconnects_total").await >= 1.0 {
+                return true;
+            }
+        }
+    })
+    .await;
+    assert!(cut_off);
+    assert!(metric(server.http_addr, "tickwire_snapshots_dropped_total").await >= 1.0);
+    // The seat was given back: the room says the player left.
+    within("the stalled player to leave the room", async {
+        loop {
+            if let RoomEvent::PlayerLeft { .. } = steady.next_event().await.unwrap() {
+                return;
+            }
+        }
+    })
+    .await;
+    let rooms = steady.list_rooms(None).await.unwrap();
+    assert_eq!(rooms.iter().find(|r| r.id == room).unwrap().players, 1);
+    drop(ws);
+    steady.close().await;
+    server.shutdown().await;
+}
