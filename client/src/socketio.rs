@@ -57,7 +57,9 @@ fn websocket_url(url: &str) -> Result<String, ClientError> {
 impl SioClient {
     /// Connects to `url` (`http://IP:PORT`) as `name`, with binary snapshots.
     pub async fn connect(url: &str, name: &str) -> Result<SioClient, ClientError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(websocket_url(url)?).await?;
+        // Nagle off: inputs are small and must not wait for the previous one's ack.
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(websocket_url(url)?, None, true).await?;
         // Engine.IO open packet, then the Socket.IO CONNECT with our auth.
         match next_text(&mut ws).await? {
             t if t.starts_with('0') => {}

@@ -15,6 +15,7 @@ pub mod session;
 pub mod tls;
 pub mod transport;
 
+use axum::serve::ListenerExt;
 use config::ServerConfig;
 use lobby::LobbyHandle;
 use session::Rates;
@@ -103,6 +104,13 @@ impl Server {
             let stop = async move {
                 let _ = http_down.wait_for(|d| *d).await;
             };
+            // Game traffic is many small messages: Nagle's algorithm would hold each one back
+            // waiting for an ack (tens of milliseconds of added latency).
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY: {e}");
+                }
+            });
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
                 .await
