@@ -12,9 +12,9 @@ use tickwire_protocol::packet;
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
     CreateRoom, ErrorBody, Input, InputBatch, Joined, PlayerId, Reply, Request, RoomEvent, RoomId,
-    RoomInfo, Snapshot, Tick,
+    RoomInfo, Snapshot, Tick, Welcome,
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// How long a lobby call may take before it fails with [`ClientError::Timeout`].
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -158,21 +158,39 @@ impl InputLog {
         (seq, batch)
     }
 
-    /// After leaving a room, old inputs must not be repeated into the next one.
     pub(crate) fn forget(&mut self) {
         self.recent.clear();
     }
 }
 
-/// Waits for a snapshot newer than the last one seen through `rx`.
-pub(crate) async fn next_snapshot(
-    rx: &mut watch::Receiver<Option<Arc<Received>>>,
-) -> Result<Arc<Received>, ClientError> {
-    loop {
-        rx.changed().await.map_err(|_| ClientError::Closed)?;
-        if let Some(r) = rx.borrow_and_update().clone() {
-            return Ok(r);
+/// What a connected player holds whatever the transport: the welcome, the counters, the
+/// snapshot and event feeds from the connection's tasks, and the input log.
+pub struct ClientState {
+    welcome: Welcome,
+    stats: Arc<ClientStats>,
+    snapshots: watch::Receiver<Option<Arc<Received>>>,
+    events: mpsc::Receiver<RoomEvent>,
+    inputs: InputLog,
+}
+
+impl ClientState {
+    pub(crate) fn new(
+        welcome: Welcome,
+        stats: Arc<ClientStats>,
+        snapshots: watch::Receiver<Option<Arc<Received>>>,
+        events: mpsc::Receiver<RoomEvent>,
+    ) -> ClientState {
+        ClientState {
+            welcome,
+            stats,
+            snapshots,
+            events,
+            inputs: InputLog::default(),
         }
+    }
+
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
     }
 }
 
@@ -188,22 +206,65 @@ fn joined(reply: Reply) -> Result<Joined, ClientError> {
 }
 
 /// A connected player, over either transport. Bots and tests are written against this.
+/// A transport supplies `call`, `transmit`, `close` and its [`ClientState`]; the rest is shared.
 pub trait GameClient: Send + Sync {
     /// Sends any request and waits for its reply.
     fn call(&self, request: Request) -> impl Future<Output = Result<Reply, ClientError>> + Send;
-    fn player(&self) -> PlayerId;
-    fn stats(&self) -> &Arc<ClientStats>;
-    /// The newest snapshot decoded so far.
-    fn latest(&self) -> Option<Arc<Received>>;
-    /// Waits for a snapshot newer than the last one seen through this method.
-    fn next_snapshot(&mut self) -> impl Future<Output = Result<Arc<Received>, ClientError>> + Send;
-    /// Waits for the next room event.
-    fn next_event(&mut self) -> impl Future<Output = Result<RoomEvent, ClientError>> + Send;
-    /// Sends one input (acknowledging the newest decoded tick); returns its seq.
-    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError>;
-    /// Forgets per-room input state after leaving a room.
-    fn left_room(&mut self);
+    /// Puts one input batch on the wire (a datagram, an event).
+    fn transmit(&mut self, batch: &InputBatch) -> Result<(), ClientError>;
+    fn state(&self) -> &ClientState;
+    fn state_mut(&mut self) -> &mut ClientState;
     fn close(self) -> impl Future<Output = ()> + Send;
+
+    fn player(&self) -> PlayerId {
+        self.state().welcome.player
+    }
+
+    fn stats(&self) -> &Arc<ClientStats> {
+        &self.state().stats
+    }
+
+    /// The newest snapshot decoded so far.
+    fn latest(&self) -> Option<Arc<Received>> {
+        self.state().snapshots.borrow().clone()
+    }
+
+    /// Waits for a snapshot newer than the last one seen through this method.
+    fn next_snapshot(&mut self) -> impl Future<Output = Result<Arc<Received>, ClientError>> + Send {
+        let rx = &mut self.state_mut().snapshots;
+        async move {
+            loop {
+                rx.changed().await.map_err(|_| ClientError::Closed)?;
+                if let Some(r) = rx.borrow_and_update().clone() {
+                    return Ok(r);
+                }
+            }
+        }
+    }
+
+    /// Waits for the next room event.
+    fn next_event(&mut self) -> impl Future<Output = Result<RoomEvent, ClientError>> + Send {
+        let rx = &mut self.state_mut().events;
+        async move { rx.recv().await.ok_or(ClientError::Closed) }
+    }
+
+    /// Takes a room event if one is waiting.
+    fn try_event(&mut self) -> Option<RoomEvent> {
+        self.state_mut().events.try_recv().ok()
+    }
+
+    /// Sends one input (with the previous few, for loss) acknowledging the newest decoded tick;
+    /// returns its seq.
+    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError> {
+        let ack = self.latest().map(|r| r.snapshot.tick);
+        let (seq, batch) = self
+            .state_mut()
+            .inputs
+            .next_batch(move_dir, aim, buttons, ack);
+        self.transmit(&batch)?;
+        self.stats().inputs_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(seq)
+    }
 
     fn list_rooms(
         &self,
@@ -241,7 +302,8 @@ pub trait GameClient: Send + Sync {
         async move {
             match self.call(Request::LeaveRoom).await? {
                 Reply::Left => {
-                    self.left_room();
+                    // Old inputs must not be repeated into the next room.
+                    self.state_mut().inputs.forget();
                     Ok(())
                 }
                 other => Err(unexpected(other)),

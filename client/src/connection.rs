@@ -7,12 +7,10 @@
 //! `watch`).
 
 use crate::common::{
-    ClientError, ClientStats, GameClient, InputLog, REQUEST_TIMEOUT, Received, SnapshotSink,
-    next_snapshot,
+    ClientError, ClientState, ClientStats, GameClient, REQUEST_TIMEOUT, Received, SnapshotSink,
 };
 use crate::trust::Trust;
 use bytes::Bytes;
-use glam::Vec2;
 use quinn::crypto::rustls::QuicClientConfig;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,8 +20,8 @@ use std::time::Duration;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::packet::{self, MAX_SNAPSHOT_PACKET_BYTES};
 use tickwire_protocol::{
-    ALPN, ClientFrame, ErrorBody, InputBatch, PROTOCOL_VERSION, PlayerId, Reply, Request,
-    RoomEvent, ServerFrame, Welcome,
+    ALPN, ClientFrame, ErrorBody, InputBatch, PROTOCOL_VERSION, Reply, Request, RoomEvent,
+    ServerFrame, Welcome,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -42,11 +40,7 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     calls: mpsc::Sender<Call>,
-    events: mpsc::Receiver<RoomEvent>,
-    snapshots: watch::Receiver<Option<Arc<Received>>>,
-    welcome: Welcome,
-    stats: Arc<ClientStats>,
-    inputs: InputLog,
+    state: ClientState,
 }
 
 impl Client {
@@ -70,37 +64,25 @@ impl Client {
         let (snap_tx, snapshots) = watch::channel(None);
         tokio::spawn(snapshot_task(conn.clone(), snap_tx, stats.clone()));
 
-        let mut client = Client {
+        let hello = Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            name: config.name,
+            token: None,
+        };
+        let welcome = match call(&calls, hello).await? {
+            Reply::Welcome(w) => w,
+            other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+        };
+        Ok(Client {
             endpoint,
             conn,
             calls,
-            events,
-            snapshots,
-            welcome: Welcome {
-                player: PlayerId(0),
-                protocol: 0,
-                tick_rate: 0,
-                snapshot_rate: 0,
-            },
-            stats,
-            inputs: InputLog::default(),
-        };
-        let reply = client
-            .call(Request::Hello {
-                protocol: PROTOCOL_VERSION,
-                name: config.name,
-                token: None,
-            })
-            .await?;
-        match reply {
-            Reply::Welcome(w) => client.welcome = w,
-            other => return Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
-        Ok(client)
+            state: ClientState::new(welcome, stats, snapshots, events),
+        })
     }
 
     pub fn welcome(&self) -> &Welcome {
-        &self.welcome
+        self.state.welcome()
     }
 
     pub fn connection(&self) -> &quinn::Connection {
@@ -111,60 +93,40 @@ impl Client {
     pub fn send_batch(&self, batch: &InputBatch) -> Result<(), ClientError> {
         let bytes = packet::encode_input(batch)?;
         self.conn.send_datagram(Bytes::from(bytes))?;
-        self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
 
-    /// Takes a room event if one is waiting.
-    pub fn try_event(&mut self) -> Option<RoomEvent> {
-        self.events.try_recv().ok()
+/// Sends a request to the control task and waits for the reply.
+async fn call(calls: &mpsc::Sender<Call>, request: Request) -> Result<Reply, ClientError> {
+    let (tx, rx) = oneshot::channel();
+    calls
+        .send((request, tx))
+        .await
+        .map_err(|_| ClientError::Closed)?;
+    match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        Err(_) => Err(ClientError::Timeout(REQUEST_TIMEOUT)),
+        Ok(Err(_)) => Err(ClientError::Closed),
+        Ok(Ok(Err(e))) => Err(ClientError::Server(e)),
+        Ok(Ok(Ok(reply))) => Ok(reply),
     }
 }
 
 impl GameClient for Client {
     async fn call(&self, request: Request) -> Result<Reply, ClientError> {
-        let (tx, rx) = oneshot::channel();
-        self.calls
-            .send((request, tx))
-            .await
-            .map_err(|_| ClientError::Closed)?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Err(_) => Err(ClientError::Timeout(REQUEST_TIMEOUT)),
-            Ok(Err(_)) => Err(ClientError::Closed),
-            Ok(Ok(Err(e))) => Err(ClientError::Server(e)),
-            Ok(Ok(Ok(reply))) => Ok(reply),
-        }
+        call(&self.calls, request).await
     }
 
-    fn player(&self) -> PlayerId {
-        self.welcome.player
+    fn transmit(&mut self, batch: &InputBatch) -> Result<(), ClientError> {
+        self.send_batch(batch)
     }
 
-    fn stats(&self) -> &Arc<ClientStats> {
-        &self.stats
+    fn state(&self) -> &ClientState {
+        &self.state
     }
 
-    fn latest(&self) -> Option<Arc<Received>> {
-        self.snapshots.borrow().clone()
-    }
-
-    async fn next_snapshot(&mut self) -> Result<Arc<Received>, ClientError> {
-        next_snapshot(&mut self.snapshots).await
-    }
-
-    async fn next_event(&mut self) -> Result<RoomEvent, ClientError> {
-        self.events.recv().await.ok_or(ClientError::Closed)
-    }
-
-    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError> {
-        let ack = self.snapshots.borrow().as_ref().map(|r| r.snapshot.tick);
-        let (seq, batch) = self.inputs.next_batch(move_dir, aim, buttons, ack);
-        self.send_batch(&batch)?;
-        Ok(seq)
-    }
-
-    fn left_room(&mut self) {
-        self.inputs.forget();
+    fn state_mut(&mut self) -> &mut ClientState {
+        &mut self.state
     }
 
     async fn close(self) {

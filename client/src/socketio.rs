@@ -7,16 +7,14 @@
 //! through the same [`SnapshotSink`] as QUIC's.
 
 use crate::common::{
-    ClientError, ClientStats, GameClient, InputLog, REQUEST_TIMEOUT, Received, SnapshotSink,
-    next_snapshot,
+    ClientError, ClientState, ClientStats, GameClient, REQUEST_TIMEOUT, SnapshotSink,
 };
 use futures_util::{SinkExt, StreamExt};
-use glam::Vec2;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tickwire_protocol::{PlayerId, Reply, Request, RoomEvent, Welcome, json as wire, packet};
+use tickwire_protocol::{InputBatch, Reply, Request, RoomEvent, Welcome, json as wire, packet};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -36,11 +34,7 @@ enum Outbound {
 
 pub struct SioClient {
     out: mpsc::Sender<Outbound>,
-    events: mpsc::Receiver<RoomEvent>,
-    snapshots: watch::Receiver<Option<Arc<Received>>>,
-    welcome: Welcome,
-    stats: Arc<ClientStats>,
-    inputs: InputLog,
+    state: ClientState,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -99,17 +93,13 @@ impl SioClient {
             .map_err(|_| ClientError::Closed)?;
         Ok(SioClient {
             out,
-            events,
-            snapshots,
-            welcome,
-            stats,
-            inputs: InputLog::default(),
+            state: ClientState::new(welcome, stats, snapshots, events),
             task,
         })
     }
 
     pub fn welcome(&self) -> &Welcome {
-        &self.welcome
+        self.state.welcome()
     }
 }
 
@@ -133,39 +123,21 @@ impl GameClient for SioClient {
         wire::parse_reply(&request, ack).map_err(ClientError::Server)
     }
 
-    fn player(&self) -> PlayerId {
-        self.welcome.player
-    }
-
-    fn stats(&self) -> &Arc<ClientStats> {
-        &self.stats
-    }
-
-    fn latest(&self) -> Option<Arc<Received>> {
-        self.snapshots.borrow().clone()
-    }
-
-    async fn next_snapshot(&mut self) -> Result<Arc<Received>, ClientError> {
-        next_snapshot(&mut self.snapshots).await
-    }
-
-    async fn next_event(&mut self) -> Result<RoomEvent, ClientError> {
-        self.events.recv().await.ok_or(ClientError::Closed)
-    }
-
-    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError> {
-        let ack = self.snapshots.borrow().as_ref().map(|r| r.snapshot.tick);
-        let (seq, batch) = self.inputs.next_batch(move_dir, aim, buttons, ack);
-        let bytes = packet::encode_input(&batch)?;
-        // A full queue drops the input, as a lost datagram would: the next one repeats it.
-        if self.out.try_send(Outbound::Input(bytes)).is_ok() {
-            self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
+    fn transmit(&mut self, batch: &InputBatch) -> Result<(), ClientError> {
+        let bytes = packet::encode_input(batch)?;
+        match self.out.try_send(Outbound::Input(bytes)) {
+            // A full queue drops the input, as a lost datagram would: the next one repeats it.
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ClientError::Closed),
         }
-        Ok(seq)
     }
 
-    fn left_room(&mut self) {
-        self.inputs.forget();
+    fn state(&self) -> &ClientState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut ClientState {
+        &mut self.state
     }
 
     async fn close(self) {
