@@ -15,7 +15,7 @@ pub fn arena_room(players: u32, drones: u32) -> RoomSim {
         match_secs: f32::MAX,
         seed: 42,
     });
-    let mut sim = RoomSim::new(Box::new(arena), 1.0 / 60.0, 1);
+    let mut sim = RoomSim::new(Box::new(arena), 60, 1);
     for p in 1..=players {
         sim.join(PlayerId(p), &format!("p{p}"));
     }

@@ -48,6 +48,40 @@ impl BitWriter {
         self.write(v, bits);
     }
 
+    /// Elias gamma code of `n` ≥ 1: ⌊log2 n⌋ zero bits, a one bit, then the bits of `n` below
+    /// its leading one (least significant first). 1 costs 1 bit, 2–3 cost 3, 4–7 cost 5.
+    pub fn write_gamma(&mut self, n: u64) {
+        debug_assert!(n >= 1);
+        let len = 63 - n.leading_zeros();
+        self.write_wide(0, len);
+        self.write(1, 1);
+        self.write_wide(n - (1u64 << len), len);
+    }
+
+    /// Gamma code of `v + 1`, for values from 0.
+    pub fn write_ugamma(&mut self, v: u32) {
+        self.write_gamma(v as u64 + 1);
+    }
+
+    /// Signed value: zig-zag (0, -1, 1, -2, …) then [`Self::write_ugamma`].
+    pub fn write_sgamma(&mut self, v: i32) {
+        self.write_ugamma(((v << 1) ^ (v >> 31)) as u32);
+    }
+
+    fn write_wide(&mut self, v: u64, bits: u32) {
+        if bits > 32 {
+            self.write(v as u32, 32);
+            self.write((v >> 32) as u32, bits - 32);
+        } else {
+            self.write(v as u32, bits);
+        }
+    }
+
+    /// A signed value in `bits` bits, two's complement.
+    pub fn write_signed(&mut self, v: i32, bits: u32) {
+        self.write(v as u32, bits);
+    }
+
     pub fn bit_len(&self) -> usize {
         self.bytes.len() * 8 + self.filled as usize
     }
@@ -73,6 +107,11 @@ fn var_class(v: u32) -> (u32, u32) {
 /// How many bits [`BitWriter::write_var`] spends on `v`.
 pub fn var_bits(v: u32) -> u32 {
     2 + var_class(v).1
+}
+
+/// How many bits [`BitWriter::write_ugamma`] spends on `v`.
+pub fn ugamma_bits(v: u32) -> u32 {
+    2 * (63 - (v as u64 + 1).leading_zeros()) + 1
 }
 
 pub struct BitReader<'a> {
@@ -113,6 +152,45 @@ impl<'a> BitReader<'a> {
         Ok(self.read(1)? == 1)
     }
 
+    /// Reads an Elias gamma code; values needing more than 32 bits are refused.
+    pub fn read_gamma(&mut self) -> Result<u64, BitsExhausted> {
+        let mut len = 0;
+        while !self.read_bool()? {
+            len += 1;
+            if len > 32 {
+                return Err(BitsExhausted);
+            }
+        }
+        let low = if len == 0 { 0 } else { self.read_wide(len)? };
+        Ok((1u64 << len) + low)
+    }
+
+    /// Reads [`BitWriter::write_ugamma`]; results over `u32::MAX` are refused.
+    pub fn read_ugamma(&mut self) -> Result<u32, BitsExhausted> {
+        u32::try_from(self.read_gamma()? - 1).map_err(|_| BitsExhausted)
+    }
+
+    pub fn read_sgamma(&mut self) -> Result<i32, BitsExhausted> {
+        let z = self.read_ugamma()?;
+        Ok(((z >> 1) as i32) ^ -((z & 1) as i32))
+    }
+
+    fn read_wide(&mut self, bits: u32) -> Result<u64, BitsExhausted> {
+        if bits > 32 {
+            let low = self.read(32)? as u64;
+            Ok(low | (self.read(bits - 32)? as u64) << 32)
+        } else {
+            Ok(self.read(bits)? as u64)
+        }
+    }
+
+    /// A signed value of `bits` bits, two's complement.
+    pub fn read_signed(&mut self, bits: u32) -> Result<i32, BitsExhausted> {
+        let v = self.read(bits)?;
+        let shift = 32 - bits;
+        Ok(((v << shift) as i32) >> shift)
+    }
+
     pub fn read_var(&mut self) -> Result<u32, BitsExhausted> {
         let bits = match self.read(2)? {
             0 => 4,
@@ -147,5 +225,30 @@ mod tests {
         }
         assert!(r.remaining() < 8);
         assert_eq!(r.read(8), Err(BitsExhausted));
+
+        let mut w = BitWriter::default();
+        let values = [0u32, 1, 2, 3, 7, 8, 1000, u32::MAX - 1, u32::MAX];
+        for v in values {
+            w.write_ugamma(v);
+        }
+        for v in [0i32, -1, 1, -64, 63, i32::MIN, i32::MAX] {
+            w.write_sgamma(v);
+        }
+        w.write_signed(-3, 3);
+        w.write_signed(5, 7);
+        assert_eq!(ugamma_bits(0), 1);
+        assert_eq!(ugamma_bits(2), 3);
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        for v in values {
+            assert_eq!(r.read_ugamma(), Ok(v));
+        }
+        for v in [0i32, -1, 1, -64, 63, i32::MIN, i32::MAX] {
+            assert_eq!(r.read_sgamma(), Ok(v));
+        }
+        assert_eq!(r.read_signed(3), Ok(-3));
+        assert_eq!(r.read_signed(7), Ok(5));
+        // 40 zero bits is not a gamma code this reader accepts.
+        assert_eq!(BitReader::new(&[0; 8]).read_gamma(), Err(BitsExhausted));
     }
 }

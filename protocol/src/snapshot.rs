@@ -3,9 +3,16 @@
 use crate::ids::{NetId, Tick};
 use crate::schema::EntityState;
 
+/// The tick rate a snapshot assumes when none is given.
+pub const DEFAULT_TICK_RATE: u8 = 60;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub tick: Tick,
+    /// Simulation steps per second. Deltas predict a moving entity's position from its
+    /// baseline velocity over the ticks between the two snapshots; this is the clock for that.
+    /// 0 turns prediction off.
+    pub tick_rate: u8,
     /// Sorted by id, ids unique. [`Snapshot::capture`] establishes this; the delta decoder
     /// preserves it.
     pub entities: Vec<EntityState>,
@@ -16,7 +23,16 @@ impl Snapshot {
     pub fn capture(tick: Tick, mut entities: Vec<EntityState>) -> Snapshot {
         entities.sort_unstable_by_key(|e| e.id);
         entities.dedup_by_key(|e| e.id);
-        Snapshot { tick, entities }
+        Snapshot {
+            tick,
+            tick_rate: DEFAULT_TICK_RATE,
+            entities,
+        }
+    }
+
+    pub fn with_tick_rate(mut self, tick_rate: u8) -> Snapshot {
+        self.tick_rate = tick_rate;
+        self
     }
 
     pub fn get(&self, id: NetId) -> Option<&EntityState> {

@@ -1,14 +1,15 @@
 //! A receiver's world: the snapshots decoded so far, kept so any of them can serve as the
 //! baseline of a later delta. The client acknowledges only ticks it decoded, and the server never
-//! deltas against a tick the client did not acknowledge, so the baseline is always here unless it
-//! is older than [`KEPT_SNAPSHOTS`] (the server falls back to a full snapshot well before that).
+//! deltas against a tick the client did not acknowledge nor older than
+//! [`delta::MAX_BASELINE_AGE`] ticks, so the baseline is always here.
 
 use crate::delta::{self, DecodeError};
 use crate::{Snapshot, Tick};
 use std::collections::VecDeque;
 
-/// Decoded snapshots kept as possible baselines: a little more than the server's history.
-pub const KEPT_SNAPSHOTS: usize = 96;
+/// Decoded snapshots kept as possible baselines: one per tick of the oldest baseline a server
+/// may use ([`delta::MAX_BASELINE_AGE`]), and the newest.
+pub const KEPT_SNAPSHOTS: usize = delta::MAX_BASELINE_AGE as usize + 1;
 
 #[derive(Default)]
 pub struct ClientWorld {
@@ -39,25 +40,39 @@ impl ClientWorld {
     /// Decodes a delta body against the baseline it names and keeps the result.
     pub fn apply(&mut self, body: &[u8]) -> Result<Applied, DecodeError> {
         let header = delta::read_header(body)?;
-        if let Some(current) = self.current()
-            && header.tick <= current.tick
-        {
-            return Ok(Applied::Stale(header.tick));
-        }
-        let base = match header.baseline {
-            Some(t) => Some(self.get(t).ok_or(DecodeError::MissingBaseline(t))?),
+        // The header names the baseline by its tick's low byte; the server never uses one more
+        // than MAX_BASELINE_AGE ticks old, so the newest kept match is the one.
+        let base = match header.baseline_low() {
+            Some(low) => Some(
+                self.kept
+                    .iter()
+                    .rev()
+                    .find(|s| s.tick.0 & 0xff == low as u32)
+                    .ok_or(DecodeError::MissingBaseline(low))?,
+            ),
             None => None,
         };
+        let tick = header
+            .tick(base.map(|b| b.tick))
+            .ok_or(DecodeError::Malformed("tick overflow"))?;
+        if let Some(current) = self.current()
+            && tick <= current.tick
+        {
+            return Ok(Applied::Stale(tick));
+        }
         let snapshot = delta::decode(body, base)?;
-        if self.kept.len() == KEPT_SNAPSHOTS {
+        let delta = base.is_some();
+        // Keep what a later delta may still name as its baseline.
+        while self
+            .kept
+            .front()
+            .is_some_and(|s| tick.0.saturating_sub(s.tick.0) > delta::MAX_BASELINE_AGE)
+            || self.kept.len() >= KEPT_SNAPSHOTS
+        {
             self.kept.pop_front();
         }
-        let tick = snapshot.tick;
         self.kept.push_back(snapshot);
-        Ok(Applied::Newer {
-            tick,
-            delta: header.baseline.is_some(),
-        })
+        Ok(Applied::Newer { tick, delta })
     }
 }
 
@@ -107,7 +122,7 @@ mod tests {
         let s4 = snap(4, 40);
         assert_eq!(
             world.apply(&delta::encode(Some(&s2), &s4)),
-            Err(DecodeError::MissingBaseline(Tick(2)))
+            Err(DecodeError::MissingBaseline(2))
         );
     }
 }

@@ -234,11 +234,9 @@ impl Lobby {
             match_secs: self.config.match_secs as f32,
             seed: id.0 as u64,
         });
-        let sim = RoomSim::new(
-            Box::new(arena),
-            self.config.tick_period().as_secs_f32(),
-            self.config.ticks_per_snapshot(),
-        );
+        // The CLI caps the tick rate at 240.
+        let tick_rate = u8::try_from(self.config.tick_rate).unwrap_or(u8::MAX);
+        let sim = RoomSim::new(Box::new(arena), tick_rate, self.config.ticks_per_snapshot());
         let handle = room::task::spawn(id, &req.mode, sim, self.config.tick_period());
         let info = RoomInfo {
             id,

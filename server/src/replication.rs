@@ -70,10 +70,10 @@ impl EncodeCache {
             self.tick = Some(latest.tick);
             self.entries.clear();
         }
-        // Never delta against a tick we do not hold (or against the snapshot itself).
+        // Never delta against a tick we do not hold, nor against one too old for the format.
         let base = baseline
-            .filter(|t| *t < latest.tick)
-            .and_then(|t| history.get(t));
+            .and_then(|t| history.get(t))
+            .filter(|b| delta::usable_baseline(b, latest));
         let key = base.map(|b| b.tick);
         if let Some((_, bytes)) = self.entries.iter().find(|(k, _)| *k == key) {
             return Some(bytes.clone());
@@ -124,7 +124,7 @@ mod tests {
         cache.encode(&history, None).unwrap();
         cache.encode(&history, Some(Tick(latest.0 + 100))).unwrap();
         assert_eq!(cache.encodes, 2);
-        assert_eq!(delta::read_header(&full).unwrap().baseline, None);
+        assert_eq!(delta::read_header(&full).unwrap().baseline_low(), None);
         let base = history.get(Tick(latest.0 - 2)).unwrap();
         assert_eq!(
             delta::decode(&a, Some(base)).unwrap(),

@@ -79,12 +79,44 @@ export function waitFor(socket, event, pred = () => true, what = event) {
   }));
 }
 
-/** Reads tick and input ack from a binary snapshot packet (docs/PROTOCOL.md). */
-export function binaryHeader(buf) {
+/** Reads bits least-significant first, as docs/PROTOCOL.md packs them. */
+export class BitReader {
+  constructor(bytes) { this.bytes = bytes; this.pos = 0; }
+  bit() {
+    if (this.pos >= this.bytes.length * 8) throw new Error("out of bits");
+    const b = (this.bytes[this.pos >> 3] >> (this.pos & 7)) & 1;
+    this.pos += 1;
+    return b;
+  }
+  bits(n) { let v = 0; for (let i = 0; i < n; i++) v += this.bit() * 2 ** i; return v; }
+  gamma() { let len = 0; while (!this.bit()) len += 1; return 2 ** len + this.bits(len); }
+  ugamma() { return this.gamma() - 1; }
+}
+
+/**
+ * Reads a binary snapshot packet's header (docs/PROTOCOL.md): the input ack, and either the full
+ * snapshot's tick or the delta's baseline (by low byte) and age. `ticks` maps the low byte of
+ * each tick seen so far to the tick, to resolve a delta's tick.
+ */
+export function binaryHeader(buf, ticks = new Map()) {
   const bytes = new Uint8Array(buf);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes[0] !== 0x02) throw new Error(`not a snapshot packet: ${bytes[0]}`);
-  return { inputAck: view.getUint32(1, true), tick: view.getUint32(5, true), hasBaseline: (bytes[9] & 1) === 1 };
+  const inputAck = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1, true);
+  const r = new BitReader(bytes.subarray(5));
+  let tick;
+  let hasBaseline = false;
+  if (r.bit()) {
+    tick = r.bits(32);
+  } else {
+    hasBaseline = true;
+    const baselineLow = r.bits(8);
+    const age = r.ugamma() + 1;
+    const base = ticks.get(baselineLow);
+    if (base === undefined) throw new Error(`unknown baseline ${baselineLow}`);
+    tick = base + age;
+  }
+  ticks.set(tick & 0xff, tick);
+  return { inputAck, tick, hasBaseline };
 }
 
 export const room = (name, maxPlayers = 8, extra = {}) => ({ name, mode: "arena", maxPlayers, private: false, ...extra });

@@ -149,11 +149,12 @@ test("binary snapshots arrive with increasing ticks and become deltas once acked
   const { socket } = await open({ name: "binary" });
   await call(socket, "room:create", room("binary", 2));
   const ticks = [];
+  const seen = new Map();
   let deltas = 0;
   await withTimeout("30 binary snapshots", new Promise((resolve) => {
     let seq = 0;
     socket.on("snapshot", (buf) => {
-      const h = binaryHeader(buf);
+      const h = binaryHeader(buf, seen);
       ticks.push(h.tick);
       if (h.hasBaseline) deltas += 1;
       seq += 1;

@@ -35,6 +35,7 @@ pub struct RoomSim {
     world: World,
     game: Box<dyn Game>,
     tick: Tick,
+    tick_rate: u8,
     dt: f32,
     ticks_per_snapshot: u32,
     seats: BTreeMap<PlayerId, Seat>,
@@ -47,12 +48,15 @@ pub struct RoomSim {
 }
 
 impl RoomSim {
-    pub fn new(game: Box<dyn Game>, dt: f32, ticks_per_snapshot: u32) -> RoomSim {
+    /// A room stepping `tick_rate` times a simulated second (dt = 1 / tick_rate).
+    pub fn new(game: Box<dyn Game>, tick_rate: u8, ticks_per_snapshot: u32) -> RoomSim {
+        let tick_rate = tick_rate.max(1);
         RoomSim {
             world: World::new(),
             game,
             tick: Tick(0),
-            dt,
+            tick_rate,
+            dt: 1.0 / tick_rate as f32,
             ticks_per_snapshot: ticks_per_snapshot.max(1),
             seats: BTreeMap::new(),
             history: History::default(),
@@ -200,7 +204,8 @@ impl RoomSim {
         self.captured.clear();
         self.game.capture(&self.world, &mut self.captured);
         let entities = std::mem::take(&mut self.captured);
-        self.history.push(Snapshot::capture(self.tick, entities));
+        self.history
+            .push(Snapshot::capture(self.tick, entities).with_tick_rate(self.tick_rate));
         self.history.latest().expect("just pushed")
     }
 
@@ -232,7 +237,7 @@ mod tests {
             drones,
             ..ArenaConfig::default()
         });
-        RoomSim::new(Box::new(arena), 1.0 / 60.0, 1)
+        RoomSim::new(Box::new(arena), 60, 1)
     }
 
     #[test]
@@ -304,6 +309,9 @@ mod tests {
         let mut out = Vec::new();
         sim.snapshot(&mut out);
         assert_eq!(out[0].input_ack, 5);
-        assert_eq!(delta::read_header(&out[0].body).unwrap().baseline, None);
+        assert_eq!(
+            delta::read_header(&out[0].body).unwrap().baseline_low(),
+            None
+        );
     }
 }
