@@ -74,6 +74,12 @@ struct Args {
     /// With --local: a match ends after this many seconds (or at the score limit).
     #[arg(long, default_value_t = 180)]
     match_secs: u32,
+    /// With --local: seconds of countdown before a match.
+    #[arg(long, default_value_t = 3)]
+    countdown_secs: u32,
+    /// With --local: seconds the results stay up.
+    #[arg(long, default_value_t = 5)]
+    results_secs: u32,
     /// With --local: a match ends when a player reaches this score.
     #[arg(long, default_value_t = 100)]
     score_limit: i32,
@@ -107,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
             snapshot_rate: args.snapshot_rate,
             match_secs: args.match_secs,
             score_limit: args.score_limit,
+            countdown_secs: args.countdown_secs,
+            results_secs: args.results_secs,
             max_players: ServerConfig::default()
                 .max_players
                 .max(args.bots.div_ceil(args.rooms).min(64) as u8),

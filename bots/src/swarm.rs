@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
-use tickwire_protocol::{CreateRoom, RoomEvent, RoomId};
+use tickwire_protocol::{CreateRoom, RoomEvent, RoomId, RoomState};
 use tokio::sync::watch;
 
 /// Where and how the bots connect.
@@ -179,6 +179,8 @@ async fn play<C: GameClient>(
     };
     outcome.connected = true;
     progress.connected.fetch_add(1, Ordering::Relaxed);
+    // Bots are always ready; the match starts once every player in the room is.
+    client.set_ready(true).await.context("getting ready")?;
     let room = joined.room.id;
 
     let mut brain = Brain::new(index as u64 + 1);
@@ -209,8 +211,15 @@ async fn play<C: GameClient>(
                 outcome.rtt_ms.push(rtt.as_secs_f64() * 1000.0);
             }
             event = client.next_event() => {
-                if let RoomEvent::MatchEnded(result) = event.context("connection lost")? {
-                    outcome.matches.insert((room, result.match_no));
+                match event.context("connection lost")? {
+                    RoomEvent::MatchEnded(result) => {
+                        outcome.matches.insert((room, result.match_no));
+                    }
+                    // Ready again for the rematch once the room waits.
+                    RoomEvent::StateChanged { state: RoomState::Waiting, .. } => {
+                        client.set_ready(true).await.context("getting ready")?;
+                    }
+                    _ => {}
                 }
             }
         }

@@ -272,6 +272,7 @@ pub trait GameClient: Send + Sync {
     ) -> impl Future<Output = Result<Vec<RoomInfo>, ClientError>> + Send {
         let request = Request::ListRooms {
             mode: mode.map(str::to_owned),
+            open_only: false,
         };
         async move {
             match self.call(request).await? {
@@ -291,6 +292,20 @@ pub trait GameClient: Send + Sync {
 
     fn join_room(&self, room: RoomId) -> impl Future<Output = Result<Joined, ClientError>> + Send {
         async move { joined(self.call(Request::JoinRoom { room }).await?) }
+    }
+
+    /// Joins a private room by its code.
+    fn join_by_code(&self, code: &str) -> impl Future<Output = Result<Joined, ClientError>> + Send {
+        let code = code.to_owned();
+        async move { joined(self.call(Request::JoinByCode { code }).await?) }
+    }
+
+    /// As the room's owner, starts the countdown without waiting for everyone to be ready.
+    fn start_match(&self) -> impl Future<Output = Result<(), ClientError>> + Send {
+        async move {
+            self.call(Request::StartMatch).await?;
+            Ok(())
+        }
     }
 
     fn quick_join(&self, mode: &str) -> impl Future<Output = Result<Joined, ClientError>> + Send {

@@ -59,9 +59,10 @@ fn payload<T: for<'de> Deserialize<'de> + Default>(
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListArgs {
     mode: Option<String>,
+    has_space: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -107,6 +108,7 @@ pub const CALL_EVENTS: &[&str] = &[
     "room:leave",
     "room:ready",
     "room:chat",
+    "room:start",
     "ping",
 ];
 
@@ -114,9 +116,13 @@ pub const CALL_EVENTS: &[&str] = &[
 pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
     let default_mode = || crate::DEFAULT_MODE.to_owned();
     Ok(match event {
-        "rooms:list" => Request::ListRooms {
-            mode: payload::<ListArgs>(event, data)?.mode,
-        },
+        "rooms:list" => {
+            let a: ListArgs = payload(event, data)?;
+            Request::ListRooms {
+                mode: a.mode,
+                open_only: a.has_space.unwrap_or(false),
+            }
+        }
         "room:create" => {
             if data.is_null() {
                 return Err(bad_request(
@@ -138,13 +144,8 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
             } => Request::JoinRoom { room: RoomId(id) },
             JoinArgs {
                 room_id: None,
-                code: Some(_),
-            } => {
-                return Err(ErrorBody::new(
-                    ErrorCode::NotFound,
-                    "no private room has that code",
-                ));
-            }
+                code: Some(code),
+            } => Request::JoinByCode { code },
             _ => return Err(bad_request("room:join needs {roomId} or {code}")),
         },
         "room:quick" => Request::QuickJoin {
@@ -153,6 +154,7 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
                 .unwrap_or_else(default_mode),
         },
         "room:leave" => Request::LeaveRoom,
+        "room:start" => Request::StartMatch,
         "room:ready" => {
             let a: ReadyArgs =
                 serde_json::from_value(data).map_err(|e| bad_request(format!("{event}: {e}")))?;
@@ -173,7 +175,11 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
 pub fn request_event(request: &Request) -> Option<(&'static str, Value)> {
     Some(match request {
         Request::Hello { .. } => return None,
-        Request::ListRooms { mode } => ("rooms:list", json!({"mode": mode})),
+        Request::ListRooms { mode, open_only } => {
+            ("rooms:list", json!({"mode": mode, "hasSpace": open_only}))
+        }
+        Request::JoinByCode { code } => ("room:join", json!({"code": code})),
+        Request::StartMatch => ("room:start", Value::Null),
         Request::CreateRoom(c) => (
             "room:create",
             json!({"name": c.name, "mode": c.mode, "maxPlayers": c.max_players, "private": c.private}),
@@ -222,6 +228,7 @@ struct JoinedJson {
     player_id: u32,
     entity: u32,
     reconnect_token: String,
+    code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -252,20 +259,24 @@ pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
                     .collect::<Result<_, _>>()?,
             )
         }
-        Request::CreateRoom(_) | Request::JoinRoom { .. } | Request::QuickJoin { .. } => {
+        Request::CreateRoom(_)
+        | Request::JoinRoom { .. }
+        | Request::JoinByCode { .. }
+        | Request::QuickJoin { .. } => {
             let j: JoinedJson = serde_json::from_value(ack).map_err(|e| malformed("joined", e))?;
             Reply::Joined(Joined {
                 room: j.room.try_into()?,
                 player: PlayerId(j.player_id),
                 entity: NetId(j.entity),
                 reconnect_token: j.reconnect_token,
+                code: j.code,
             })
         }
         Request::LeaveRoom => Reply::Left,
         Request::Ping { client_time_us } => Reply::Pong {
             client_time_us: *client_time_us,
         },
-        Request::SetReady { .. } | Request::Chat { .. } => Reply::Done,
+        Request::SetReady { .. } | Request::Chat { .. } | Request::StartMatch => Reply::Done,
     })
 }
 
@@ -335,6 +346,10 @@ pub fn parse_room_event(v: Value) -> Result<RoomEvent, ErrorBody> {
             name: String,
             text: String,
         },
+        State {
+            state: String,
+            seconds: u32,
+        },
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -391,6 +406,11 @@ pub fn parse_room_event(v: Value) -> Result<RoomEvent, ErrorBody> {
             name,
             text,
         },
+        E::State { state, seconds } => RoomEvent::StateChanged {
+            state: RoomState::parse(&state)
+                .ok_or_else(|| malformed("room event", format!("state {state:?}")))?,
+            seconds,
+        },
     })
 }
 
@@ -401,6 +421,7 @@ fn joined(j: &Joined) -> Value {
         "playerId": j.player.0,
         "entity": j.entity.0,
         "reconnectToken": j.reconnect_token,
+        "code": j.code,
     })
 }
 
@@ -456,6 +477,9 @@ pub fn room_event(e: &RoomEvent) -> Value {
         }
         RoomEvent::Chat { player, name, text } => {
             json!({"type": "chat", "playerId": player.0, "name": name, "text": text})
+        }
+        RoomEvent::StateChanged { state, seconds } => {
+            json!({"type": "state", "state": state.as_str(), "seconds": seconds})
         }
     }
 }
@@ -526,7 +550,10 @@ mod tests {
         ));
         assert!(matches!(
             request("rooms:list", Value::Null).unwrap(),
-            Request::ListRooms { mode: None }
+            Request::ListRooms {
+                mode: None,
+                open_only: false
+            }
         ));
         for (event, bad) in [
             ("room:create", json!({"name": 5})),
@@ -564,6 +591,7 @@ mod tests {
             player: PlayerId(9),
             entity: NetId(3),
             reconnect_token: "t".into(),
+            code: Some("ABCDEF".into()),
         };
         let create = Request::CreateRoom(CreateRoom {
             name: "r".into(),
@@ -577,7 +605,10 @@ mod tests {
             parse_reply(&create, reply(&Reply::Joined(j.clone()))).unwrap(),
             Reply::Joined(j)
         );
-        let list = Request::ListRooms { mode: None };
+        let list = Request::ListRooms {
+            mode: None,
+            open_only: true,
+        };
         assert_eq!(
             parse_reply(&list, reply(&Reply::Rooms(vec![info.clone()]))).unwrap(),
             Reply::Rooms(vec![info])
@@ -605,6 +636,10 @@ mod tests {
                 }],
             }),
             RoomEvent::RoomClosed,
+            RoomEvent::StateChanged {
+                state: RoomState::Countdown,
+                seconds: 3,
+            },
             RoomEvent::Chat {
                 player: PlayerId(1),
                 name: "a".into(),

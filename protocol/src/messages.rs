@@ -32,6 +32,8 @@ pub enum Request {
     },
     ListRooms {
         mode: Option<String>,
+        /// Only rooms with a free seat whose match has not started.
+        open_only: bool,
     },
     CreateRoom(CreateRoom),
     JoinRoom {
@@ -54,6 +56,12 @@ pub enum Request {
     Chat {
         text: String,
     },
+    /// Joins a private room by the code its creator shares.
+    JoinByCode {
+        code: String,
+    },
+    /// The room's owner starts the countdown without waiting for everyone to be ready.
+    StartMatch,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +111,8 @@ pub struct Joined {
     /// The player's own entity in the room.
     pub entity: NetId,
     pub reconnect_token: String,
+    /// The private room's join code (None for public rooms).
+    pub code: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,23 +128,31 @@ pub struct RoomInfo {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RoomState {
-    /// No match running (nobody there yet).
+    /// Between matches: players gather and get ready.
     Waiting,
+    /// Everyone is ready (or the owner started): the match begins when it runs out.
+    Countdown,
     Playing,
-    /// A match just ended; the next one starts shortly.
+    /// A match just ended; the room shows the results, then waits again.
     Finished,
 }
 
 impl RoomState {
     pub fn parse(s: &str) -> Option<RoomState> {
-        [RoomState::Waiting, RoomState::Playing, RoomState::Finished]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            RoomState::Waiting,
+            RoomState::Countdown,
+            RoomState::Playing,
+            RoomState::Finished,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             RoomState::Waiting => "waiting",
+            RoomState::Countdown => "countdown",
             RoomState::Playing => "playing",
             RoomState::Finished => "finished",
         }
@@ -168,6 +186,11 @@ pub enum RoomEvent {
         player: PlayerId,
         name: String,
         text: String,
+    },
+    /// The room's lifecycle moved; `seconds` is what is left of a countdown or results pause.
+    StateChanged {
+        state: RoomState,
+        seconds: u32,
     },
 }
 
@@ -223,10 +246,13 @@ pub enum ErrorCode {
     ServerFull,
     RateLimited,
     Internal,
+    BadCode,
+    MatchInProgress,
+    NotOwner,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 12] = [
+    const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::VersionMismatch,
         ErrorCode::NotWelcomed,
@@ -239,6 +265,9 @@ impl ErrorCode {
         ErrorCode::ServerFull,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
+        ErrorCode::BadCode,
+        ErrorCode::MatchInProgress,
+        ErrorCode::NotOwner,
     ];
 
     pub fn parse(s: &str) -> Option<ErrorCode> {
@@ -259,6 +288,9 @@ impl ErrorCode {
             ErrorCode::ServerFull => "server_full",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::BadCode => "bad_code",
+            ErrorCode::MatchInProgress => "match_in_progress",
+            ErrorCode::NotOwner => "not_owner",
         }
     }
 }

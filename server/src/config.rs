@@ -39,6 +39,12 @@ pub struct ServerConfig {
     /// A match ends after this many seconds at the latest.
     #[arg(long, default_value_t = 180)]
     pub match_secs: u32,
+    /// Seconds of countdown once everyone is ready (or the owner starts).
+    #[arg(long, default_value_t = 3)]
+    pub countdown_secs: u32,
+    /// Seconds the results stay up before the room waits for the next match.
+    #[arg(long, default_value_t = 5)]
+    pub results_secs: u32,
     /// An empty room closes after this many seconds.
     #[arg(long, default_value_t = 30)]
     pub empty_room_secs: u64,

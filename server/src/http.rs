@@ -31,7 +31,7 @@ pub fn router(lobby: LobbyHandle, socketio: SocketIoLayer) -> Router {
 }
 
 async fn rooms(State(state): State<AppState>) -> impl IntoResponse {
-    match state.lobby.list(None).await {
+    match state.lobby.list(None, false).await {
         Ok(rooms) => Json(rooms.iter().map(RoomJson::from).collect::<Vec<_>>()).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.message).into_response(),
     }

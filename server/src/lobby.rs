@@ -8,10 +8,11 @@
 use crate::config::ServerConfig;
 use crate::game::arena::{Arena, ArenaConfig};
 use crate::game::is_known_mode;
+use crate::room::sim::Timing;
 use crate::room::task::JoinRequest;
 use crate::room::{self, Admitted, RoomCommand, RoomHandle, RoomLink, RoomSim};
 use ring::rand::SecureRandom;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -27,6 +28,7 @@ const LOBBY_QUEUE: usize = 1024;
 pub enum LobbyCommand {
     List {
         mode: Option<String>,
+        open_only: bool,
         reply: oneshot::Sender<Vec<RoomInfo>>,
     },
     Create {
@@ -35,6 +37,10 @@ pub enum LobbyCommand {
     },
     Join {
         room: RoomId,
+        member: Member,
+    },
+    JoinByCode {
+        code: String,
         member: Member,
     },
     QuickJoin {
@@ -90,9 +96,20 @@ impl LobbyHandle {
         }
     }
 
-    pub async fn list(&self, mode: Option<String>) -> Result<Vec<RoomInfo>, ErrorBody> {
+    /// Public rooms, of one mode if given; with `open_only`, only those with a free seat whose
+    /// match has not started.
+    pub async fn list(
+        &self,
+        mode: Option<String>,
+        open_only: bool,
+    ) -> Result<Vec<RoomInfo>, ErrorBody> {
         let (reply, rx) = oneshot::channel();
-        self.send(LobbyCommand::List { mode, reply }).await?;
+        self.send(LobbyCommand::List {
+            mode,
+            open_only,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| lobby_gone())
     }
 
@@ -108,6 +125,8 @@ impl LobbyHandle {
 
 struct RoomEntry {
     info: RoomInfo,
+    /// The join code of a private room.
+    code: Option<String>,
     members: BTreeSet<PlayerId>,
     handle: RoomHandle,
     empty_since: Option<Instant>,
@@ -116,6 +135,7 @@ struct RoomEntry {
 struct Lobby {
     config: Arc<ServerConfig>,
     rooms: BTreeMap<RoomId, RoomEntry>,
+    codes: HashMap<String, RoomId>,
     next_room: u32,
 }
 
@@ -125,6 +145,7 @@ pub fn spawn(config: Arc<ServerConfig>) -> LobbyHandle {
     let lobby = Lobby {
         config,
         rooms: BTreeMap::new(),
+        codes: HashMap::new(),
         next_room: 1,
     };
     tokio::spawn(lobby.run(rx));
@@ -154,8 +175,12 @@ impl Lobby {
 
     fn handle(&mut self, cmd: LobbyCommand) {
         match cmd {
-            LobbyCommand::List { mode, reply } => {
-                let _ = reply.send(self.list(mode.as_deref()));
+            LobbyCommand::List {
+                mode,
+                open_only,
+                reply,
+            } => {
+                let _ = reply.send(self.list(mode.as_deref(), open_only));
             }
             LobbyCommand::Create { request, member } => match self.create(request) {
                 Ok(room) => self.join(room, member),
@@ -163,7 +188,25 @@ impl Lobby {
                     let _ = member.reply.send(Err(e));
                 }
             },
-            LobbyCommand::Join { room, member } => self.join(room, member),
+            LobbyCommand::Join { room, member } => {
+                // A private room is joined by its code only; by id it does not exist.
+                if self.rooms.get(&room).is_some_and(|e| e.code.is_some()) {
+                    let _ = member.reply.send(Err(not_found(room)));
+                } else {
+                    self.join(room, member)
+                }
+            }
+            LobbyCommand::JoinByCode { code, member } => {
+                match self.codes.get(&code.trim().to_ascii_uppercase()) {
+                    Some(&room) => self.join(room, member),
+                    None => {
+                        let _ = member.reply.send(Err(ErrorBody::new(
+                            ErrorCode::BadCode,
+                            "no room has that code",
+                        )));
+                    }
+                }
+            }
             LobbyCommand::QuickJoin { mode, member } => match self.quick_room(&mode) {
                 Ok(room) => self.join(room, member),
                 Err(e) => {
@@ -191,12 +234,22 @@ impl Lobby {
         }
     }
 
-    fn list(&self, mode: Option<&str>) -> Vec<RoomInfo> {
+    fn list(&self, mode: Option<&str>, open_only: bool) -> Vec<RoomInfo> {
         self.rooms
             .values()
             .filter(|e| !e.info.private && mode.is_none_or(|m| e.info.mode == m))
+            .filter(|e| !open_only || Self::open(e))
             .map(Self::info)
             .collect()
+    }
+
+    /// A free seat, and the match not yet under way.
+    fn open(e: &RoomEntry) -> bool {
+        e.members.len() < e.info.max_players as usize
+            && matches!(
+                e.handle.status.borrow().state,
+                RoomState::Waiting | RoomState::Countdown
+            )
     }
 
     fn create(&mut self, req: CreateRoom) -> Result<RoomId, ErrorBody> {
@@ -237,7 +290,15 @@ impl Lobby {
         // The CLI caps the tick rate at 240.
         let tick_rate = u8::try_from(self.config.tick_rate).unwrap_or(u8::MAX);
         let sim = RoomSim::new(Box::new(arena), tick_rate, self.config.ticks_per_snapshot());
+        let sim = sim.with_timing(Timing {
+            countdown_secs: self.config.countdown_secs,
+            results_secs: self.config.results_secs,
+        });
         let handle = room::task::spawn(id, &req.mode, sim, self.config.tick_period());
+        let code = req.private.then(|| self.new_code());
+        if let Some(code) = &code {
+            self.codes.insert(code.clone(), id);
+        }
         let info = RoomInfo {
             id,
             name: req.name,
@@ -252,6 +313,7 @@ impl Lobby {
             id,
             RoomEntry {
                 info,
+                code,
                 members: BTreeSet::new(),
                 handle,
                 empty_since: Some(Instant::now()),
@@ -260,16 +322,28 @@ impl Lobby {
         Ok(id)
     }
 
-    /// The fullest public room of `mode` with a free seat, or a new one.
+    /// A fresh private-room code no open room uses.
+    fn new_code(&self) -> String {
+        loop {
+            let code = new_code();
+            if !self.codes.contains_key(&code) {
+                return code;
+            }
+        }
+    }
+
+    /// The fullest open public room of `mode` (a free seat, match not started), or a new one.
     fn quick_room(&mut self, mode: &str) -> Result<RoomId, ErrorBody> {
+        if !is_known_mode(mode) {
+            return Err(ErrorBody::new(
+                ErrorCode::UnknownMode,
+                format!("no mode named {mode:?}"),
+            ));
+        }
         let best = self
             .rooms
             .values()
-            .filter(|e| {
-                !e.info.private
-                    && e.info.mode == mode
-                    && e.members.len() < e.info.max_players as usize
-            })
+            .filter(|e| !e.info.private && e.info.mode == mode && Self::open(e))
             .max_by_key(|e| (e.members.len(), std::cmp::Reverse(e.info.id)))
             .map(|e| e.info.id);
         match best {
@@ -285,12 +359,16 @@ impl Lobby {
 
     fn join(&mut self, room: RoomId, member: Member) {
         let Some(entry) = self.rooms.get_mut(&room) else {
-            let _ = member.reply.send(Err(ErrorBody::new(
-                ErrorCode::NotFound,
-                format!("no room {}", room.0),
-            )));
+            let _ = member.reply.send(Err(not_found(room)));
             return;
         };
+        if entry.handle.status.borrow().state == RoomState::Playing {
+            let _ = member.reply.send(Err(ErrorBody::new(
+                ErrorCode::MatchInProgress,
+                "the match is under way; join when it ends",
+            )));
+            return;
+        }
         if entry.members.len() >= entry.info.max_players as usize {
             let _ = member.reply.send(Err(ErrorBody::new(
                 ErrorCode::RoomFull,
@@ -306,6 +384,7 @@ impl Lobby {
             player: member.player,
             entity: NetId(0),
             reconnect_token: new_token(),
+            code: entry.code.clone(),
         };
         let cmd = RoomCommand::Join(Box::new(JoinRequest {
             player: member.player,
@@ -366,6 +445,25 @@ impl Lobby {
             keep
         });
     }
+}
+
+fn not_found(room: RoomId) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotFound, format!("no room {}", room.0))
+}
+
+/// Private room codes: 6 characters from 32 that are hard to confuse (no 0/O, 1/I), so about
+/// 10⁹ codes; with lobby calls rate-limited, guessing one is hopeless.
+const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+fn new_code() -> String {
+    let mut bytes = [0u8; 6];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        tracing::error!("system random number generator failed");
+    }
+    bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[(*b & 31) as usize] as char)
+        .collect()
 }
 
 /// A random token a player can later present to resume its seat.

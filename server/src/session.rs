@@ -112,7 +112,9 @@ impl Session {
         match request {
             Request::Hello { .. } => unreachable!("handled above"),
             Request::Ping { client_time_us } => Ok((Reply::Pong { client_time_us }, None)),
-            Request::ListRooms { mode } => Ok((Reply::Rooms(self.lobby.list(mode).await?), None)),
+            Request::ListRooms { mode, open_only } => {
+                Ok((Reply::Rooms(self.lobby.list(mode, open_only).await?), None))
+            }
             Request::LeaveRoom => {
                 self.leave_room()
                     .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
@@ -136,6 +138,21 @@ impl Session {
             Request::Chat { text } => {
                 validate_chat(&text)?;
                 self.to_room(RoomCommand::Chat { player, text })?;
+                Ok((Reply::Done, None))
+            }
+            Request::JoinByCode { code } => {
+                self.enter(player, name, |member| LobbyCommand::JoinByCode {
+                    code,
+                    member,
+                })
+                .await
+            }
+            Request::StartMatch => {
+                let (reply, answer) = oneshot::channel();
+                self.to_room(RoomCommand::Start { player, reply })?;
+                answer
+                    .await
+                    .map_err(|_| ErrorBody::new(ErrorCode::NotFound, "the room has closed"))??;
                 Ok((Reply::Done, None))
             }
             Request::QuickJoin { mode } => {

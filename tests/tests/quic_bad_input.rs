@@ -170,7 +170,10 @@ async fn garbage_control_frames_get_bad_request_and_the_stream_stays_usable() {
     // Requests before hello.
     raw.send(&ClientFrame {
         id: 2,
-        request: Request::ListRooms { mode: None },
+        request: Request::ListRooms {
+            mode: None,
+            open_only: false,
+        },
     })
     .await
     .unwrap();

@@ -12,7 +12,7 @@ use tickwire_protocol::movement::{
     self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
 use tickwire_protocol::{
-    EntityKind, EntityState, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, RoomState,
+    EntityKind, EntityState, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent,
 };
 
 pub const PLAYER_HEALTH: f32 = 100.0;
@@ -21,8 +21,8 @@ pub const PROJECTILE_DAMAGE: f32 = 25.0;
 pub const PROJECTILE_TTL: f32 = 1.2;
 pub const FIRE_COOLDOWN: f32 = 0.25;
 pub const RESPAWN_DELAY: f32 = 2.0;
-/// How long the result stays up before the next match.
-pub const RESULT_PAUSE: f32 = 3.0;
+/// A match needs this many players (one: a player can practise on the drones).
+pub const MIN_PLAYERS: usize = 1;
 pub const SCORE_PLAYER_KILL: i32 = 10;
 pub const SCORE_DRONE_KILL: i32 = 1;
 
@@ -78,13 +78,10 @@ struct PlayerRecord {
 }
 
 enum Phase {
-    /// Nobody has joined yet, or everybody left.
-    Waiting,
+    /// Between matches: players move about, nothing fires, nothing counts.
+    WarmUp,
     Playing {
         elapsed: f32,
-    },
-    Finished {
-        pause_left: f32,
     },
 }
 
@@ -106,7 +103,7 @@ impl Arena {
             config,
             next_net_id: 1,
             players: BTreeMap::new(),
-            phase: Phase::Waiting,
+            phase: Phase::WarmUp,
             match_no: 0,
             drones_spawned: false,
         }
@@ -150,8 +147,9 @@ impl Arena {
         self.drones_spawned = true;
     }
 
-    fn start_match(&mut self, world: &mut World, events: &mut Vec<RoomEvent>) {
+    fn begin(&mut self, world: &mut World, events: &mut Vec<RoomEvent>) {
         self.match_no += 1;
+        clear_projectiles(world);
         self.phase = Phase::Playing { elapsed: 0.0 };
         for rec in self.players.values_mut() {
             rec.kills = 0;
@@ -198,9 +196,7 @@ impl Arena {
             players,
         }));
         clear_projectiles(world);
-        self.phase = Phase::Finished {
-            pause_left: RESULT_PAUSE,
-        };
+        self.phase = Phase::WarmUp;
     }
 
     fn score_reached(&self) -> bool {
@@ -211,6 +207,19 @@ impl Arena {
 }
 
 impl Game for Arena {
+    fn min_players(&self) -> usize {
+        MIN_PLAYERS
+    }
+
+    fn start_match(&mut self, world: &mut World, events: &mut Vec<RoomEvent>) {
+        self.begin(world, events);
+    }
+
+    fn abort_match(&mut self, world: &mut World) {
+        clear_projectiles(world);
+        self.phase = Phase::WarmUp;
+    }
+
     fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId {
         if !self.drones_spawned {
             self.spawn_drones(world);
@@ -252,8 +261,7 @@ impl Game for Arena {
             let _ = world.despawn(rec.entity);
         }
         if self.players.is_empty() {
-            clear_projectiles(world);
-            self.phase = Phase::Waiting;
+            self.abort_match(world);
         }
     }
 
@@ -264,30 +272,22 @@ impl Game for Arena {
         dt: f32,
         events: &mut Vec<RoomEvent>,
     ) {
-        match &mut self.phase {
-            Phase::Waiting => {
-                if !self.players.is_empty() {
-                    self.start_match(world, events);
-                }
-                return;
+        let playing = match &mut self.phase {
+            Phase::Playing { elapsed } => {
+                *elapsed += dt;
+                true
             }
-            Phase::Finished { pause_left } => {
-                *pause_left -= dt;
-                if *pause_left <= 0.0 {
-                    self.start_match(world, events);
-                }
-                move_drones(world, &mut self.rng, dt);
-                return;
-            }
-            Phase::Playing { elapsed } => *elapsed += dt,
-        }
-
+            Phase::WarmUp => false,
+        };
         let shots = apply_inputs(world, &self.players, inputs, dt);
+        move_drones(world, &mut self.rng, dt);
+        if !playing {
+            return;
+        }
         for (owner, pos, aim) in shots {
             let id = self.alloc_id();
             spawn_projectile(world, id, owner, pos, aim);
         }
-        move_drones(world, &mut self.rng, dt);
         move_projectiles(world, dt);
         let kills = resolve_hits(world);
         for kill in kills {
@@ -318,14 +318,6 @@ impl Game for Arena {
             out.push(EntityState::quantise(
                 *id, *kind, owner, body.pos, body.vel, aim.0, health,
             ));
-        }
-    }
-
-    fn state(&self) -> RoomState {
-        match self.phase {
-            Phase::Waiting => RoomState::Waiting,
-            Phase::Playing { .. } => RoomState::Playing,
-            Phase::Finished { .. } => RoomState::Finished,
         }
     }
 }
@@ -577,9 +569,9 @@ mod tests {
         arena.add_player(&mut world, a, "a");
         arena.add_player(&mut world, b, "b");
         let mut events = Vec::new();
-        arena.step(&mut world, &[], 1.0 / 60.0, &mut events);
+        arena.start_match(&mut world, &mut events);
         assert!(matches!(events[0], RoomEvent::MatchStarted { match_no: 1 }));
-        assert_eq!(arena.state(), RoomState::Playing);
+        assert!(matches!(arena.phase, Phase::Playing { .. }));
 
         // Put b right in front of a, then let a fire at it until it dies.
         let ea = arena.players[&a].entity;
@@ -605,7 +597,7 @@ mod tests {
         });
         let result = ended.expect("the score limit ends the match");
         assert_eq!(result.winner, Some(a));
-        assert_eq!(arena.state(), RoomState::Finished);
+        assert!(matches!(arena.phase, Phase::WarmUp));
         let entities = capture(&arena, &world);
         assert!(entities.iter().all(|e| e.kind == EntityKind::Player));
     }
@@ -638,26 +630,39 @@ mod tests {
     }
 
     #[test]
-    fn time_limit_ends_the_match_and_the_next_one_starts() {
+    fn the_time_limit_ends_a_match_and_warm_up_does_not_fire() {
         let mut world = World::new();
         let mut arena = Arena::new(ArenaConfig {
             drones: 0,
             match_secs: 1.0,
             ..ArenaConfig::default()
         });
-        arena.add_player(&mut world, PlayerId(1), "a");
+        let p = PlayerId(1);
+        arena.add_player(&mut world, p, "a");
+        let fire = TickInput {
+            move_dir: glam::Vec2::X,
+            aim: 0.0,
+            fire: true,
+        };
         let mut events = Vec::new();
-        for _ in 0..(60 + 60 * RESULT_PAUSE as usize + 10) {
+        // Warm-up: the player moves but nothing is fired.
+        for _ in 0..30 {
+            arena.step(&mut world, &[(p, fire)], 1.0 / 60.0, &mut events);
+        }
+        assert!(
+            capture(&arena, &world)
+                .iter()
+                .all(|e| e.kind != EntityKind::Projectile)
+        );
+        arena.start_match(&mut world, &mut events);
+        for _ in 0..70 {
             arena.step(&mut world, &[], 1.0 / 60.0, &mut events);
         }
-        let started = events
-            .iter()
-            .filter(|e| matches!(e, RoomEvent::MatchStarted { .. }))
-            .count();
         let ended = events
             .iter()
             .filter(|e| matches!(e, RoomEvent::MatchEnded(_)))
             .count();
-        assert_eq!((started, ended), (2, 1));
+        assert_eq!(ended, 1);
+        assert!(matches!(arena.phase, Phase::WarmUp));
     }
 }

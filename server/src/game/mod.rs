@@ -4,7 +4,7 @@
 pub mod arena;
 
 use hecs::World;
-use tickwire_protocol::{EntityState, NetId, PlayerId, RoomEvent, RoomState};
+use tickwire_protocol::{EntityState, NetId, PlayerId, RoomEvent};
 
 /// What a player wants this tick: the newest input the room holds for it.
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
@@ -14,11 +14,21 @@ pub struct TickInput {
     pub fire: bool,
 }
 
+/// A game mode. The room owns the lifecycle (waiting, countdown, playing, finished); the mode
+/// plays: between matches it runs a warm-up (players move, nothing counts), and from
+/// `start_match` until it reports [`RoomEvent::MatchEnded`] it runs the match.
 pub trait Game: Send {
+    /// Players needed before a match may start.
+    fn min_players(&self) -> usize;
     /// Gives the player an entity; returns its net id.
     fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
-    /// Advances one fixed step; pushes what happened to `events`.
+    /// Resets scores and positions and starts a match; pushes `MatchStarted`.
+    fn start_match(&mut self, world: &mut World, events: &mut Vec<RoomEvent>);
+    /// Stops a running match without a result (everybody left).
+    fn abort_match(&mut self, world: &mut World);
+    /// Advances one fixed step; pushes what happened to `events`, `MatchEnded` included when the
+    /// match is over (the mode is then back to warm-up).
     fn step(
         &mut self,
         world: &mut World,
@@ -28,7 +38,6 @@ pub trait Game: Send {
     );
     /// Appends the replicated state of every entity (any order) to `out`.
     fn capture(&self, world: &World, out: &mut Vec<EntityState>);
-    fn state(&self) -> RoomState;
 }
 
 /// The modes this server knows.

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use hecs::World;
 use std::collections::BTreeMap;
 use tickwire_protocol::{
-    EntityState, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState, Snapshot, Tick,
+    EntityState, ErrorBody, ErrorCode, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState,
+    Snapshot, Tick,
 };
 
 struct Seat {
@@ -24,6 +25,37 @@ struct Seat {
     acked: Option<Tick>,
 }
 
+/// Where the room is between and during matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lifecycle {
+    Waiting,
+    /// `forced`: the owner started it, so it does not stop when someone is not ready.
+    Countdown {
+        ticks_left: u32,
+        forced: bool,
+    },
+    Playing,
+    Finished {
+        ticks_left: u32,
+    },
+}
+
+/// How long the countdown and the results pause last.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub countdown_secs: u32,
+    pub results_secs: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            countdown_secs: 3,
+            results_secs: 5,
+        }
+    }
+}
+
 /// One player's encoded snapshot for this tick.
 pub struct Outgoing {
     pub player: PlayerId,
@@ -34,6 +66,10 @@ pub struct Outgoing {
 pub struct RoomSim {
     world: World,
     game: Box<dyn Game>,
+    lifecycle: Lifecycle,
+    timing: Timing,
+    /// May start the match early: the creator, then the longest-seated player.
+    owner: Option<PlayerId>,
     tick: Tick,
     tick_rate: u8,
     dt: f32,
@@ -54,6 +90,9 @@ impl RoomSim {
         RoomSim {
             world: World::new(),
             game,
+            lifecycle: Lifecycle::Waiting,
+            timing: Timing::default(),
+            owner: None,
             tick: Tick(0),
             tick_rate,
             dt: 1.0 / tick_rate as f32,
@@ -71,8 +110,121 @@ impl RoomSim {
         self.tick
     }
 
+    pub fn with_timing(mut self, timing: Timing) -> RoomSim {
+        self.timing = timing;
+        self
+    }
+
     pub fn state(&self) -> RoomState {
-        self.game.state()
+        match self.lifecycle {
+            Lifecycle::Waiting => RoomState::Waiting,
+            Lifecycle::Countdown { .. } => RoomState::Countdown,
+            Lifecycle::Playing => RoomState::Playing,
+            Lifecycle::Finished { .. } => RoomState::Finished,
+        }
+    }
+
+    pub fn owner(&self) -> Option<PlayerId> {
+        self.owner
+    }
+
+    fn secs_to_ticks(&self, secs: u32) -> u32 {
+        secs * self.tick_rate as u32
+    }
+
+    fn set_lifecycle(&mut self, lifecycle: Lifecycle) {
+        self.lifecycle = lifecycle;
+        let seconds = match lifecycle {
+            Lifecycle::Countdown { ticks_left, .. } | Lifecycle::Finished { ticks_left } => {
+                ticks_left.div_ceil(self.tick_rate as u32)
+            }
+            _ => 0,
+        };
+        self.events.push(RoomEvent::StateChanged {
+            state: self.state(),
+            seconds,
+        });
+    }
+
+    /// Everyone present is ready and there are enough of them.
+    fn all_ready(&self) -> bool {
+        self.seats.len() >= self.game.min_players().max(1) && self.seats.values().all(|s| s.ready)
+    }
+
+    /// The owner starts the countdown without waiting for everyone to be ready.
+    pub fn start(&mut self, player: PlayerId) -> Result<(), ErrorBody> {
+        if self.lifecycle != Lifecycle::Waiting {
+            return Err(ErrorBody::new(
+                ErrorCode::MatchInProgress,
+                "the match is already starting or running",
+            ));
+        }
+        if self.owner != Some(player) {
+            return Err(ErrorBody::new(
+                ErrorCode::NotOwner,
+                "only the room's owner can start the match",
+            ));
+        }
+        let min = self.game.min_players();
+        if self.seats.len() < min {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("a match needs {min} players"),
+            ));
+        }
+        let ticks_left = self.secs_to_ticks(self.timing.countdown_secs);
+        self.set_lifecycle(Lifecycle::Countdown {
+            ticks_left,
+            forced: true,
+        });
+        Ok(())
+    }
+
+    /// Moves the lifecycle on after a step; `ended` says the game reported a result.
+    fn advance_lifecycle(&mut self, ended: bool) {
+        match self.lifecycle {
+            Lifecycle::Waiting => {
+                if self.all_ready() {
+                    let ticks_left = self.secs_to_ticks(self.timing.countdown_secs);
+                    self.set_lifecycle(Lifecycle::Countdown {
+                        ticks_left,
+                        forced: false,
+                    });
+                }
+            }
+            Lifecycle::Countdown { ticks_left, forced } => {
+                let enough = self.seats.len() >= self.game.min_players().max(1);
+                if !enough || (!forced && !self.all_ready()) {
+                    self.set_lifecycle(Lifecycle::Waiting);
+                } else if ticks_left == 0 {
+                    self.game.start_match(&mut self.world, &mut self.events);
+                    self.set_lifecycle(Lifecycle::Playing);
+                } else {
+                    self.lifecycle = Lifecycle::Countdown {
+                        ticks_left: ticks_left - 1,
+                        forced,
+                    };
+                }
+            }
+            Lifecycle::Playing => {
+                if ended {
+                    for seat in self.seats.values_mut() {
+                        seat.ready = false;
+                    }
+                    let ticks_left = self.secs_to_ticks(self.timing.results_secs);
+                    self.set_lifecycle(Lifecycle::Finished { ticks_left });
+                }
+            }
+            Lifecycle::Finished { ticks_left } => {
+                if ticks_left == 0 {
+                    self.set_lifecycle(Lifecycle::Waiting);
+                } else {
+                    self.lifecycle = Lifecycle::Finished {
+                        ticks_left: ticks_left - 1,
+                    };
+                }
+            }
+        }
     }
 
     pub fn player_count(&self) -> usize {
@@ -93,6 +245,7 @@ impl RoomSim {
             return seat.entity;
         }
         let entity = self.game.add_player(&mut self.world, player, name);
+        self.owner.get_or_insert(player);
         self.seats.insert(
             player,
             Seat {
@@ -118,9 +271,17 @@ impl RoomSim {
         }
         self.game.remove_player(&mut self.world, player);
         self.events.push(RoomEvent::PlayerLeft { player });
+        if self.owner == Some(player) {
+            // Seats are keyed by player id, which grows with arrival: the longest-seated.
+            self.owner = self.seats.keys().next().copied();
+        }
         if self.seats.is_empty() {
             // Nobody holds a baseline any more; start the next player from a full snapshot.
             self.history.clear();
+            if self.lifecycle != Lifecycle::Waiting {
+                self.game.abort_match(&mut self.world);
+                self.set_lifecycle(Lifecycle::Waiting);
+            }
         }
         true
     }
@@ -190,8 +351,13 @@ impl RoomSim {
             seat.fire_pending = false;
             seat.applied_seq = input.seq;
         }
+        let before = self.events.len();
         self.game
             .step(&mut self.world, &self.inputs, self.dt, &mut self.events);
+        let ended = self.events[before..]
+            .iter()
+            .any(|e| matches!(e, RoomEvent::MatchEnded(_)));
+        self.advance_lifecycle(ended);
         self.tick.0.is_multiple_of(self.ticks_per_snapshot)
     }
 
@@ -278,6 +444,70 @@ mod tests {
         assert!(next.get(ea).unwrap().position().x > start.x + 100.0);
         // b acked nothing and gets a full snapshot: two encodes this tick.
         assert_eq!(sim.encodes(), 3);
+    }
+
+    #[test]
+    fn ready_players_go_through_countdown_match_results_and_back() {
+        let arena = Arena::new(ArenaConfig {
+            drones: 0,
+            match_secs: 1.0,
+            ..ArenaConfig::default()
+        });
+        let mut sim = RoomSim::new(Box::new(arena), 10, 1).with_timing(Timing {
+            countdown_secs: 1,
+            results_secs: 1,
+        });
+        let (a, b) = (PlayerId(1), PlayerId(2));
+        sim.join(a, "a");
+        sim.join(b, "b");
+        let states = |sim: &mut RoomSim| -> Vec<RoomState> {
+            sim.drain_events()
+                .filter_map(|e| match e {
+                    RoomEvent::StateChanged { state, .. } => Some(state),
+                    _ => None,
+                })
+                .collect()
+        };
+        sim.set_ready(a, true);
+        sim.step();
+        assert_eq!(sim.state(), RoomState::Waiting, "b is not ready");
+        assert_eq!(sim.start(b).unwrap_err().code, ErrorCode::NotOwner);
+        sim.set_ready(b, true);
+        sim.step();
+        assert_eq!(sim.state(), RoomState::Countdown);
+        // Un-readying stops an unforced countdown.
+        sim.set_ready(b, false);
+        sim.step();
+        assert_eq!(sim.state(), RoomState::Waiting);
+        // The owner can force it.
+        sim.start(a).unwrap();
+        assert_eq!(sim.start(a).unwrap_err().code, ErrorCode::MatchInProgress);
+        for _ in 0..12 {
+            sim.step();
+        }
+        assert_eq!(sim.state(), RoomState::Playing);
+        for _ in 0..12 {
+            sim.step();
+        }
+        assert_eq!(sim.state(), RoomState::Finished);
+        for _ in 0..12 {
+            sim.step();
+        }
+        assert_eq!(sim.state(), RoomState::Waiting);
+        assert_eq!(
+            states(&mut sim),
+            [
+                RoomState::Countdown,
+                RoomState::Waiting,
+                RoomState::Countdown,
+                RoomState::Playing,
+                RoomState::Finished,
+                RoomState::Waiting
+            ]
+        );
+        // Ownership passes on when the owner leaves.
+        sim.leave(a);
+        assert_eq!(sim.owner(), Some(b));
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub enum RoomCommand {
         player: PlayerId,
         text: String,
     },
+    Start {
+        player: PlayerId,
+        reply: oneshot::Sender<Result<(), ErrorBody>>,
+    },
     /// The server's snapshot of `tick`, if still in the history (tests, debugging).
     Inspect {
         tick: Tick,
@@ -204,6 +208,11 @@ impl RoomTask {
             RoomCommand::Chat { player, text } => {
                 self.sim.chat(player, text);
                 self.send_events();
+            }
+            RoomCommand::Start { player, reply } => {
+                let _ = reply.send(self.sim.start(player));
+                self.send_events();
+                self.publish_status(Duration::ZERO);
             }
             RoomCommand::Inspect { tick, reply } => {
                 let _ = reply.send(self.sim.history().get(tick).cloned());
