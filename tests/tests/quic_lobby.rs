@@ -1,0 +1,177 @@
+//! Lobbies over QUIC: private rooms by code, ready-up to a started match, a match that ends with
+//! results, the owner's start, and the lobby's refusals.
+
+use std::collections::BTreeSet;
+use tickwire_client::{Client, ClientError};
+use tickwire_protocol::{CreateRoom, ErrorCode, RoomEvent, RoomState};
+use tickwire_tests::*;
+
+fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
+    match result {
+        Err(ClientError::Server(e)) => e.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn create(name: &str, max_players: u8, private: bool) -> CreateRoom {
+    CreateRoom {
+        name: name.into(),
+        mode: "arena".into(),
+        max_players,
+        private,
+    }
+}
+
+/// Waits for the room to reach `state`.
+async fn state(client: &mut Client, state: RoomState) {
+    within(&format!("state {}", state.as_str()), async {
+        loop {
+            if let RoomEvent::StateChanged { state: s, .. } = client.next_event().await.unwrap()
+                && s == state
+            {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_rooms_are_unlisted_and_joined_by_code() {
+    let server = server(|c| c.drones = 0).await;
+    let host = connect(&server, "host").await;
+    let guest = connect(&server, "guest").await;
+    let made = host.create_room(create("secret", 4, true)).await.unwrap();
+    let code = made.code.clone().expect("a private room has a code");
+    assert_eq!(code.len(), 6);
+    assert!(guest.list_rooms(None).await.unwrap().is_empty());
+    assert_eq!(
+        refused(guest.join_room(made.room.id).await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        refused(guest.join_by_code("ZZZZZZ").await),
+        ErrorCode::BadCode
+    );
+    let joined = guest.join_by_code(&code.to_lowercase()).await.unwrap();
+    assert_eq!(joined.room.id, made.room.id);
+    assert_eq!(joined.room.players, 2);
+    // Public rooms do not get codes; quick-join never lands in a private room.
+    let other = connect(&server, "other").await;
+    let quick = other.quick_join("arena").await.unwrap();
+    assert_ne!(quick.room.id, made.room.id);
+    assert_eq!(quick.code, None);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_players_start_a_match_that_ends_with_results() {
+    let server = server(|c| {
+        c.drones = 0;
+        c.match_secs = 1;
+        c.countdown_secs = 1;
+        c.results_secs = 1;
+    })
+    .await;
+    let mut a = connect(&server, "a").await;
+    let mut b = connect(&server, "b").await;
+    let room = a
+        .create_room(create("duel", 3, false))
+        .await
+        .unwrap()
+        .room
+        .id;
+    b.join_room(room).await.unwrap();
+    a.set_ready(true).await.unwrap();
+    // Not everyone is ready: listed as waiting, joinable.
+    let listed = a.list_rooms(Some("arena")).await.unwrap();
+    assert_eq!(listed[0].state, RoomState::Waiting);
+    b.set_ready(true).await.unwrap();
+    state(&mut a, RoomState::Countdown).await;
+    state(&mut a, RoomState::Playing).await;
+    // A third player cannot join a match under way.
+    let late = connect(&server, "late").await;
+    assert_eq!(
+        refused(late.join_room(room).await),
+        ErrorCode::MatchInProgress
+    );
+    assert!(late.list_rooms(None).await.unwrap()[0].state == RoomState::Playing);
+    assert!(late.list_rooms(None).await.unwrap().len() == 1);
+    let open = late
+        .call(tickwire_protocol::Request::ListRooms {
+            mode: None,
+            open_only: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(open, tickwire_protocol::Reply::Rooms(Vec::new()));
+    // The match ends by time with a result naming both players.
+    let result = within("the results", async {
+        loop {
+            if let RoomEvent::MatchEnded(r) = b.next_event().await.unwrap() {
+                return r;
+            }
+        }
+    })
+    .await;
+    let players: BTreeSet<_> = result.players.iter().map(|p| p.player).collect();
+    assert_eq!(players, BTreeSet::from([a.player(), b.player()]));
+    state(&mut a, RoomState::Finished).await;
+    state(&mut a, RoomState::Waiting).await;
+    // After the results the room waits again, and the latecomer may join.
+    late.join_room(room).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owner_starts_early() {
+    let server = server(|c| {
+        c.drones = 0;
+        c.countdown_secs = 1;
+    })
+    .await;
+    let mut owner = connect(&server, "owner").await;
+    let other = connect(&server, "other").await;
+    let room = owner
+        .create_room(create("mine", 4, false))
+        .await
+        .unwrap()
+        .room
+        .id;
+    other.join_room(room).await.unwrap();
+    assert_eq!(refused(other.start_match().await), ErrorCode::NotOwner);
+    owner.start_match().await.unwrap();
+    state(&mut owner, RoomState::Playing).await;
+    assert_eq!(
+        refused(owner.start_match().await),
+        ErrorCode::MatchInProgress
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lobby_limits_are_refused_with_their_codes() {
+    let server = server(|c| {
+        c.drones = 0;
+        c.max_rooms = 2;
+    })
+    .await;
+    let a = connect(&server, "a").await;
+    let b = connect(&server, "b").await;
+    let c = connect(&server, "c").await;
+    a.create_room(create("one", 1, false)).await.unwrap();
+    b.create_room(create("two", 1, false)).await.unwrap();
+    assert_eq!(
+        refused(c.create_room(create("three", 1, false)).await),
+        ErrorCode::ServerFull
+    );
+    // Both rooms are full, so quick-join has nowhere to go and cannot make a room.
+    assert_eq!(refused(c.quick_join("arena").await), ErrorCode::ServerFull);
+    assert_eq!(
+        refused(a.join_room(tickwire_protocol::RoomId(2)).await),
+        ErrorCode::AlreadyInRoom
+    );
+    assert_eq!(refused(c.chat("hello").await), ErrorCode::NotInRoom);
+    assert_eq!(refused(c.start_match().await), ErrorCode::NotInRoom);
+    server.shutdown().await;
+}
