@@ -77,7 +77,13 @@ fn bots_play_against_a_separately_started_server() {
         );
     }
     let mut child = Command::new(server)
-        .args(["--http", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--quic",
+            "127.0.0.1:0",
+            "--no-match-log",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -51,6 +51,15 @@ pub struct ServerConfig {
     /// A QUIC connection that hears nothing for this long is closed.
     #[arg(long, default_value_t = 15)]
     pub idle_timeout_secs: u64,
+    /// Folder for the server's files (the match log).
+    #[arg(long, env = "TICKWIRE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Where finished matches are appended as JSON lines; default DATA_DIR/matches.jsonl.
+    #[arg(long)]
+    pub match_log: Option<PathBuf>,
+    /// Do not write a match log.
+    #[arg(long, conflicts_with = "match_log")]
+    pub no_match_log: bool,
     /// PEM certificate chain for QUIC; without it a self-signed one is made at start-up.
     #[arg(long, requires = "key")]
     pub cert: Option<PathBuf>,
@@ -66,12 +75,23 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// A configuration for tests and in-process servers: both listeners on 127.0.0.1, port 0.
+    /// A configuration for tests and in-process servers: both listeners on 127.0.0.1, port 0,
+    /// and no match log (set `match_log` to have one).
     pub fn loopback() -> Self {
         ServerConfig {
             http: "127.0.0.1:0".parse().expect("literal address"),
             quic: "127.0.0.1:0".parse().expect("literal address"),
+            no_match_log: true,
             ..ServerConfig::default()
+        }
+    }
+
+    /// The match log's path, unless it is turned off.
+    pub fn match_log_path(&self) -> Option<PathBuf> {
+        match (&self.match_log, self.no_match_log) {
+            (Some(path), _) => Some(path.clone()),
+            (None, true) => None,
+            (None, false) => Some(self.data_dir.join("matches.jsonl")),
         }
     }
 

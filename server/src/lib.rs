@@ -8,7 +8,9 @@ pub mod config;
 pub mod game;
 pub mod http;
 pub mod lobby;
+pub mod match_log;
 pub mod metrics;
+pub mod rate;
 pub mod replication;
 pub mod room;
 pub mod session;
@@ -90,7 +92,14 @@ impl Server {
             source,
         })?;
 
-        let lobby = lobby::spawn(config.clone());
+        let match_log =
+            match config.match_log_path() {
+                Some(path) => Some(match_log::MatchLog::open(&path).map_err(|e| {
+                    ServerError::Config(format!("match log {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+        let lobby = lobby::spawn(config.clone(), match_log);
         let rates = Rates {
             tick_rate: config.tick_rate,
             snapshot_rate: config.effective_snapshot_rate(),

@@ -8,8 +8,9 @@
 use crate::config::ServerConfig;
 use crate::game::arena::{Arena, ArenaConfig};
 use crate::game::is_known_mode;
+use crate::match_log::MatchLog;
 use crate::room::sim::Timing;
-use crate::room::task::JoinRequest;
+use crate::room::task::{JoinRequest, RoomLabel};
 use crate::room::{self, Admitted, RoomCommand, RoomHandle, RoomLink, RoomSim};
 use ring::rand::SecureRandom;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -134,16 +135,18 @@ struct RoomEntry {
 
 struct Lobby {
     config: Arc<ServerConfig>,
+    match_log: Option<MatchLog>,
     rooms: BTreeMap<RoomId, RoomEntry>,
     codes: HashMap<String, RoomId>,
     next_room: u32,
 }
 
 /// Starts the lobby task; it ends when every handle is dropped.
-pub fn spawn(config: Arc<ServerConfig>) -> LobbyHandle {
+pub fn spawn(config: Arc<ServerConfig>, match_log: Option<MatchLog>) -> LobbyHandle {
     let (tx, rx) = mpsc::channel(LOBBY_QUEUE);
     let lobby = Lobby {
         config,
+        match_log,
         rooms: BTreeMap::new(),
         codes: HashMap::new(),
         next_room: 1,
@@ -294,7 +297,17 @@ impl Lobby {
             countdown_secs: self.config.countdown_secs,
             results_secs: self.config.results_secs,
         });
-        let handle = room::task::spawn(id, &req.mode, sim, self.config.tick_period());
+        let label = RoomLabel {
+            name: req.name.clone(),
+            mode: req.mode.clone(),
+        };
+        let handle = room::task::spawn(
+            id,
+            label,
+            sim,
+            self.config.tick_period(),
+            self.match_log.clone(),
+        );
         let code = req.private.then(|| self.new_code());
         if let Some(code) = &code {
             self.codes.insert(code.clone(), id);

@@ -3,6 +3,7 @@
 //! the room. No transport knows the game, and the session knows no socket.
 
 use crate::lobby::{LobbyCommand, LobbyHandle, Member};
+use crate::rate::{Bucket, Rate};
 use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket};
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, InputError, PROTOCOL_VERSION, PlayerId, Reply, Request,
@@ -66,8 +67,15 @@ struct Membership {
     commands: mpsc::WeakSender<RoomCommand>,
 }
 
+/// Lobby and room calls per player, whatever the transport: a burst of 20, then 10 per second.
+pub const CALL_RATE: Rate = Rate {
+    burst: 20.0,
+    per_sec: 10.0,
+};
+
 pub struct Session {
     lobby: LobbyHandle,
+    calls: Bucket,
     rates: Rates,
     player: Option<(PlayerId, String)>,
     room: Option<Membership>,
@@ -80,6 +88,7 @@ impl Session {
     pub fn new(lobby: LobbyHandle, rates: Rates) -> Session {
         Session {
             lobby,
+            calls: Bucket::new(CALL_RATE),
             rates,
             player: None,
             room: None,
@@ -102,6 +111,12 @@ impl Session {
         } = request
         {
             return self.hello(protocol, name).map(|r| (r, None));
+        }
+        if !self.calls.take() {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many calls; slow down",
+            ));
         }
         let Some((player, name)) = self.player.clone() else {
             return Err(ErrorBody::new(

@@ -13,6 +13,8 @@ const WAIT: Duration = Duration::from_secs(20);
 fn prints_the_listening_line_serves_health_and_stops_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
         .args(["--http", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(std::env::temp_dir().join(format!("tickwire-cli-{}", std::process::id())))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

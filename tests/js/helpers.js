@@ -4,6 +4,8 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { io } from "socket.io-client";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -16,6 +18,7 @@ export const WAIT_MS = 15000;
 /** Starts tickwire-server on port 0 and resolves with its addresses once it prints `listening`. */
 export function startServer(args = []) {
   const child = spawn(serverBin, ["--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", ...args], {
+    cwd: mkdtempSync(path.join(tmpdir(), "tickwire-js-")),
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });

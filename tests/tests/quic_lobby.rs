@@ -66,11 +66,15 @@ async fn private_rooms_are_unlisted_and_joined_by_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_players_start_a_match_that_ends_with_results() {
-    let server = server(|c| {
+    let log = std::env::temp_dir().join(format!("tickwire-matches-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let log_path = log.clone();
+    let server = server(move |c| {
         c.drones = 0;
         c.match_secs = 1;
         c.countdown_secs = 1;
         c.results_secs = 1;
+        c.match_log = Some(log_path);
     })
     .await;
     let mut a = connect(&server, "a").await;
@@ -118,6 +122,16 @@ async fn ready_players_start_a_match_that_ends_with_results() {
     assert_eq!(players, BTreeSet::from([a.player(), b.player()]));
     state(&mut a, RoomState::Finished).await;
     state(&mut a, RoomState::Waiting).await;
+    // The room left its results only after the result was on disk.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().last().expect("one line per match");
+    assert!(line.contains(r#""type":"match_ended""#), "{line}");
+    assert!(line.contains(&format!(r#""room":{}"#, room.0)), "{line}");
+    assert!(
+        line.contains(&format!(r#""playerId":{}"#, a.player().0)),
+        "{line}"
+    );
+    std::fs::remove_file(&log).unwrap();
     // After the results the room waits again, and the latecomer may join.
     late.join_room(room).await.unwrap();
     server.shutdown().await;
@@ -173,5 +187,15 @@ async fn lobby_limits_are_refused_with_their_codes() {
     );
     assert_eq!(refused(c.chat("hello").await), ErrorCode::NotInRoom);
     assert_eq!(refused(c.start_match().await), ErrorCode::NotInRoom);
+    // A burst of calls past the allowance is refused, and the others are unaffected.
+    let mut limited = 0;
+    for _ in 0..40 {
+        if let Err(ClientError::Server(e)) = c.list_rooms(None).await {
+            assert_eq!(e.code, ErrorCode::RateLimited);
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "{limited} of 40 calls refused");
+    a.list_rooms(None).await.unwrap();
     server.shutdown().await;
 }

@@ -57,7 +57,8 @@ async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
     tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Some(Ok(msg)) = ws.next().await {
             let Message::Text(t) = msg else { continue };
-            if t.starts_with("40") {
+            // Calls go after `welcome`, which says the server listens.
+            if t.starts_with(r#"42["welcome""#) {
                 let join = format!(r#"420["room:join",{{"roomId":{}}}]"#, room.0);
                 ws.send(Message::text(join)).await.unwrap();
             } else if t.starts_with("430") {

@@ -68,6 +68,8 @@ pub struct RoomSim {
     game: Box<dyn Game>,
     lifecycle: Lifecycle,
     timing: Timing,
+    /// Set while the last result is being written down: the results screen does not end.
+    results_held: bool,
     /// May start the match early: the creator, then the longest-seated player.
     owner: Option<PlayerId>,
     tick: Tick,
@@ -92,6 +94,7 @@ impl RoomSim {
             game,
             lifecycle: Lifecycle::Waiting,
             timing: Timing::default(),
+            results_held: false,
             owner: None,
             tick: Tick(0),
             tick_rate,
@@ -149,6 +152,12 @@ impl RoomSim {
     /// Everyone present is ready and there are enough of them.
     fn all_ready(&self) -> bool {
         self.seats.len() >= self.game.min_players().max(1) && self.seats.values().all(|s| s.ready)
+    }
+
+    /// Keeps the room on its results (after their time is up) until released: the shell holds
+    /// it while the result is written to the match log.
+    pub fn hold_results(&mut self, held: bool) {
+        self.results_held = held;
     }
 
     /// The owner starts the countdown without waiting for everyone to be ready.
@@ -217,7 +226,9 @@ impl RoomSim {
             }
             Lifecycle::Finished { ticks_left } => {
                 if ticks_left == 0 {
-                    self.set_lifecycle(Lifecycle::Waiting);
+                    if !self.results_held {
+                        self.set_lifecycle(Lifecycle::Waiting);
+                    }
                 } else {
                     self.lifecycle = Lifecycle::Finished {
                         ticks_left: ticks_left - 1,

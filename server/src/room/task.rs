@@ -8,7 +8,15 @@
 //! messages; it never delays the tick.
 
 use super::sim::{Outgoing, RoomSim};
+use crate::match_log::MatchLog;
 use crate::metrics::{MISSED_TICKS, TICK_SECONDS};
+use tickwire_protocol::json;
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -104,7 +112,20 @@ struct Member {
 }
 
 /// Starts a room task. It ends when every [`RoomHandle`] is dropped (the lobby closed it).
-pub fn spawn(id: RoomId, mode: &str, sim: RoomSim, period: Duration) -> RoomHandle {
+/// What a room needs to know about itself for its match log lines.
+pub struct RoomLabel {
+    pub name: String,
+    pub mode: String,
+}
+
+pub fn spawn(
+    id: RoomId,
+    label: RoomLabel,
+    sim: RoomSim,
+    period: Duration,
+    match_log: Option<MatchLog>,
+) -> RoomHandle {
+    let mode = label.mode.clone();
     let (commands, rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
     let (status_tx, status) = watch::channel(RoomStatus {
         state: sim.state(),
@@ -120,8 +141,11 @@ pub fn spawn(id: RoomId, mode: &str, sim: RoomSim, period: Duration) -> RoomHand
             status: status_tx,
             outgoing: Vec::new(),
             missed: 0,
-            tick_seconds: metrics::histogram!(TICK_SECONDS, "mode" => mode.to_owned()),
-            missed_ticks: metrics::counter!(MISSED_TICKS, "mode" => mode.to_owned()),
+            tick_seconds: metrics::histogram!(TICK_SECONDS, "mode" => mode.clone()),
+            missed_ticks: metrics::counter!(MISSED_TICKS, "mode" => mode),
+            label,
+            match_log,
+            writing: None,
         }
         .run(rx, period),
     );
@@ -141,6 +165,10 @@ struct RoomTask {
     missed: u64,
     tick_seconds: metrics::Histogram,
     missed_ticks: metrics::Counter,
+    label: RoomLabel,
+    match_log: Option<MatchLog>,
+    /// The last result on its way to disk.
+    writing: Option<oneshot::Receiver<()>>,
 }
 
 impl RoomTask {
@@ -226,6 +254,13 @@ impl RoomTask {
     }
 
     fn tick(&mut self, steps: u32) {
+        if let Some(writing) = &mut self.writing
+            && !matches!(writing.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        {
+            // Written (or failed and logged): the room may leave its results screen.
+            self.writing = None;
+            self.sim.hold_results(false);
+        }
         for (player, member) in &mut self.members {
             // Bounded by the channel's capacity: a flooding client loses its own inputs only.
             while let Ok(batch) = member.inputs.try_recv() {
@@ -256,6 +291,16 @@ impl RoomTask {
     fn send_events(&mut self) {
         let events: Vec<RoomEvent> = self.sim.drain_events().collect();
         for event in events {
+            if let (RoomEvent::MatchEnded(result), Some(log)) = (&event, &self.match_log) {
+                let mut line = json::room_event(&event);
+                line["room"] = self.id.0.into();
+                line["roomName"] = self.label.name.clone().into();
+                line["mode"] = self.label.mode.clone().into();
+                line["endedAtMs"] = unix_ms().into();
+                line["matchNo"] = result.match_no.into();
+                self.writing = Some(log.record(line));
+                self.sim.hold_results(true);
+            }
             for (player, member) in &self.members {
                 if member.events.try_send(event.clone()).is_err() {
                     tracing::debug!(room = %self.id, %player, "event queue full; event dropped");

@@ -22,6 +22,7 @@
 
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
+use crate::rate::{Bucket, Rate};
 use crate::room::SnapshotPacket;
 use crate::session::{FromRoom, Rates, RoomFeed, Session};
 use bytes::Bytes;
@@ -65,42 +66,6 @@ const INPUT_RATE: Rate = Rate {
 };
 /// A socket refused this many events for flooding is cut off.
 const FLOOD_LIMIT: u32 = 200;
-
-#[derive(Clone, Copy)]
-struct Rate {
-    burst: f64,
-    per_sec: f64,
-}
-
-/// A token bucket.
-struct Bucket {
-    rate: Rate,
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(rate: Rate) -> Bucket {
-        Bucket {
-            rate,
-            tokens: rate.burst,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = (now - self.at).as_secs_f64() * self.rate.per_sec;
-        self.tokens = (self.tokens + refill).min(self.rate.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 /// One socket's flood accounting, shared by its event handlers (which socketioxide runs as
 /// separate tasks). The lock is per socket and held for a few instructions.
@@ -215,10 +180,8 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
         name: auth.name,
         token: auth.token,
     };
-    match session.request(hello).await {
-        Ok((Reply::Welcome(w), _)) => {
-            let _ = s.emit("welcome", &json::welcome(&w));
-        }
+    let welcome = match session.request(hello).await {
+        Ok((Reply::Welcome(w), _)) => w,
         other => {
             let error = match other {
                 Err(e) => e,
@@ -228,7 +191,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
             let _ = s.clone().disconnect();
             return;
         }
-    }
+    };
 
     let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
     let guard = std::sync::Arc::new(std::sync::Mutex::new(FloodGuard::new()));
@@ -302,6 +265,9 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
             gone_tx.send_replace(true);
         }
     });
+    // Only now that every handler is in place: socketioxide drops events that arrive before
+    // their handler exists, so clients wait for `welcome` before they call.
+    let _ = s.emit("welcome", &json::welcome(&welcome));
     let json_mode = auth.encoding.as_deref() == Some("json");
     tokio::spawn(
         Actor {

@@ -1,0 +1,42 @@
+//! Token buckets for rate limits.
+
+use tokio::time::Instant;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Rate {
+    /// Events allowed at once.
+    pub burst: f64,
+    /// Events allowed per second after that.
+    pub per_sec: f64,
+}
+
+/// A token bucket: `take` succeeds while the rate allows.
+#[derive(Debug)]
+pub struct Bucket {
+    rate: Rate,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub fn new(rate: Rate) -> Bucket {
+        Bucket {
+            rate,
+            tokens: rate.burst,
+            at: Instant::now(),
+        }
+    }
+
+    pub fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = (now - self.at).as_secs_f64() * self.rate.per_sec;
+        self.tokens = (self.tokens + refill).min(self.rate.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
