@@ -1,0 +1,107 @@
+// Lobbies and the match lifecycle over Socket.IO with the official client: private rooms by
+// code, ready-up to a match that ends with results (also in the match log), the owner's start,
+// and the lobby's refusals.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startServer, connect, call, waitFor, room } from "./helpers.js";
+
+let server;
+let logPath;
+const sockets = [];
+const open = async (opts) => {
+  const c = await connect(server.url, opts);
+  sockets.push(c.socket);
+  return c;
+};
+const stateIs = (socket, state) =>
+  waitFor(socket, "room:event", (e) => e.type === "state" && e.state === state, `state ${state}`);
+
+before(async () => {
+  logPath = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-log-")), "matches.jsonl");
+  server = await startServer([
+    "--drones", "0", "--match-secs", "1", "--countdown-secs", "1", "--results-secs", "1",
+    "--match-log", logPath,
+  ]);
+});
+after(async () => {
+  for (const s of sockets) s.close();
+  await server.stop();
+});
+
+test("a private room is unlisted and joined by its code", async () => {
+  const { socket: host } = await open({ name: "host" });
+  const { socket: guest } = await open({ name: "guest" });
+  const made = await call(host, "room:create", room("secret", 4, { private: true }));
+  assert.equal(made.ok, true);
+  assert.match(made.code, /^[A-Z2-9]{6}$/);
+  assert.equal(made.room.private, true);
+  const listed = await call(guest, "rooms:list", {});
+  assert.ok(!listed.rooms.some((r) => r.id === made.room.id), "private rooms are not listed");
+  assert.equal((await call(guest, "room:join", { roomId: made.room.id })).error.code, "not_found");
+  assert.equal((await call(guest, "room:join", { code: "ZZZZZZ" })).error.code, "bad_code");
+  const joined = await call(guest, "room:join", { code: made.code });
+  assert.equal(joined.ok, true);
+  assert.equal(joined.room.id, made.room.id);
+  await call(guest, "room:leave");
+  await call(host, "room:leave");
+});
+
+test("ready players play a match that ends with results, logged to disk", async () => {
+  const { socket: a } = await open({ name: "ann" });
+  const { socket: b } = await open({ name: "ben" });
+  const made = await call(a, "room:create", room("match", 3));
+  await call(b, "room:join", { roomId: made.room.id });
+  const countdown = stateIs(a, "countdown");
+  assert.deepEqual(await call(a, "room:ready", { ready: true }), { ok: true });
+  assert.deepEqual(await call(b, "room:ready", { ready: true }), { ok: true });
+  assert.ok((await countdown).seconds >= 1);
+  await stateIs(a, "playing");
+  // Nobody joins a match under way, and open listings skip it.
+  const { socket: late } = await open({ name: "late" });
+  assert.equal((await call(late, "room:join", { roomId: made.room.id })).error.code, "match_in_progress");
+  const openRooms = await call(late, "rooms:list", { hasSpace: true });
+  assert.ok(!openRooms.rooms.some((r) => r.id === made.room.id));
+  const results = await waitFor(b, "room:event", (e) => e.type === "match_ended", "the results");
+  assert.deepEqual(results.players.map((p) => p.name).sort(), ["ann", "ben"]);
+  for (const p of results.players) {
+    assert.deepEqual(Object.keys(p).sort(), ["deaths", "kills", "name", "playerId", "score"]);
+  }
+  assert.ok("winner" in results && "matchNo" in results);
+  await stateIs(a, "finished");
+  await stateIs(a, "waiting");
+  const lines = readFileSync(logPath, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const logged = lines.find((l) => l.room === made.room.id && l.matchNo === results.matchNo);
+  assert.ok(logged, "the result is in the match log");
+  assert.deepEqual(logged.players, results.players);
+  // After the results the room takes players again.
+  assert.equal((await call(late, "room:join", { roomId: made.room.id })).ok, true);
+  for (const s of [a, b, late]) await call(s, "room:leave");
+});
+
+test("only the owner starts early", async () => {
+  const { socket: owner } = await open({ name: "owner" });
+  const { socket: other } = await open({ name: "other" });
+  const made = await call(owner, "room:create", room("owned", 4));
+  await call(other, "room:join", { roomId: made.room.id });
+  assert.equal((await call(other, "room:start")).error.code, "not_owner");
+  const playing = stateIs(owner, "playing");
+  assert.deepEqual(await call(owner, "room:start"), { ok: true });
+  await playing;
+  assert.equal((await call(owner, "room:start")).error.code, "match_in_progress");
+  for (const s of [owner, other]) await call(s, "room:leave");
+});
+
+test("lobby refusals carry their codes", async () => {
+  const { socket: a } = await open({ name: "solo" });
+  const { socket: b } = await open({ name: "other" });
+  const made = await call(a, "room:create", room("tiny", 1));
+  assert.equal((await call(b, "room:join", { roomId: made.room.id })).error.code, "room_full");
+  assert.equal((await call(a, "room:join", { roomId: made.room.id })).error.code, "already_in_room");
+  assert.equal((await call(b, "room:chat", { text: "hi" })).error.code, "not_in_room");
+  assert.equal((await call(b, "room:create", room("x".repeat(40), 2))).error.code, "bad_request");
+  assert.equal((await call(b, "room:create", room("ok", 200))).error.code, "bad_request");
+  await call(a, "room:leave");
+});
