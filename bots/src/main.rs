@@ -1,7 +1,6 @@
 //! `tickwire-bots`: a swarm of headless bots playing matches against a tickwire server, local
 //! (in-process) or remote, ending with a report (one JSON line with `--json`).
 
-mod brain;
 mod report;
 mod swarm;
 

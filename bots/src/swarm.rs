@@ -1,6 +1,5 @@
 //! Runs N bots over R rooms and gathers their numbers.
 
-use crate::brain::Brain;
 use anyhow::Context;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -9,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
 use tickwire_protocol::{CreateRoom, RoomEvent, RoomId, RoomState};
+use tickwire_server::game::brain::Brain;
 use tokio::sync::watch;
 
 /// Where and how the bots connect.
@@ -160,6 +160,7 @@ async fn play<C: GameClient>(
                     mode: config.mode.clone(),
                     max_players: seats.min(u8::MAX as usize) as u8,
                     private: false,
+                    bots: 0,
                 })
                 .await
                 .context("creating a room")?;

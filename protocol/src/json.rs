@@ -72,6 +72,7 @@ struct CreateArgs {
     mode: Option<String>,
     max_players: Option<u8>,
     private: Option<bool>,
+    bots: Option<u8>,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +136,7 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
                 mode: a.mode.unwrap_or_else(default_mode),
                 max_players: a.max_players.unwrap_or(0),
                 private: a.private.unwrap_or(false),
+                bots: a.bots.unwrap_or(0),
             })
         }
         "room:join" => match payload::<JoinArgs>(event, data)? {
@@ -182,7 +184,10 @@ pub fn request_event(request: &Request) -> Option<(&'static str, Value)> {
         Request::StartMatch => ("room:start", Value::Null),
         Request::CreateRoom(c) => (
             "room:create",
-            json!({"name": c.name, "mode": c.mode, "maxPlayers": c.max_players, "private": c.private}),
+            json!({
+                "name": c.name, "mode": c.mode, "maxPlayers": c.max_players,
+                "private": c.private, "bots": c.bots,
+            }),
         ),
         Request::JoinRoom { room } => ("room:join", json!({"roomId": room.0})),
         Request::QuickJoin { mode } => ("room:quick", json!({"mode": mode})),
@@ -598,6 +603,7 @@ mod tests {
             mode: "arena".into(),
             max_players: 8,
             private: false,
+            bots: 2,
         });
         let (event, payload) = request_event(&create).unwrap();
         assert_eq!(request(event, payload).unwrap(), create);

@@ -70,6 +70,8 @@ pub struct CreateRoom {
     pub mode: String,
     pub max_players: u8,
     pub private: bool,
+    /// AI players the server adds to the room; they take seats and are always ready.
+    pub bots: u8,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

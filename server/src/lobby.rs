@@ -126,6 +126,8 @@ impl LobbyHandle {
 
 struct RoomEntry {
     info: RoomInfo,
+    /// Server bots seated at creation (they count against the room's seats).
+    bots: usize,
     /// The join code of a private room.
     code: Option<String>,
     members: BTreeSet<PlayerId>,
@@ -135,6 +137,7 @@ struct RoomEntry {
 
 struct Lobby {
     config: Arc<ServerConfig>,
+    next_player: Arc<AtomicU32>,
     match_log: Option<MatchLog>,
     rooms: BTreeMap<RoomId, RoomEntry>,
     codes: HashMap<String, RoomId>,
@@ -144,18 +147,17 @@ struct Lobby {
 /// Starts the lobby task; it ends when every handle is dropped.
 pub fn spawn(config: Arc<ServerConfig>, match_log: Option<MatchLog>) -> LobbyHandle {
     let (tx, rx) = mpsc::channel(LOBBY_QUEUE);
+    let next_player = Arc::new(AtomicU32::new(1));
     let lobby = Lobby {
         config,
+        next_player: next_player.clone(),
         match_log,
         rooms: BTreeMap::new(),
         codes: HashMap::new(),
         next_room: 1,
     };
     tokio::spawn(lobby.run(rx));
-    LobbyHandle {
-        tx,
-        next_player: Arc::new(AtomicU32::new(1)),
-    }
+    LobbyHandle { tx, next_player }
 }
 
 impl Lobby {
@@ -231,7 +233,7 @@ impl Lobby {
 
     fn info(entry: &RoomEntry) -> RoomInfo {
         RoomInfo {
-            players: entry.members.len() as u8,
+            players: (entry.members.len() + entry.bots) as u8,
             state: entry.handle.status.borrow().state,
             ..entry.info.clone()
         }
@@ -248,7 +250,7 @@ impl Lobby {
 
     /// A free seat, and the match not yet under way.
     fn open(e: &RoomEntry) -> bool {
-        e.members.len() < e.info.max_players as usize
+        e.members.len() + e.bots < e.info.max_players as usize
             && matches!(
                 e.handle.status.borrow().state,
                 RoomState::Waiting | RoomState::Countdown
@@ -276,6 +278,12 @@ impl Lobby {
                 ));
             }
         };
+        if req.bots as usize >= max_players as usize {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("{} bots leave no seat in a room of {max_players}", req.bots),
+            ));
+        }
         if self.rooms.len() >= self.config.max_rooms {
             return Err(ErrorBody::new(
                 ErrorCode::ServerFull,
@@ -293,10 +301,14 @@ impl Lobby {
         // The CLI caps the tick rate at 240.
         let tick_rate = u8::try_from(self.config.tick_rate).unwrap_or(u8::MAX);
         let sim = RoomSim::new(Box::new(arena), tick_rate, self.config.ticks_per_snapshot());
-        let sim = sim.with_timing(Timing {
+        let mut sim = sim.with_timing(Timing {
             countdown_secs: self.config.countdown_secs,
             results_secs: self.config.results_secs,
         });
+        for i in 1..=req.bots {
+            let bot = PlayerId(self.next_player.fetch_add(1, Ordering::Relaxed));
+            sim.join_bot(bot, &format!("bot {i}"));
+        }
         let label = RoomLabel {
             name: req.name.clone(),
             mode: req.mode.clone(),
@@ -326,6 +338,7 @@ impl Lobby {
             id,
             RoomEntry {
                 info,
+                bots: req.bots as usize,
                 code,
                 members: BTreeSet::new(),
                 handle,
@@ -366,6 +379,7 @@ impl Lobby {
                 mode: mode.to_owned(),
                 max_players: 0,
                 private: false,
+                bots: 0,
             }),
         }
     }
@@ -382,7 +396,7 @@ impl Lobby {
             )));
             return;
         }
-        if entry.members.len() >= entry.info.max_players as usize {
+        if entry.members.len() + entry.bots >= entry.info.max_players as usize {
             let _ = member.reply.send(Err(ErrorBody::new(
                 ErrorCode::RoomFull,
                 format!("room {} is full", room.0),

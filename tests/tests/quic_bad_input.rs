@@ -53,6 +53,7 @@ impl Bystander {
                 mode: "arena".into(),
                 max_players: 8,
                 private: false,
+                bots: 0,
             })
             .await
             .unwrap()
@@ -241,6 +242,7 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
             mode: "arena".into(),
             max_players: 1,
             private: false,
+            bots: 0,
         })
         .await
         .unwrap();
@@ -265,6 +267,7 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
         mode: "arena".into(),
         max_players: 4,
         private: false,
+        bots: 0,
     };
     assert_eq!(
         refused(other.create_room(bad_name).await),
@@ -275,6 +278,7 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
         mode: "arena".into(),
         max_players: 200,
         private: false,
+        bots: 0,
     };
     assert_eq!(
         refused(other.create_room(too_many).await),

@@ -19,6 +19,7 @@ fn create(name: &str, max_players: u8, private: bool) -> CreateRoom {
         mode: "arena".into(),
         max_players,
         private,
+        bots: 0,
     }
 }
 
@@ -197,5 +198,88 @@ async fn lobby_limits_are_refused_with_their_codes() {
     }
     assert!(limited >= 10, "{limited} of 40 calls refused");
     a.list_rooms(None).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_bots_fill_seats_and_play_even_with_no_human() {
+    let log = std::env::temp_dir().join(format!("tickwire-bots-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let log_path = log.clone();
+    let server = server(move |c| {
+        c.drones = 0;
+        c.match_secs = 1;
+        c.countdown_secs = 0;
+        c.results_secs = 1;
+        c.match_log = Some(log_path);
+    })
+    .await;
+    let mut human = connect(&server, "human").await;
+    let made = human
+        .create_room(CreateRoom {
+            bots: 3,
+            ..create("with bots", 4, false)
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.room.players, 4, "three bots and the creator");
+    let other = connect(&server, "other").await;
+    assert_eq!(
+        refused(other.join_room(made.room.id).await),
+        ErrorCode::RoomFull
+    );
+    let too_many = CreateRoom {
+        bots: 4,
+        ..create("no seat left", 4, false)
+    };
+    assert_eq!(
+        refused(other.create_room(too_many).await),
+        ErrorCode::BadRequest
+    );
+    // The bots are ready; the human's ready starts the match, and the bots move in it.
+    human.set_ready(true).await.unwrap();
+    state(&mut human, RoomState::Playing).await;
+    let me = human.player();
+    let bots_at = |r: &tickwire_client::Received| -> Vec<(u32, [u16; 2])> {
+        r.snapshot
+            .entities
+            .iter()
+            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player && e.owner != Some(me))
+            .map(|e| (e.id.0, e.pos))
+            .collect()
+    };
+    let first = bots_at(&human.next_snapshot().await.unwrap());
+    assert_eq!(first.len(), 3);
+    snapshot_where(&mut human, "the bots to move", |r| {
+        let now = bots_at(r);
+        now.len() == 3 && now.iter().zip(&first).all(|(a, b)| a.1 != b.1)
+    })
+    .await;
+
+    // Zero humans: a room of bots alone plays its match to a result in the match log.
+    let bots_only = other
+        .create_room(CreateRoom {
+            bots: 2,
+            ..create("bots alone", 3, false)
+        })
+        .await
+        .unwrap()
+        .room
+        .id;
+    let mut other = other;
+    other.leave_room().await.unwrap();
+    let needle = format!(r#""room":{}"#, bots_only.0);
+    within("the bots' match in the log", async {
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().any(|l| l.contains(&needle)) {
+                return;
+            }
+            // The log is written when the match ends; look again shortly.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    std::fs::remove_file(&log).unwrap();
     server.shutdown().await;
 }

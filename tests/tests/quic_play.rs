@@ -14,6 +14,7 @@ fn room(name: &str, max_players: u8) -> CreateRoom {
         mode: "arena".into(),
         max_players,
         private: false,
+        bots: 0,
     }
 }
 

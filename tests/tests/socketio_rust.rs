@@ -22,6 +22,7 @@ async fn a_socketio_player_plays_beside_a_quic_player() {
             mode: "arena".into(),
             max_players: 4,
             private: false,
+            bots: 0,
         })
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 //! socket; the room hands it the inputs and the fixed time step.
 
 pub mod arena;
+pub mod brain;
 
 use hecs::World;
 use tickwire_protocol::{EntityState, NetId, PlayerId, RoomEvent};

@@ -1,6 +1,7 @@
 //! The room without I/O: seats, inputs, fixed steps, snapshots. It never reads a clock or a
 //! socket; a unit test or a benchmark can drive it directly.
 
+use crate::game::brain::Brain;
 use crate::game::{Game, TickInput};
 use crate::replication::{EncodeCache, History};
 use bytes::Bytes;
@@ -15,6 +16,8 @@ struct Seat {
     name: String,
     entity: NetId,
     ready: bool,
+    /// Some for a server bot: it plays through the same input path as a human.
+    brain: Option<Brain>,
     /// The newest input received; re-applied every step until a newer one arrives.
     latest: Option<Input>,
     /// A fire press seen since the last step, so a click between two steps is not lost.
@@ -217,8 +220,11 @@ impl RoomSim {
             }
             Lifecycle::Playing => {
                 if ended {
+                    // Humans ready up again for a rematch; bots do when a human is there to
+                    // play with, so a bot-only room plays one match and then waits to close.
+                    let humans = self.has_humans();
                     for seat in self.seats.values_mut() {
-                        seat.ready = false;
+                        seat.ready = seat.brain.is_some() && humans;
                     }
                     let ticks_left = self.secs_to_ticks(self.timing.results_secs);
                     self.set_lifecycle(Lifecycle::Finished { ticks_left });
@@ -256,13 +262,19 @@ impl RoomSim {
             return seat.entity;
         }
         let entity = self.game.add_player(&mut self.world, player, name);
-        self.owner.get_or_insert(player);
+        if self
+            .owner
+            .is_none_or(|o| self.seats.get(&o).is_some_and(|s| s.brain.is_some()))
+        {
+            self.owner = Some(player);
+        }
         self.seats.insert(
             player,
             Seat {
                 name: name.to_owned(),
                 entity,
                 ready: false,
+                brain: None,
                 latest: None,
                 fire_pending: false,
                 applied_seq: 0,
@@ -276,6 +288,58 @@ impl RoomSim {
         entity
     }
 
+    /// Seats a server bot: always ready, driven each step by a [`Brain`] from the latest
+    /// snapshot, its inputs going through [`RoomSim::receive`] like a human's.
+    pub fn join_bot(&mut self, player: PlayerId, name: &str) -> NetId {
+        let entity = self.join(player, name);
+        if let Some(seat) = self.seats.get_mut(&player) {
+            seat.brain = Some(Brain::new(player.0 as u64));
+            seat.ready = true;
+        }
+        // Bots do not own rooms; the first human does.
+        if self.owner == Some(player) {
+            self.owner = None;
+        }
+        entity
+    }
+
+    pub fn has_bots(&self) -> bool {
+        self.seats.values().any(|s| s.brain.is_some())
+    }
+
+    fn has_humans(&self) -> bool {
+        self.seats.values().any(|s| s.brain.is_none())
+    }
+
+    /// Each bot picks its input from what it last saw.
+    fn drive_bots(&mut self) {
+        let Some(view) = self.history.latest() else {
+            return;
+        };
+        let mut batches = Vec::new();
+        for (player, seat) in &mut self.seats {
+            if let Some(brain) = &mut seat.brain {
+                let a = brain.act(*player, view);
+                let seq = seat.latest.map_or(seat.applied_seq, |i| i.seq) + 1;
+                batches.push((
+                    *player,
+                    InputBatch {
+                        ack_tick: Some(view.tick),
+                        inputs: vec![Input {
+                            seq,
+                            move_dir: a.move_dir,
+                            aim: a.aim,
+                            buttons: a.buttons,
+                        }],
+                    },
+                ));
+            }
+        }
+        for (player, batch) in batches {
+            self.receive(player, &batch);
+        }
+    }
+
     pub fn leave(&mut self, player: PlayerId) -> bool {
         if self.seats.remove(&player).is_none() {
             return false;
@@ -283,8 +347,12 @@ impl RoomSim {
         self.game.remove_player(&mut self.world, player);
         self.events.push(RoomEvent::PlayerLeft { player });
         if self.owner == Some(player) {
-            // Seats are keyed by player id, which grows with arrival: the longest-seated.
-            self.owner = self.seats.keys().next().copied();
+            // Seats are keyed by player id, which grows with arrival: the longest-seated human.
+            self.owner = self
+                .seats
+                .iter()
+                .find(|(_, s)| s.brain.is_none())
+                .map(|(p, _)| *p);
         }
         if self.seats.is_empty() {
             // Nobody holds a baseline any more; start the next player from a full snapshot.
@@ -346,6 +414,7 @@ impl RoomSim {
     /// Advances one fixed step. Returns whether a snapshot is due after it.
     pub fn step(&mut self) -> bool {
         self.tick = self.tick.next();
+        self.drive_bots();
         self.inputs.clear();
         for (player, seat) in &mut self.seats {
             let Some(input) = seat.latest else {
@@ -519,6 +588,56 @@ mod tests {
         // Ownership passes on when the owner leaves.
         sim.leave(a);
         assert_eq!(sim.owner(), Some(b));
+    }
+
+    #[test]
+    fn a_bot_only_room_plays_one_match_then_waits() {
+        let arena = Arena::new(ArenaConfig {
+            drones: 5,
+            match_secs: 2.0,
+            ..ArenaConfig::default()
+        });
+        let mut sim = RoomSim::new(Box::new(arena), 20, 1).with_timing(Timing {
+            countdown_secs: 0,
+            results_secs: 1,
+        });
+        for p in 1..=3 {
+            sim.join_bot(PlayerId(p), &format!("bot {p}"));
+        }
+        assert_eq!(sim.owner(), None);
+        let mut out = Vec::new();
+        let start: Vec<_> = {
+            sim.step();
+            sim.snapshot(&mut out);
+            sim.history().latest().unwrap().entities.clone()
+        };
+        let mut ended = 0;
+        for _ in 0..200 {
+            sim.step();
+            out.clear();
+            sim.snapshot(&mut out);
+            ended += sim
+                .drain_events()
+                .filter(|e| matches!(e, RoomEvent::MatchEnded(_)))
+                .count();
+        }
+        assert_eq!(ended, 1, "one match, then the bots wait for a human");
+        assert_eq!(sim.state(), RoomState::Waiting);
+        // The bots moved (they play through the input path).
+        let end = &sim.history().latest().unwrap().entities;
+        let moved = start
+            .iter()
+            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
+            .filter(|e| {
+                end.iter()
+                    .find(|x| x.id == e.id)
+                    .is_some_and(|x| x.pos != e.pos)
+            })
+            .count();
+        assert_eq!(moved, 3);
+        // A human joining makes the bots ready again for the next match; the human owns the room.
+        sim.join(PlayerId(10), "human");
+        assert_eq!(sim.owner(), Some(PlayerId(10)));
     }
 
     #[test]

@@ -271,7 +271,8 @@ impl RoomTask {
         for _ in 0..steps {
             snapshot_due |= self.sim.step();
         }
-        if snapshot_due && !self.members.is_empty() {
+        // Bots see the world through snapshots too, so a bot-only room keeps capturing.
+        if snapshot_due && (!self.members.is_empty() || self.sim.has_bots()) {
             self.outgoing.clear();
             self.sim.snapshot(&mut self.outgoing);
             let tick = self.sim.tick();

@@ -1,5 +1,6 @@
-//! What a bot does with the world it sees: close in on the nearest living enemy player (or a
-//! drone when no player is around), circle it, aim at it and fire when in range.
+//! What an arena bot does with the world it sees: close in on the nearest living enemy player
+//! (or a drone when no player is around), circle it, aim at it and fire when in range. Server
+//! bots and the `tickwire-bots` swarm both use it; it sees only a snapshot, as a player does.
 
 use glam::Vec2;
 use tickwire_protocol::input::BUTTON_FIRE;
