@@ -58,20 +58,24 @@ test("ready players play a match that ends with results, logged to disk", async 
   assert.deepEqual(await call(a, "room:ready", { ready: true }), { ok: true });
   assert.deepEqual(await call(b, "room:ready", { ready: true }), { ok: true });
   assert.ok((await countdown).seconds >= 1);
+  // Listen now: the result and the state changes arrive together at the end of the match.
+  const finished = stateIs(a, "finished");
+  const waiting = stateIs(a, "waiting");
+  const ended = waitFor(b, "room:event", (e) => e.type === "match_ended", "the results");
   await stateIs(a, "playing");
   // Nobody joins a match under way, and open listings skip it.
   const { socket: late } = await open({ name: "late" });
   assert.equal((await call(late, "room:join", { roomId: made.room.id })).error.code, "match_in_progress");
   const openRooms = await call(late, "rooms:list", { hasSpace: true });
   assert.ok(!openRooms.rooms.some((r) => r.id === made.room.id));
-  const results = await waitFor(b, "room:event", (e) => e.type === "match_ended", "the results");
+  const results = await ended;
   assert.deepEqual(results.players.map((p) => p.name).sort(), ["ann", "ben"]);
   for (const p of results.players) {
     assert.deepEqual(Object.keys(p).sort(), ["deaths", "kills", "name", "playerId", "score"]);
   }
   assert.ok("winner" in results && "matchNo" in results);
-  await stateIs(a, "finished");
-  await stateIs(a, "waiting");
+  await finished;
+  await waiting;
   const lines = readFileSync(logPath, "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const logged = lines.find((l) => l.room === made.room.id && l.matchNo === results.matchNo);
   assert.ok(logged, "the result is in the match log");
