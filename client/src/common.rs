@@ -294,6 +294,19 @@ pub trait GameClient: Send + Sync {
         async move { joined(self.call(Request::JoinRoom { room }).await?) }
     }
 
+    /// Watches a public room: snapshots and events, no entity, no seat.
+    fn spectate(&self, room: RoomId) -> impl Future<Output = Result<Joined, ClientError>> + Send {
+        async move {
+            joined(
+                self.call(Request::Spectate {
+                    room: Some(room),
+                    code: None,
+                })
+                .await?,
+            )
+        }
+    }
+
     /// Joins a private room by its code.
     fn join_by_code(&self, code: &str) -> impl Future<Output = Result<Joined, ClientError>> + Send {
         let code = code.to_owned();

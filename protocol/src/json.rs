@@ -110,6 +110,7 @@ pub const CALL_EVENTS: &[&str] = &[
     "room:ready",
     "room:chat",
     "room:start",
+    "room:spectate",
     "ping",
 ];
 
@@ -155,6 +156,23 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
                 .mode
                 .unwrap_or_else(default_mode),
         },
+        "room:spectate" => match payload::<JoinArgs>(event, data)? {
+            JoinArgs {
+                room_id: Some(id),
+                code: None,
+            } => Request::Spectate {
+                room: Some(RoomId(id)),
+                code: None,
+            },
+            JoinArgs {
+                room_id: None,
+                code: Some(code),
+            } => Request::Spectate {
+                room: None,
+                code: Some(code),
+            },
+            _ => return Err(bad_request("room:spectate needs {roomId} or {code}")),
+        },
         "room:leave" => Request::LeaveRoom,
         "room:start" => Request::StartMatch,
         "room:ready" => {
@@ -182,6 +200,13 @@ pub fn request_event(request: &Request) -> Option<(&'static str, Value)> {
         }
         Request::JoinByCode { code } => ("room:join", json!({"code": code})),
         Request::StartMatch => ("room:start", Value::Null),
+        Request::Spectate { room, code } => (
+            "room:spectate",
+            match (room, code) {
+                (Some(r), _) => json!({"roomId": r.0}),
+                (None, c) => json!({"code": c}),
+            },
+        ),
         Request::CreateRoom(c) => (
             "room:create",
             json!({
@@ -267,6 +292,7 @@ pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
         Request::CreateRoom(_)
         | Request::JoinRoom { .. }
         | Request::JoinByCode { .. }
+        | Request::Spectate { .. }
         | Request::QuickJoin { .. } => {
             let j: JoinedJson = serde_json::from_value(ack).map_err(|e| malformed("joined", e))?;
             Reply::Joined(Joined {

@@ -62,6 +62,12 @@ pub enum Request {
     },
     /// The room's owner starts the countdown without waiting for everyone to be ready.
     StartMatch,
+    /// Watch a room: snapshots and events, no entity, no seat; allowed while a match runs.
+    /// A private room is watched by its code.
+    Spectate {
+        room: Option<RoomId>,
+        code: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +116,7 @@ pub struct Welcome {
 pub struct Joined {
     pub room: RoomInfo,
     pub player: PlayerId,
-    /// The player's own entity in the room.
+    /// The player's own entity in the room (0 for a spectator).
     pub entity: NetId,
     pub reconnect_token: String,
     /// The private room's join code (None for public rooms).

@@ -44,6 +44,11 @@ pub enum LobbyCommand {
         code: String,
         member: Member,
     },
+    Spectate {
+        room: Option<RoomId>,
+        code: Option<String>,
+        member: Member,
+    },
     QuickJoin {
         mode: String,
         member: Member,
@@ -126,6 +131,8 @@ impl LobbyHandle {
 
 struct RoomEntry {
     info: RoomInfo,
+    /// Watching, not seated.
+    spectators: BTreeSet<PlayerId>,
     /// Server bots seated at creation (they count against the room's seats).
     bots: usize,
     /// The join code of a private room.
@@ -199,6 +206,29 @@ impl Lobby {
                     let _ = member.reply.send(Err(not_found(room)));
                 } else {
                     self.join(room, member)
+                }
+            }
+            LobbyCommand::Spectate { room, code, member } => {
+                let target = match (room, code) {
+                    (Some(room), _) if self.rooms.get(&room).is_some_and(|e| e.code.is_none()) => {
+                        Ok(room)
+                    }
+                    (Some(room), _) => Err(not_found(room)),
+                    (None, Some(code)) => self
+                        .codes
+                        .get(&code.trim().to_ascii_uppercase())
+                        .copied()
+                        .ok_or_else(|| ErrorBody::new(ErrorCode::BadCode, "no room has that code")),
+                    (None, None) => Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        "spectate needs a room id or a code",
+                    )),
+                };
+                match target {
+                    Ok(room) => self.seat(room, member, true),
+                    Err(e) => {
+                        let _ = member.reply.send(Err(e));
+                    }
                 }
             }
             LobbyCommand::JoinByCode { code, member } => {
@@ -338,6 +368,7 @@ impl Lobby {
             id,
             RoomEntry {
                 info,
+                spectators: BTreeSet::new(),
                 bots: req.bots as usize,
                 code,
                 members: BTreeSet::new(),
@@ -385,18 +416,24 @@ impl Lobby {
     }
 
     fn join(&mut self, room: RoomId, member: Member) {
+        self.seat(room, member, false)
+    }
+
+    /// Puts a player in a room: in a seat, or (`spectator`) watching, which needs no free seat
+    /// and is allowed while a match runs.
+    fn seat(&mut self, room: RoomId, member: Member, spectator: bool) {
         let Some(entry) = self.rooms.get_mut(&room) else {
             let _ = member.reply.send(Err(not_found(room)));
             return;
         };
-        if entry.handle.status.borrow().state == RoomState::Playing {
+        if !spectator && entry.handle.status.borrow().state == RoomState::Playing {
             let _ = member.reply.send(Err(ErrorBody::new(
                 ErrorCode::MatchInProgress,
                 "the match is under way; join when it ends",
             )));
             return;
         }
-        if entry.members.len() + entry.bots >= entry.info.max_players as usize {
+        if !spectator && entry.members.len() + entry.bots >= entry.info.max_players as usize {
             let _ = member.reply.send(Err(ErrorBody::new(
                 ErrorCode::RoomFull,
                 format!("room {} is full", room.0),
@@ -404,7 +441,11 @@ impl Lobby {
             return;
         }
         let player = member.player;
-        entry.members.insert(player);
+        if spectator {
+            entry.spectators.insert(player);
+        } else {
+            entry.members.insert(player);
+        }
         entry.empty_since = None;
         let joined = Joined {
             room: Self::info(entry),
@@ -418,12 +459,14 @@ impl Lobby {
             name: member.name,
             link: member.link,
             joined,
+            spectator,
             commands: entry.handle.commands.downgrade(),
             reply: member.reply,
         }));
         if let Err(err) = entry.handle.commands.try_send(cmd) {
             entry.members.remove(&player);
-            if entry.members.is_empty() {
+            entry.spectators.remove(&player);
+            if entry.members.is_empty() && entry.spectators.is_empty() {
                 entry.empty_since = Some(Instant::now());
             }
             if let RoomCommand::Join(req) = err.into_inner() {
@@ -438,19 +481,24 @@ impl Lobby {
         let Some(entry) = self.rooms.get_mut(&room) else {
             return;
         };
-        if entry.members.remove(&player) {
+        if entry.members.remove(&player) || entry.spectators.remove(&player) {
             let _ = entry
                 .handle
                 .commands
                 .try_send(RoomCommand::Leave { player });
-            if entry.members.is_empty() {
+            if entry.members.is_empty() && entry.spectators.is_empty() {
                 entry.empty_since = Some(Instant::now());
             }
         }
     }
 
     fn publish_room_counts(&self) {
-        for state in [RoomState::Waiting, RoomState::Playing, RoomState::Finished] {
+        for state in [
+            RoomState::Waiting,
+            RoomState::Countdown,
+            RoomState::Playing,
+            RoomState::Finished,
+        ] {
             let n = self
                 .rooms
                 .values()

@@ -155,6 +155,14 @@ impl Session {
                 self.to_room(RoomCommand::Chat { player, text })?;
                 Ok((Reply::Done, None))
             }
+            Request::Spectate { room, code } => {
+                self.enter(player, name, |member| LobbyCommand::Spectate {
+                    room,
+                    code,
+                    member,
+                })
+                .await
+            }
             Request::JoinByCode { code } => {
                 self.enter(player, name, |member| LobbyCommand::JoinByCode {
                     code,

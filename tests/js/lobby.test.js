@@ -109,3 +109,23 @@ test("lobby refusals carry their codes", async () => {
   assert.equal((await call(b, "room:create", room("ok", 200))).error.code, "bad_request");
   await call(a, "room:leave");
 });
+
+test("a spectator watches a match without a seat", async () => {
+  const { socket: p } = await open({ name: "player" });
+  const made = await call(p, "room:create", room("watched", 2, { bots: 1 }));
+  assert.equal(made.room.players, 2);
+  const playing = stateIs(p, "playing");
+  await call(p, "room:ready", { ready: true });
+  await playing;
+  const { socket: w } = await open({ name: "watcher", encoding: "json" });
+  assert.equal((await call(w, "room:join", { roomId: made.room.id })).error.code, "match_in_progress");
+  const watching = await call(w, "room:spectate", { roomId: made.room.id });
+  assert.equal(watching.ok, true);
+  assert.equal(watching.entity, 0);
+  assert.equal(watching.room.players, 2);
+  const snap = await waitFor(w, "snapshot", (s) => s.entities.filter((e) => e.kind === "player").length === 2);
+  assert.ok(!snap.entities.some((e) => e.owner === watching.playerId));
+  assert.equal((await call(w, "room:spectate", {})).error.code, "bad_request");
+  await call(w, "room:leave");
+  await call(p, "room:leave");
+});

@@ -283,3 +283,66 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
     std::fs::remove_file(&log).unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spectators_watch_a_match_without_a_seat() {
+    let server = server(|c| {
+        c.drones = 3;
+        c.match_secs = 2;
+        c.countdown_secs = 0;
+    })
+    .await;
+    let mut player = connect(&server, "player").await;
+    let room = player
+        .create_room(CreateRoom {
+            bots: 1,
+            ..create("watched", 2, false)
+        })
+        .await
+        .unwrap()
+        .room
+        .id;
+    player.set_ready(true).await.unwrap();
+    state(&mut player, RoomState::Playing).await;
+    let mut watcher = connect(&server, "watcher").await;
+    assert_eq!(
+        refused(watcher.join_room(room).await),
+        ErrorCode::MatchInProgress
+    );
+    let watching = watcher.spectate(room).await.unwrap();
+    assert_eq!(watching.entity.0, 0, "a spectator has no entity");
+    assert_eq!(watching.room.players, 2, "and takes no seat");
+    let me = watcher.player();
+    let seen = snapshot_where(&mut watcher, "the match's entities", |r| {
+        r.snapshot
+            .entities
+            .iter()
+            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
+            .count()
+            == 2
+    })
+    .await;
+    assert!(seen.snapshot.entities.iter().all(|e| e.owner != Some(me)));
+    // Its acks turn the stream into deltas, and it hears the room's events.
+    for _ in 0..10 {
+        watcher.send_input(glam::Vec2::ZERO, 0.0, 0).unwrap();
+        watcher.next_snapshot().await.unwrap();
+    }
+    assert!(
+        watcher
+            .stats()
+            .delta_snapshots
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    within("the watched match to end", async {
+        loop {
+            if let RoomEvent::MatchEnded(_) = watcher.next_event().await.unwrap() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert_eq!(player.list_rooms(None).await.unwrap()[0].players, 2);
+    server.shutdown().await;
+}

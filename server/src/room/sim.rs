@@ -80,6 +80,8 @@ pub struct RoomSim {
     dt: f32,
     ticks_per_snapshot: u32,
     seats: BTreeMap<PlayerId, Seat>,
+    /// Watchers: their acknowledged snapshot tick; no seat, no entity.
+    spectators: BTreeMap<PlayerId, Option<Tick>>,
     history: History,
     cache: EncodeCache,
     events: Vec<RoomEvent>,
@@ -104,6 +106,7 @@ impl RoomSim {
             dt: 1.0 / tick_rate as f32,
             ticks_per_snapshot: ticks_per_snapshot.max(1),
             seats: BTreeMap::new(),
+            spectators: BTreeMap::new(),
             history: History::default(),
             cache: EncodeCache::default(),
             events: Vec::new(),
@@ -340,7 +343,15 @@ impl RoomSim {
         }
     }
 
+    /// Adds a watcher: snapshots and events, no entity, no seat.
+    pub fn spectate(&mut self, player: PlayerId) {
+        self.spectators.entry(player).or_insert(None);
+    }
+
     pub fn leave(&mut self, player: PlayerId) -> bool {
+        if self.spectators.remove(&player).is_some() {
+            return true;
+        }
         if self.seats.remove(&player).is_none() {
             return false;
         }
@@ -357,6 +368,9 @@ impl RoomSim {
         if self.seats.is_empty() {
             // Nobody holds a baseline any more; start the next player from a full snapshot.
             self.history.clear();
+            for acked in self.spectators.values_mut() {
+                *acked = None;
+            }
             if self.lifecycle != Lifecycle::Waiting {
                 self.game.abort_match(&mut self.world);
                 self.set_lifecycle(Lifecycle::Waiting);
@@ -389,6 +403,16 @@ impl RoomSim {
     /// Takes a validated batch: the newest input wins, and the ack moves forward only to a tick
     /// this room has already produced.
     pub fn receive(&mut self, player: PlayerId, batch: &InputBatch) {
+        if let Some(acked) = self.spectators.get_mut(&player) {
+            // A spectator's inputs carry only its ack.
+            if let Some(ack) = batch.ack_tick
+                && ack <= self.tick
+                && acked.is_none_or(|a| ack > a)
+            {
+                *acked = Some(ack);
+            }
+            return;
+        }
         let Some(seat) = self.seats.get_mut(&player) else {
             return;
         };
@@ -459,11 +483,13 @@ impl RoomSim {
     /// once per distinct baseline.
     pub fn snapshot(&mut self, out: &mut Vec<Outgoing>) {
         self.capture();
-        for (player, seat) in &self.seats {
-            if let Some(body) = self.cache.encode(&self.history, seat.acked) {
+        let seated = self.seats.iter().map(|(p, s)| (*p, s.acked, s.applied_seq));
+        let watching = self.spectators.iter().map(|(p, acked)| (*p, *acked, 0));
+        for (player, acked, input_ack) in seated.chain(watching) {
+            if let Some(body) = self.cache.encode(&self.history, acked) {
                 out.push(Outgoing {
-                    player: *player,
-                    input_ack: seat.applied_seq,
+                    player,
+                    input_ack,
                     body,
                 });
             }

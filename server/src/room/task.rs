@@ -21,7 +21,7 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tickwire_protocol::{
-    ErrorBody, InputBatch, Joined, PlayerId, RoomEvent, RoomId, RoomState, Snapshot, Tick,
+    ErrorBody, InputBatch, Joined, NetId, PlayerId, RoomEvent, RoomId, RoomState, Snapshot, Tick,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -52,6 +52,8 @@ pub struct JoinRequest {
     pub link: RoomLink,
     /// Filled in by the room with the player's entity.
     pub joined: Joined,
+    /// Watch only: no seat, no entity.
+    pub spectator: bool,
     /// Handed back to the session so it can reach the room (ready, chat) without keeping it
     /// alive: the lobby alone holds the strong sender.
     pub commands: mpsc::WeakSender<RoomCommand>,
@@ -207,10 +209,16 @@ impl RoomTask {
                     name,
                     link,
                     mut joined,
+                    spectator,
                     commands,
                     reply,
                 } = *req;
-                joined.entity = self.sim.join(player, &name);
+                joined.entity = if spectator {
+                    self.sim.spectate(player);
+                    NetId(0)
+                } else {
+                    self.sim.join(player, &name)
+                };
                 self.members.insert(
                     player,
                     Member {
