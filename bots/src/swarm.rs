@@ -128,6 +128,7 @@ async fn bot(
                 server: *server,
                 trust: trust.clone(),
                 name,
+                token: None,
             })
             .await
             .context("connecting over QUIC")?;

@@ -32,6 +32,8 @@ pub struct ClientConfig {
     pub server: SocketAddr,
     pub trust: Trust,
     pub name: String,
+    /// A reconnect token from an earlier `Joined`: resume that seat if it is still held.
+    pub token: Option<String>,
 }
 
 type Call = (Request, oneshot::Sender<Result<Reply, ErrorBody>>);
@@ -67,7 +69,7 @@ impl Client {
         let hello = Request::Hello {
             protocol: PROTOCOL_VERSION,
             name: config.name,
-            token: None,
+            token: config.token,
         };
         let welcome = match call(&calls, hello).await? {
             Reply::Welcome(w) => w,

@@ -51,6 +51,15 @@ fn websocket_url(url: &str) -> Result<String, ClientError> {
 impl SioClient {
     /// Connects to `url` (`http://IP:PORT`) as `name`, with binary snapshots.
     pub async fn connect(url: &str, name: &str) -> Result<SioClient, ClientError> {
+        Self::connect_with_token(url, name, None).await
+    }
+
+    /// Connects, presenting a reconnect token from an earlier `Joined` to resume that seat.
+    pub async fn connect_with_token(
+        url: &str,
+        name: &str,
+        token: Option<&str>,
+    ) -> Result<SioClient, ClientError> {
         // Nagle off: inputs are small and must not wait for the previous one's ack.
         let (mut ws, _) =
             tokio_tungstenite::connect_async_with_config(websocket_url(url)?, None, true).await?;
@@ -59,7 +68,10 @@ impl SioClient {
             t if t.starts_with('0') => {}
             other => return Err(ClientError::Protocol(format!("expected open, got {other}"))),
         }
-        let auth = json!({"name": name});
+        let auth = match token {
+            Some(t) => json!({"name": name, "token": t}),
+            None => json!({"name": name}),
+        };
         ws.send(Message::text(format!("40{auth}"))).await?;
         loop {
             let t = next_text(&mut ws).await?;

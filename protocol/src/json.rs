@@ -261,6 +261,20 @@ struct JoinedJson {
     code: Option<String>,
 }
 
+impl TryFrom<JoinedJson> for Joined {
+    type Error = ErrorBody;
+
+    fn try_from(j: JoinedJson) -> Result<Joined, ErrorBody> {
+        Ok(Joined {
+            room: j.room.try_into()?,
+            player: PlayerId(j.player_id),
+            entity: NetId(j.entity),
+            reconnect_token: j.reconnect_token,
+            code: j.code,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct RoomsJson {
     rooms: Vec<RoomJson>,
@@ -295,13 +309,7 @@ pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
         | Request::Spectate { .. }
         | Request::QuickJoin { .. } => {
             let j: JoinedJson = serde_json::from_value(ack).map_err(|e| malformed("joined", e))?;
-            Reply::Joined(Joined {
-                room: j.room.try_into()?,
-                player: PlayerId(j.player_id),
-                entity: NetId(j.entity),
-                reconnect_token: j.reconnect_token,
-                code: j.code,
-            })
+            Reply::Joined(j.try_into()?)
         }
         Request::LeaveRoom => Reply::Left,
         Request::Ping { client_time_us } => Reply::Pong {
@@ -313,10 +321,18 @@ pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
 
 /// The `welcome` event's payload.
 pub fn welcome(w: &Welcome) -> Value {
-    json!({
+    let mut v = json!({
         "playerId": w.player.0, "protocol": w.protocol,
         "tickRate": w.tick_rate, "snapshotRate": w.snapshot_rate,
-    })
+    });
+    if let Some(j) = &w.resumed {
+        let mut resumed = joined(j);
+        if let Some(o) = resumed.as_object_mut() {
+            o.remove("ok");
+        }
+        v["resumed"] = resumed;
+    }
+    v
 }
 
 pub fn parse_welcome(v: Value) -> Result<Welcome, ErrorBody> {
@@ -327,6 +343,7 @@ pub fn parse_welcome(v: Value) -> Result<Welcome, ErrorBody> {
         protocol: u16,
         tick_rate: u16,
         snapshot_rate: u16,
+        resumed: Option<JoinedJson>,
     }
     let w: W = serde_json::from_value(v).map_err(|e| malformed("welcome", e))?;
     Ok(Welcome {
@@ -334,6 +351,7 @@ pub fn parse_welcome(v: Value) -> Result<Welcome, ErrorBody> {
         protocol: w.protocol,
         tick_rate: w.tick_rate,
         snapshot_rate: w.snapshot_rate,
+        resumed: w.resumed.map(Joined::try_from).transpose()?,
     })
 }
 
@@ -366,6 +384,11 @@ pub fn parse_room_event(v: Value) -> Result<RoomEvent, ErrorBody> {
             players: Vec<S>,
         },
         RoomClosed,
+        #[serde(rename_all = "camelCase")]
+        PlayerDisconnected {
+            player_id: u32,
+            grace_secs: u32,
+        },
         #[serde(rename_all = "camelCase")]
         PlayerReady {
             player_id: u32,
@@ -424,6 +447,13 @@ pub fn parse_room_event(v: Value) -> Result<RoomEvent, ErrorBody> {
                 .collect(),
         }),
         E::RoomClosed => RoomEvent::RoomClosed,
+        E::PlayerDisconnected {
+            player_id,
+            grace_secs,
+        } => RoomEvent::PlayerDisconnected {
+            player: PlayerId(player_id),
+            grace_secs,
+        },
         E::PlayerReady { player_id, ready } => RoomEvent::PlayerReady {
             player: PlayerId(player_id),
             ready,
@@ -503,6 +533,9 @@ pub fn room_event(e: &RoomEvent) -> Value {
             v
         }
         RoomEvent::RoomClosed => json!({"type": "room_closed"}),
+        RoomEvent::PlayerDisconnected { player, grace_secs } => json!({
+            "type": "player_disconnected", "playerId": player.0, "graceSecs": grace_secs,
+        }),
         RoomEvent::PlayerReady { player, ready } => {
             json!({"type": "player_ready", "playerId": player.0, "ready": ready})
         }
@@ -668,6 +701,10 @@ mod tests {
                 }],
             }),
             RoomEvent::RoomClosed,
+            RoomEvent::PlayerDisconnected {
+                player: PlayerId(4),
+                grace_secs: 30,
+            },
             RoomEvent::StateChanged {
                 state: RoomState::Countdown,
                 seconds: 3,

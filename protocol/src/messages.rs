@@ -110,6 +110,9 @@ pub struct Welcome {
     pub protocol: u16,
     pub tick_rate: u16,
     pub snapshot_rate: u16,
+    /// Set when the hello carried a valid reconnect token: the player is back in its seat, with
+    /// its entity, and snapshots start again from a full one.
+    pub resumed: Option<Joined>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +197,12 @@ pub enum RoomEvent {
         player: PlayerId,
         name: String,
         text: String,
+    },
+    /// The player's connection dropped; its seat and entity wait `grace_secs` for it to come
+    /// back with its reconnect token, then it leaves.
+    PlayerDisconnected {
+        player: PlayerId,
+        grace_secs: u32,
     },
     /// The room's lifecycle moved; `seconds` is what is left of a countdown or results pause.
     StateChanged {

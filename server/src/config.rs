@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// Seconds the results stay up before the room waits for the next match.
     #[arg(long, default_value_t = 5)]
     pub results_secs: u32,
+    /// A player whose connection drops keeps its seat and entity this long (0: leaves at once).
+    #[arg(long, default_value_t = 30)]
+    pub reconnect_grace_secs: u64,
     /// An empty room closes after this many seconds.
     #[arg(long, default_value_t = 30)]
     pub empty_room_secs: u64,

@@ -15,7 +15,7 @@ use crate::room::{self, Admitted, RoomCommand, RoomHandle, RoomLink, RoomSim};
 use ring::rand::SecureRandom;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tickwire_protocol::{
     CreateRoom, ErrorBody, ErrorCode, Joined, NetId, PlayerId, RoomId, RoomInfo, RoomState,
@@ -53,9 +53,25 @@ pub enum LobbyCommand {
         mode: String,
         member: Member,
     },
+    /// The player left its room on purpose.
     Leave {
         room: RoomId,
         player: PlayerId,
+        link: u64,
+    },
+    /// The player's connection ended: its seat waits for it (the reconnect grace).
+    Dropped {
+        room: RoomId,
+        player: PlayerId,
+        link: u64,
+    },
+    /// A hello with a reconnect token: back into the seat, if it is still held.
+    Resume {
+        token: String,
+        link_id: u64,
+        link: RoomLink,
+        found: oneshot::Sender<Option<(PlayerId, String)>>,
+        reply: oneshot::Sender<Result<Admitted, ErrorBody>>,
     },
     Inspect {
         room: RoomId,
@@ -68,6 +84,8 @@ pub enum LobbyCommand {
 pub struct Member {
     pub player: PlayerId,
     pub name: String,
+    /// Which connection of the player this is; a stale connection's leave is ignored.
+    pub link_id: u64,
     pub link: RoomLink,
     pub reply: oneshot::Sender<Result<Admitted, ErrorBody>>,
 }
@@ -76,6 +94,7 @@ pub struct Member {
 pub struct LobbyHandle {
     tx: mpsc::Sender<LobbyCommand>,
     next_player: Arc<AtomicU32>,
+    next_link: Arc<AtomicU64>,
 }
 
 fn lobby_gone() -> ErrorBody {
@@ -87,19 +106,29 @@ impl LobbyHandle {
         PlayerId(self.next_player.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// A number for one connection's session, unique for the server's lifetime.
+    pub fn new_link_id(&self) -> u64 {
+        self.next_link.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn try_command(&self, cmd: LobbyCommand, what: &str) {
+        if self.tx.try_send(cmd).is_err() {
+            tracing::warn!("lobby queue full; {what} lost");
+        }
+    }
+
+    /// The connection ended (a session's Drop cannot wait): the seat waits for a reconnect.
+    pub fn try_dropped(&self, room: RoomId, player: PlayerId, link: u64) {
+        self.try_command(LobbyCommand::Dropped { room, player, link }, "disconnect");
+    }
+
     pub async fn send(&self, cmd: LobbyCommand) -> Result<(), ErrorBody> {
         self.tx.send(cmd).await.map_err(|_| lobby_gone())
     }
 
     /// For paths that cannot wait (a session's Drop).
-    pub fn try_leave(&self, room: RoomId, player: PlayerId) {
-        if self
-            .tx
-            .try_send(LobbyCommand::Leave { room, player })
-            .is_err()
-        {
-            tracing::warn!(%room, %player, "lobby queue full; leave lost");
-        }
+    pub fn try_leave(&self, room: RoomId, player: PlayerId, link: u64) {
+        self.try_command(LobbyCommand::Leave { room, player, link }, "leave");
     }
 
     /// Public rooms, of one mode if given; with `open_only`, only those with a free seat whose
@@ -142,8 +171,21 @@ struct RoomEntry {
     empty_since: Option<Instant>,
 }
 
+/// A seated player, as the lobby remembers it for reconnection.
+struct SeatRecord {
+    room: RoomId,
+    name: String,
+    token: String,
+    /// The connection currently holding the seat.
+    link: u64,
+    /// Set while disconnected: when the seat is given up.
+    away_until: Option<Instant>,
+}
+
 struct Lobby {
     config: Arc<ServerConfig>,
+    seats: HashMap<PlayerId, SeatRecord>,
+    tokens: HashMap<String, PlayerId>,
     next_player: Arc<AtomicU32>,
     match_log: Option<MatchLog>,
     rooms: BTreeMap<RoomId, RoomEntry>,
@@ -157,6 +199,8 @@ pub fn spawn(config: Arc<ServerConfig>, match_log: Option<MatchLog>) -> LobbyHan
     let next_player = Arc::new(AtomicU32::new(1));
     let lobby = Lobby {
         config,
+        seats: HashMap::new(),
+        tokens: HashMap::new(),
         next_player: next_player.clone(),
         match_log,
         rooms: BTreeMap::new(),
@@ -164,7 +208,11 @@ pub fn spawn(config: Arc<ServerConfig>, match_log: Option<MatchLog>) -> LobbyHan
         next_room: 1,
     };
     tokio::spawn(lobby.run(rx));
-    LobbyHandle { tx, next_player }
+    LobbyHandle {
+        tx,
+        next_player,
+        next_link: Arc::new(AtomicU64::new(1)),
+    }
 }
 
 impl Lobby {
@@ -178,6 +226,7 @@ impl Lobby {
                     None => break,
                 },
                 _ = sweep.tick() => {
+                    self.expire_disconnected();
                     self.close_empty_rooms();
                     self.publish_room_counts();
                 }
@@ -248,7 +297,20 @@ impl Lobby {
                     let _ = member.reply.send(Err(e));
                 }
             },
-            LobbyCommand::Leave { room, player } => self.leave(room, player),
+            LobbyCommand::Leave { room, player, link } => {
+                if self.current_link(player, link) {
+                    self.forget_seat(player);
+                    self.leave(room, player);
+                }
+            }
+            LobbyCommand::Dropped { room, player, link } => self.dropped(room, player, link),
+            LobbyCommand::Resume {
+                token,
+                link_id,
+                link,
+                found,
+                reply,
+            } => self.resume(&token, link_id, link, found, reply),
             LobbyCommand::Inspect { room, tick, reply } => match self.rooms.get(&room) {
                 Some(entry) => {
                     let cmd = RoomCommand::Inspect { tick, reply };
@@ -441,17 +503,19 @@ impl Lobby {
             return;
         }
         let player = member.player;
+        let (member_name, member_link) = (member.name.clone(), member.link_id);
         if spectator {
             entry.spectators.insert(player);
         } else {
             entry.members.insert(player);
         }
         entry.empty_since = None;
+        let token = new_token();
         let joined = Joined {
             room: Self::info(entry),
             player: member.player,
             entity: NetId(0),
-            reconnect_token: new_token(),
+            reconnect_token: token.clone(),
             code: entry.code.clone(),
         };
         let cmd = RoomCommand::Join(Box::new(JoinRequest {
@@ -474,6 +538,115 @@ impl Lobby {
                     .reply
                     .send(Err(ErrorBody::new(ErrorCode::Internal, "room is busy")));
             }
+            return;
+        }
+        if !spectator {
+            self.tokens.insert(token.clone(), player);
+            self.seats.insert(
+                player,
+                SeatRecord {
+                    room,
+                    name: member_name,
+                    token,
+                    link: member_link,
+                    away_until: None,
+                },
+            );
+        }
+    }
+
+    /// Whether `link` is the connection holding the player's seat (spectators hold none).
+    fn current_link(&self, player: PlayerId, link: u64) -> bool {
+        self.seats.get(&player).is_none_or(|r| r.link == link)
+    }
+
+    fn forget_seat(&mut self, player: PlayerId) {
+        if let Some(record) = self.seats.remove(&player) {
+            self.tokens.remove(&record.token);
+        }
+    }
+
+    fn dropped(&mut self, room: RoomId, player: PlayerId, link: u64) {
+        let grace = Duration::from_secs(self.config.reconnect_grace_secs);
+        match self.seats.get_mut(&player) {
+            Some(record) if record.link == link && !grace.is_zero() => {
+                record.away_until = Some(Instant::now() + grace);
+                if let Some(entry) = self.rooms.get(&room) {
+                    let cmd = RoomCommand::Detach {
+                        player,
+                        grace_secs: grace.as_secs() as u32,
+                    };
+                    let _ = entry.handle.commands.try_send(cmd);
+                }
+            }
+            // An older connection of a player who has already come back.
+            Some(record) if record.link != link => {}
+            // A spectator, or no grace: gone at once.
+            _ => {
+                self.forget_seat(player);
+                self.leave(room, player);
+            }
+        }
+    }
+
+    fn resume(
+        &mut self,
+        token: &str,
+        link_id: u64,
+        link: RoomLink,
+        found: oneshot::Sender<Option<(PlayerId, String)>>,
+        reply: oneshot::Sender<Result<Admitted, ErrorBody>>,
+    ) {
+        let Some(&player) = self.tokens.get(token) else {
+            let _ = found.send(None);
+            return;
+        };
+        let Some(record) = self.seats.get_mut(&player) else {
+            let _ = found.send(None);
+            return;
+        };
+        let Some(entry) = self.rooms.get(&record.room) else {
+            let _ = found.send(None);
+            return;
+        };
+        record.link = link_id;
+        record.away_until = None;
+        let joined = Joined {
+            room: Self::info(entry),
+            player,
+            entity: NetId(0),
+            reconnect_token: record.token.clone(),
+            code: entry.code.clone(),
+        };
+        let cmd = RoomCommand::Reattach(Box::new(JoinRequest {
+            player,
+            name: record.name.clone(),
+            link,
+            joined,
+            spectator: false,
+            commands: entry.handle.commands.downgrade(),
+            reply,
+        }));
+        let name = record.name.clone();
+        if entry.handle.commands.try_send(cmd).is_err() {
+            let _ = found.send(None);
+            return;
+        }
+        let _ = found.send(Some((player, name)));
+    }
+
+    /// Seats whose players did not come back within the grace period are given up.
+    fn expire_disconnected(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<(PlayerId, RoomId)> = self
+            .seats
+            .iter()
+            .filter(|(_, r)| r.away_until.is_some_and(|t| t <= now))
+            .map(|(p, r)| (*p, r.room))
+            .collect();
+        for (player, room) in expired {
+            self.forget_seat(player);
+            self.leave(room, player);
         }
     }
 

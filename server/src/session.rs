@@ -6,8 +6,8 @@ use crate::lobby::{LobbyCommand, LobbyHandle, Member};
 use crate::rate::{Bucket, Rate};
 use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket};
 use tickwire_protocol::{
-    ErrorBody, ErrorCode, InputBatch, InputError, PROTOCOL_VERSION, PlayerId, Reply, Request,
-    RoomEvent, RoomId, Welcome, validate_chat, validate_name,
+    ErrorBody, ErrorCode, InputBatch, InputError, Joined, PROTOCOL_VERSION, PlayerId, Reply,
+    Request, RoomEvent, RoomId, Welcome, validate_chat, validate_name,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -75,6 +75,8 @@ pub const CALL_RATE: Rate = Rate {
 
 pub struct Session {
     lobby: LobbyHandle,
+    /// This connection, as the lobby knows it (for reconnects).
+    link: u64,
     calls: Bucket,
     rates: Rates,
     player: Option<(PlayerId, String)>,
@@ -87,6 +89,7 @@ pub type Outcome = Result<(Reply, Option<RoomFeed>), ErrorBody>;
 impl Session {
     pub fn new(lobby: LobbyHandle, rates: Rates) -> Session {
         Session {
+            link: lobby.new_link_id(),
             lobby,
             calls: Bucket::new(CALL_RATE),
             rates,
@@ -107,10 +110,10 @@ impl Session {
         if let Request::Hello {
             protocol,
             name,
-            token: _,
+            token,
         } = request
         {
-            return self.hello(protocol, name).map(|r| (r, None));
+            return self.hello(protocol, name, token).await;
         }
         if !self.calls.take() {
             return Err(ErrorBody::new(
@@ -188,7 +191,7 @@ impl Session {
         }
     }
 
-    fn hello(&mut self, protocol: u16, name: String) -> Result<Reply, ErrorBody> {
+    async fn hello(&mut self, protocol: u16, name: String, token: Option<String>) -> Outcome {
         if self.player.is_some() {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "already said hello"));
         }
@@ -199,14 +202,72 @@ impl Session {
             ));
         }
         validate_name(&name)?;
+        if let Some(token) = token
+            && let Some((joined, feed)) = self.resume(token).await?
+        {
+            return Ok((
+                Reply::Welcome(Welcome {
+                    player: joined.player,
+                    protocol: PROTOCOL_VERSION,
+                    tick_rate: self.rates.tick_rate,
+                    snapshot_rate: self.rates.snapshot_rate,
+                    resumed: Some(joined),
+                }),
+                Some(feed),
+            ));
+        }
+        // No token, or its seat is gone: a new player.
         let player = self.lobby.new_player_id();
         self.player = Some((player, name));
-        Ok(Reply::Welcome(Welcome {
-            player,
-            protocol: PROTOCOL_VERSION,
-            tick_rate: self.rates.tick_rate,
-            snapshot_rate: self.rates.snapshot_rate,
-        }))
+        Ok((
+            Reply::Welcome(Welcome {
+                player,
+                protocol: PROTOCOL_VERSION,
+                tick_rate: self.rates.tick_rate,
+                snapshot_rate: self.rates.snapshot_rate,
+                resumed: None,
+            }),
+            None,
+        ))
+    }
+
+    /// Takes back a seat held for a reconnect token.
+    async fn resume(&mut self, token: String) -> Result<Option<(Joined, RoomFeed)>, ErrorBody> {
+        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
+        let (snapshots, snapshots_rx) = watch::channel(None);
+        let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (found_tx, found) = oneshot::channel();
+        let (reply, answer) = oneshot::channel();
+        self.lobby
+            .send(LobbyCommand::Resume {
+                token,
+                link_id: self.link,
+                link: RoomLink {
+                    inputs,
+                    snapshots,
+                    events,
+                },
+                found: found_tx,
+                reply,
+            })
+            .await?;
+        let Some((player, name)) = found.await.ok().flatten() else {
+            return Ok(None);
+        };
+        let Admitted { joined, commands } = answer
+            .await
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
+        self.player = Some((player, name));
+        self.room = Some(Membership {
+            room: joined.room.id,
+            inputs: inputs_tx,
+            commands,
+        });
+        let feed = RoomFeed {
+            snapshots: snapshots_rx,
+            events: events_rx,
+        };
+        Ok(Some((joined, feed)))
     }
 
     async fn enter(
@@ -228,6 +289,7 @@ impl Session {
         let member = Member {
             player,
             name,
+            link_id: self.link,
             link: RoomLink {
                 inputs,
                 snapshots,
@@ -268,7 +330,7 @@ impl Session {
     pub fn leave_room(&mut self) -> Option<RoomId> {
         let membership = self.room.take()?;
         if let Some(player) = self.player() {
-            self.lobby.try_leave(membership.room, player);
+            self.lobby.try_leave(membership.room, player, self.link);
         }
         Some(membership.room)
     }
@@ -291,7 +353,10 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // Whatever ended the connection, the seat is given back.
-        self.leave_room();
+        // Whatever ended the connection, the seat waits for the player for the reconnect grace
+        // (the lobby gives it up after that, or at once for a spectator).
+        if let (Some(membership), Some(player)) = (self.room.take(), self.player()) {
+            self.lobby.try_dropped(membership.room, player, self.link);
+        }
     }
 }

@@ -129,3 +129,20 @@ test("a spectator watches a match without a seat", async () => {
   await call(w, "room:leave");
   await call(p, "room:leave");
 });
+
+test("a dropped player resumes its seat with its reconnect token", async () => {
+  const { socket: host } = await open({ name: "host" });
+  const made = await call(host, "room:create", room("sticky", 4));
+  const { socket: first } = await open({ name: "wanderer" });
+  const joined = await call(first, "room:join", { roomId: made.room.id });
+  const dropped = waitFor(host, "room:event", (e) => e.type === "player_disconnected" && e.playerId === joined.playerId);
+  first.close();
+  assert.ok((await dropped).graceSecs > 0);
+  const { socket: back, welcome } = await open({ name: "wanderer", token: joined.reconnectToken, encoding: "json" });
+  assert.equal(welcome.playerId, joined.playerId);
+  assert.equal(welcome.resumed.entity, joined.entity);
+  assert.equal(welcome.resumed.room.id, made.room.id);
+  await waitFor(back, "snapshot", (s) => s.entities.some((e) => e.id === joined.entity && e.owner === joined.playerId));
+  await call(back, "room:leave");
+  await call(host, "room:leave");
+});

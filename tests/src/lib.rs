@@ -35,6 +35,7 @@ pub async fn connect_to(addr: SocketAddr, trust: Trust, name: &str) -> Client {
         server: addr,
         trust,
         name: name.to_owned(),
+        token: None,
     })
     .await
     .expect("client connects")
@@ -42,6 +43,18 @@ pub async fn connect_to(addr: SocketAddr, trust: Trust, name: &str) -> Client {
 
 pub async fn connect(server: &Server, name: &str) -> Client {
     connect_to(server.quic_addr, pin(server), name).await
+}
+
+/// Connects presenting a reconnect token.
+pub async fn reconnect(server: &Server, name: &str, token: &str) -> Client {
+    Client::connect(ClientConfig {
+        server: server.quic_addr,
+        trust: pin(server),
+        name: name.to_owned(),
+        token: Some(token.to_owned()),
+    })
+    .await
+    .expect("client reconnects")
 }
 
 /// Awaits `f`, failing the test after [`WAIT`].

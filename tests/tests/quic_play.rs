@@ -178,7 +178,12 @@ async fn snapshots_larger_than_a_datagram_still_arrive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_or_disconnecting_removes_the_player() {
-    let server = server(|c| c.drones = 0).await;
+    // No reconnect grace: a dropped connection gives the seat up at once.
+    let server = server(|c| {
+        c.drones = 0;
+        c.reconnect_grace_secs = 0;
+    })
+    .await;
     let mut a = connect(&server, "stays").await;
     let b = connect(&server, "goes").await;
     let mut c = connect(&server, "leaves").await;

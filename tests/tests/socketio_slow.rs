@@ -25,7 +25,12 @@ async fn metric(http: std::net::SocketAddr, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
     // Many drones and no acks: every snapshot is a full one of several kilobytes.
-    let server = server(|c| c.drones = 2500).await;
+    // No reconnect grace, so the cut-off player's seat is given up at once.
+    let server = server(|c| {
+        c.drones = 2500;
+        c.reconnect_grace_secs = 0;
+    })
+    .await;
     let url = format!("http://{}", server.http_addr);
     let mut steady = SioClient::connect(&url, "steady").await.unwrap();
     let room = steady

@@ -343,6 +343,25 @@ impl RoomSim {
         }
     }
 
+    /// The player's connection dropped: its entity stands still and its baseline is forgotten,
+    /// the seat stays.
+    pub fn detach(&mut self, player: PlayerId, grace_secs: u32) {
+        if let Some(seat) = self.seats.get_mut(&player) {
+            seat.latest = None;
+            seat.fire_pending = false;
+            seat.acked = None;
+            self.events
+                .push(RoomEvent::PlayerDisconnected { player, grace_secs });
+        }
+    }
+
+    /// The player is back: the same seat and entity, snapshots from a full one.
+    pub fn reattach(&mut self, player: PlayerId) -> Option<NetId> {
+        let seat = self.seats.get_mut(&player)?;
+        seat.acked = None;
+        Some(seat.entity)
+    }
+
     /// Adds a watcher: snapshots and events, no entity, no seat.
     pub fn spectate(&mut self, player: PlayerId) {
         self.spectators.entry(player).or_insert(None);

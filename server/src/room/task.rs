@@ -68,6 +68,13 @@ pub struct Admitted {
 
 pub enum RoomCommand {
     Join(Box<JoinRequest>),
+    /// A reconnecting player takes its seat back with new channels.
+    Reattach(Box<JoinRequest>),
+    /// The player's connection dropped: stop sending, keep the seat.
+    Detach {
+        player: PlayerId,
+        grace_secs: u32,
+    },
     Leave {
         player: PlayerId,
     },
@@ -231,6 +238,42 @@ impl RoomTask {
                     // The session went away while joining.
                     self.remove(player);
                 }
+                self.send_events();
+            }
+            RoomCommand::Reattach(req) => {
+                let JoinRequest {
+                    player,
+                    link,
+                    mut joined,
+                    commands,
+                    reply,
+                    ..
+                } = *req;
+                match self.sim.reattach(player) {
+                    Some(entity) => {
+                        joined.entity = entity;
+                        self.members.insert(
+                            player,
+                            Member {
+                                inputs: link.inputs,
+                                snapshots: link.snapshots,
+                                events: link.events,
+                            },
+                        );
+                        let _ = reply.send(Ok(Admitted { joined, commands }));
+                    }
+                    None => {
+                        let _ = reply.send(Err(ErrorBody::new(
+                            tickwire_protocol::ErrorCode::NotFound,
+                            "the seat is gone",
+                        )));
+                    }
+                }
+                self.send_events();
+            }
+            RoomCommand::Detach { player, grace_secs } => {
+                self.members.remove(&player);
+                self.sim.detach(player, grace_secs);
                 self.send_events();
             }
             RoomCommand::Leave { player } => {

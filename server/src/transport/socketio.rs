@@ -180,8 +180,8 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
         name: auth.name,
         token: auth.token,
     };
-    let welcome = match session.request(hello).await {
-        Ok((Reply::Welcome(w), _)) => w,
+    let (welcome, resumed_feed) = match session.request(hello).await {
+        Ok((Reply::Welcome(w), feed)) => (w, feed),
         other => {
             let error = match other {
                 Err(e) => e,
@@ -268,6 +268,9 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
     // Only now that every handler is in place: socketioxide drops events that arrive before
     // their handler exists, so clients wait for `welcome` before they call.
     let _ = s.emit("welcome", &json::welcome(&welcome));
+    if let Some(room) = session.room() {
+        s.join(room_key(room));
+    }
     let json_mode = auth.encoding.as_deref() == Some("json");
     tokio::spawn(
         Actor {
@@ -278,7 +281,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
             counters: SendCounters::new(SOCKETIO),
             stalled_since: None,
         }
-        .run(rx, gone),
+        .run(rx, gone, resumed_feed),
     );
 }
 
@@ -319,9 +322,13 @@ fn room_key(room: RoomId) -> String {
 }
 
 impl Actor {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut gone: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut gone: watch::Receiver<bool>,
+        mut feed: Option<RoomFeed>,
+    ) {
         let _counted = ConnectedPlayer::new(SOCKETIO);
-        let mut feed: Option<RoomFeed> = None;
         loop {
             tokio::select! {
                 // Only ever changes to true (or closes): either way the socket is gone.

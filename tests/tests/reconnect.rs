@@ -1,0 +1,143 @@
+//! Reconnection: a dropped player keeps its seat and entity for the grace period and resumes it
+//! with its reconnect token, over either transport, from a full snapshot; after the grace the
+//! seat is freed and the room is told.
+
+use std::sync::atomic::Ordering;
+use tickwire_client::{Client, SioClient};
+use tickwire_protocol::{CreateRoom, EntityKind, PlayerId, RoomEvent};
+use tickwire_tests::*;
+
+fn create(name: &str) -> CreateRoom {
+    CreateRoom {
+        name: name.into(),
+        mode: "arena".into(),
+        max_players: 4,
+        private: false,
+        bots: 0,
+    }
+}
+
+async fn event(client: &mut Client, what: &str, pred: impl Fn(&RoomEvent) -> bool) -> RoomEvent {
+    within(what, async {
+        loop {
+            let e = client.next_event().await.unwrap();
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_player_resumes_its_seat_over_either_transport() {
+    let server = server(|c| {
+        c.drones = 2;
+        c.reconnect_grace_secs = 30;
+    })
+    .await;
+    let mut host = connect(&server, "host").await;
+    let room = host.create_room(create("sticky")).await.unwrap().room.id;
+
+    // Over QUIC.
+    let first = connect(&server, "wanderer").await;
+    let joined = first.join_room(room).await.unwrap();
+    let (player, entity) = (joined.player, joined.entity);
+    first.close().await;
+    let dropped = event(
+        &mut host,
+        "the disconnect",
+        |e| matches!(e, RoomEvent::PlayerDisconnected { player: p, .. } if *p == player),
+    )
+    .await;
+    assert_eq!(
+        dropped,
+        RoomEvent::PlayerDisconnected {
+            player,
+            grace_secs: 30
+        }
+    );
+    // The entity stays in the room meanwhile.
+    snapshot_where(&mut host, "the entity to stay", |r| {
+        r.snapshot.get(entity).is_some()
+    })
+    .await;
+    let mut back = reconnect(&server, "wanderer", &joined.reconnect_token).await;
+    let resumed = back.welcome().resumed.clone().expect("the seat was held");
+    assert_eq!(
+        (back.player(), resumed.entity, resumed.room.id),
+        (player, entity, room)
+    );
+    assert_eq!(
+        resumed.room.players, 2,
+        "the seat was kept, not taken twice"
+    );
+    let r = snapshot_where(&mut back, "snapshots again", |r| {
+        r.snapshot.get(entity).is_some()
+    })
+    .await;
+    assert_eq!(r.snapshot.get(entity).unwrap().owner, Some(player));
+    assert_eq!(
+        back.stats().delta_snapshots.load(Ordering::Relaxed),
+        0,
+        "resumed from a full snapshot"
+    );
+
+    // Over Socket.IO, with the same token.
+    back.close().await;
+    event(
+        &mut host,
+        "the second disconnect",
+        |e| matches!(e, RoomEvent::PlayerDisconnected { player: p, .. } if *p == player),
+    )
+    .await;
+    let url = format!("http://{}", server.http_addr);
+    let mut sio = SioClient::connect_with_token(&url, "wanderer", Some(&joined.reconnect_token))
+        .await
+        .unwrap();
+    assert_eq!(sio.player(), player);
+    assert_eq!(
+        sio.welcome().resumed.as_ref().map(|j| j.entity),
+        Some(entity)
+    );
+    snapshot_where(&mut sio, "Socket.IO snapshots", |r| {
+        r.snapshot
+            .entities
+            .iter()
+            .any(|e| e.kind == EntityKind::Player && e.owner == Some(player))
+    })
+    .await;
+    // Nobody ever left the room.
+    assert!(
+        host.try_event()
+            .into_iter()
+            .all(|e| !matches!(e, RoomEvent::PlayerLeft { .. }))
+    );
+    sio.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_grace_period_the_seat_is_freed() {
+    let server = server(|c| {
+        c.drones = 0;
+        c.reconnect_grace_secs = 1;
+    })
+    .await;
+    let mut host = connect(&server, "host").await;
+    let room = host.create_room(create("brief")).await.unwrap().room.id;
+    let first = connect(&server, "late").await;
+    let joined = first.join_room(room).await.unwrap();
+    let player = joined.player;
+    first.close().await;
+    event(&mut host, "the player to be dropped", |e| {
+        *e == RoomEvent::PlayerLeft { player }
+    })
+    .await;
+    assert_eq!(host.list_rooms(None).await.unwrap()[0].players, 1);
+    // The token no longer holds a seat: a fresh player, in no room.
+    let again = reconnect(&server, "late", &joined.reconnect_token).await;
+    assert_eq!(again.welcome().resumed, None);
+    assert_ne!(again.player(), PlayerId(player.0));
+    server.shutdown().await;
+}
