@@ -1,0 +1,65 @@
+// Over Socket.IO with the official client: the seat is freed once the reconnect grace is over,
+// and the server hosts a match of its own bots with no human in the room.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, mkdtempSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startServer, connect, call, waitFor, withTimeout, room } from "./helpers.js";
+
+let server;
+let logPath;
+const sockets = [];
+const open = async (opts) => {
+  const c = await connect(server.url, opts);
+  sockets.push(c.socket);
+  return c;
+};
+
+before(async () => {
+  logPath = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-log-")), "matches.jsonl");
+  server = await startServer([
+    "--drones", "0", "--match-secs", "1", "--countdown-secs", "0", "--results-secs", "1",
+    "--reconnect-grace-secs", "1", "--match-log", logPath,
+  ]);
+});
+after(async () => {
+  for (const s of sockets) s.close();
+  await server.stop();
+});
+
+test("after the grace period the seat is freed and the room is told", async () => {
+  const { socket: host } = await open({ name: "host" });
+  const made = await call(host, "room:create", room("brief", 4));
+  const { socket: gone } = await open({ name: "gone" });
+  const joined = await call(gone, "room:join", { roomId: made.room.id });
+  const disconnected = waitFor(host, "room:event", (e) => e.type === "player_disconnected" && e.playerId === joined.playerId);
+  const left = waitFor(host, "room:event", (e) => e.type === "player_left" && e.playerId === joined.playerId);
+  gone.close();
+  assert.equal((await disconnected).graceSecs, 1);
+  await left;
+  const { welcome } = await open({ name: "gone", token: joined.reconnectToken });
+  assert.equal(welcome.resumed, undefined, "the token no longer holds a seat");
+  assert.notEqual(welcome.playerId, joined.playerId);
+  await call(host, "room:leave");
+});
+
+test("a room of server bots plays its match with no human in it", async () => {
+  const { socket: creator } = await open({ name: "creator" });
+  const made = await call(creator, "room:create", room("bots only", 3, { bots: 2 }));
+  assert.equal(made.ok, true);
+  assert.equal(made.room.players, 3);
+  await call(creator, "room:leave");
+  // The bots are ready and alone: their match runs and its result lands in the match log.
+  const logged = await withTimeout("the bots' match in the log", new Promise((resolve) => {
+    const look = () => {
+      const lines = existsSync(logPath) ? readFileSync(logPath, "utf8").trim().split("\n").filter(Boolean) : [];
+      const line = lines.map((l) => JSON.parse(l)).find((l) => l.room === made.room.id);
+      if (line) resolve(line);
+      else setTimeout(look, 100);
+    };
+    look();
+  }));
+  assert.equal(logged.players.length, 2);
+  assert.ok(logged.players.every((p) => p.name.startsWith("bot")));
+});
