@@ -23,6 +23,32 @@ pub struct RoomFeed {
     pub events: mpsc::Receiver<RoomEvent>,
 }
 
+/// The session's ends of a new link to a room.
+struct SessionEnds {
+    inputs: mpsc::Sender<InputBatch>,
+    feed: RoomFeed,
+}
+
+/// Fresh bounded channels between a session and a room: the room's ends and the session's.
+fn new_link() -> (RoomLink, SessionEnds) {
+    let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
+    let (snapshots, snapshots_rx) = watch::channel(None);
+    let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let link = RoomLink {
+        inputs,
+        snapshots,
+        events,
+    };
+    let ends = SessionEnds {
+        inputs: inputs_tx,
+        feed: RoomFeed {
+            snapshots: snapshots_rx,
+            events: events_rx,
+        },
+    };
+    (link, ends)
+}
+
 /// What the room sent a player, as [`RoomFeed::next`] yields it.
 pub enum FromRoom {
     Snapshot(SnapshotPacket),
@@ -233,20 +259,14 @@ impl Session {
 
     /// Takes back a seat held for a reconnect token.
     async fn resume(&mut self, token: String) -> Result<Option<(Joined, RoomFeed)>, ErrorBody> {
-        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
-        let (snapshots, snapshots_rx) = watch::channel(None);
-        let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (link, ends) = new_link();
         let (found_tx, found) = oneshot::channel();
         let (reply, answer) = oneshot::channel();
         self.lobby
             .send(LobbyCommand::Resume {
                 token,
                 link_id: self.link,
-                link: RoomLink {
-                    inputs,
-                    snapshots,
-                    events,
-                },
+                link,
                 found: found_tx,
                 reply,
             })
@@ -254,20 +274,25 @@ impl Session {
         let Some((player, name)) = found.await.ok().flatten() else {
             return Ok(None);
         };
+        self.player = Some((player, name));
+        Ok(Some(self.admitted(answer, ends).await?))
+    }
+
+    /// Waits for the room's answer and, when admitted, becomes a member.
+    async fn admitted(
+        &mut self,
+        answer: oneshot::Receiver<Result<Admitted, ErrorBody>>,
+        ends: SessionEnds,
+    ) -> Result<(Joined, RoomFeed), ErrorBody> {
         let Admitted { joined, commands } = answer
             .await
             .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
-        self.player = Some((player, name));
         self.room = Some(Membership {
             room: joined.room.id,
-            inputs: inputs_tx,
+            inputs: ends.inputs,
             commands,
         });
-        let feed = RoomFeed {
-            snapshots: snapshots_rx,
-            events: events_rx,
-        };
-        Ok(Some((joined, feed)))
+        Ok((joined, ends.feed))
     }
 
     async fn enter(
@@ -282,34 +307,17 @@ impl Session {
                 "leave your room first",
             ));
         }
-        let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
-        let (snapshots, snapshots_rx) = watch::channel(None);
-        let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (link, ends) = new_link();
         let (reply, answer) = oneshot::channel();
         let member = Member {
             player,
             name,
             link_id: self.link,
-            link: RoomLink {
-                inputs,
-                snapshots,
-                events,
-            },
+            link,
             reply,
         };
         self.lobby.send(command(member)).await?;
-        let Admitted { joined, commands } = answer
-            .await
-            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
-        self.room = Some(Membership {
-            room: joined.room.id,
-            inputs: inputs_tx,
-            commands,
-        });
-        let feed = RoomFeed {
-            snapshots: snapshots_rx,
-            events: events_rx,
-        };
+        let (joined, feed) = self.admitted(answer, ends).await?;
         Ok((Reply::Joined(joined), Some(feed)))
     }
 

@@ -114,11 +114,8 @@ pub struct RoomHandle {
     pub status: watch::Receiver<RoomStatus>,
 }
 
-struct Member {
-    inputs: mpsc::Receiver<InputBatch>,
-    snapshots: watch::Sender<Option<SnapshotPacket>>,
-    events: mpsc::Sender<RoomEvent>,
-}
+/// A player's channels, as the room holds them.
+type Member = RoomLink;
 
 /// Starts a room task. It ends when every [`RoomHandle`] is dropped (the lobby closed it).
 /// What a room needs to know about itself for its match log lines.
@@ -226,14 +223,7 @@ impl RoomTask {
                 } else {
                     self.sim.join(player, &name)
                 };
-                self.members.insert(
-                    player,
-                    Member {
-                        inputs: link.inputs,
-                        snapshots: link.snapshots,
-                        events: link.events,
-                    },
-                );
+                self.members.insert(player, link);
                 if reply.send(Ok(Admitted { joined, commands })).is_err() {
                     // The session went away while joining.
                     self.remove(player);
@@ -252,14 +242,7 @@ impl RoomTask {
                 match self.sim.reattach(player) {
                     Some(entity) => {
                         joined.entity = entity;
-                        self.members.insert(
-                            player,
-                            Member {
-                                inputs: link.inputs,
-                                snapshots: link.snapshots,
-                                events: link.events,
-                            },
-                        );
+                        self.members.insert(player, link);
                         let _ = reply.send(Ok(Admitted { joined, commands }));
                     }
                     None => {
