@@ -1,17 +1,17 @@
 // Bad input over Socket.IO: a clear error in the ack, the socket stays usable, and nobody else
 // notices; oversized payloads and floods are cut off.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, connect, call, waitFor, withTimeout, room } from "./helpers.js";
+import { useServer, connect, call, waitFor, withTimeout, room } from "./helpers.js";
 
-let server;
 let bystander;
-const sockets = [];
-const open = async (opts) => {
-  const c = await connect(server.url, opts);
-  sockets.push(c.socket);
-  return c;
-};
+const ctx = useServer(["--drones", "3"], {
+  setup: async (c) => {
+    bystander = (await c.open({ name: "bystander", encoding: "json" })).socket;
+    await call(bystander, "room:create", room("calm", 8));
+  },
+});
+const open = ctx.open;
 
 /** Fails unless the bystander still gets fresh snapshots and answers. */
 async function bystanderStillPlaying() {
@@ -20,16 +20,6 @@ async function bystanderStillPlaying() {
   assert.ok(later.tick > first.tick);
   assert.equal((await call(bystander, "rooms:list", {})).ok, true);
 }
-
-before(async () => {
-  server = await startServer(["--drones", "3"]);
-  bystander = (await open({ name: "bystander", encoding: "json" })).socket;
-  await call(bystander, "room:create", room("calm", 8));
-});
-after(async () => {
-  for (const s of sockets) s.close();
-  await server.stop();
-});
 
 test("malformed and wrongly typed payloads get bad_request and the socket stays usable", async () => {
   const { socket } = await open({ name: "sloppy" });
@@ -63,9 +53,9 @@ test("malformed and wrongly typed payloads get bad_request and the socket stays 
 });
 
 test("a bad handshake is refused with a connect_error", async () => {
-  await assert.rejects(connect(server.url, { name: "" }), /bad_request/);
-  await assert.rejects(connect(server.url, { name: "ok", extraAuth: { protocol: 99 } }), /version_mismatch/);
-  await assert.rejects(connect(server.url, { name: "ok", encoding: "xml" }), /bad_request/);
+  await assert.rejects(connect(ctx.server.url, { name: "" }), /bad_request/);
+  await assert.rejects(connect(ctx.server.url, { name: "ok", extraAuth: { protocol: 99 } }), /version_mismatch/);
+  await assert.rejects(connect(ctx.server.url, { name: "ok", encoding: "xml" }), /bad_request/);
   await bystanderStillPlaying();
 });
 

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { before, after } from "node:test";
 import { io } from "socket.io-client";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -123,3 +124,31 @@ export function binaryHeader(buf, ticks = new Map()) {
 }
 
 export const room = (name, maxPlayers = 8, extra = {}) => ({ name, mode: "arena", maxPlayers, private: false, ...extra });
+
+/**
+ * One server for a test file: started before its tests, stopped after them, with the sockets
+ * the tests open closed too. With `matchLog`, the server writes its match log to a fresh file
+ * (`ctx.logPath`); `setup(ctx)` runs once the server is up.
+ */
+export function useServer(args = [], { matchLog = false, setup } = {}) {
+  const ctx = { server: null, logPath: null, sockets: [] };
+  ctx.open = async (opts) => {
+    const c = await connect(ctx.server.url, opts);
+    ctx.sockets.push(c.socket);
+    return c;
+  };
+  before(async () => {
+    const extra = [];
+    if (matchLog) {
+      ctx.logPath = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-log-")), "matches.jsonl");
+      extra.push("--match-log", ctx.logPath);
+    }
+    ctx.server = await startServer([...args, ...extra]);
+    if (setup) await setup(ctx);
+  });
+  after(async () => {
+    for (const s of ctx.sockets) s.close();
+    await ctx.server.stop();
+  });
+  return ctx;
+}

@@ -1,35 +1,17 @@
 // Lobbies and the match lifecycle over Socket.IO with the official client: private rooms by
 // code, ready-up to a match that ends with results (also in the match log), the owner's start,
 // and the lobby's refusals.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { startServer, connect, call, waitFor, room } from "./helpers.js";
+import { readFileSync } from "node:fs";
+import { useServer, call, waitFor, room } from "./helpers.js";
 
-let server;
-let logPath;
-const sockets = [];
-const open = async (opts) => {
-  const c = await connect(server.url, opts);
-  sockets.push(c.socket);
-  return c;
-};
+const ctx = useServer([
+  "--drones", "0", "--match-secs", "1", "--countdown-secs", "1", "--results-secs", "1",
+], { matchLog: true });
+const open = ctx.open;
 const stateIs = (socket, state) =>
   waitFor(socket, "room:event", (e) => e.type === "state" && e.state === state, `state ${state}`);
-
-before(async () => {
-  logPath = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-log-")), "matches.jsonl");
-  server = await startServer([
-    "--drones", "0", "--match-secs", "1", "--countdown-secs", "1", "--results-secs", "1",
-    "--match-log", logPath,
-  ]);
-});
-after(async () => {
-  for (const s of sockets) s.close();
-  await server.stop();
-});
 
 test("a private room is unlisted and joined by its code", async () => {
   const { socket: host } = await open({ name: "host" });
@@ -76,7 +58,7 @@ test("ready players play a match that ends with results, logged to disk", async 
   assert.ok("winner" in results && "matchNo" in results);
   await finished;
   await waiting;
-  const lines = readFileSync(logPath, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lines = readFileSync(ctx.logPath, "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const logged = lines.find((l) => l.room === made.room.id && l.matchNo === results.matchNo);
   assert.ok(logged, "the result is in the match log");
   assert.deepEqual(logged.players, results.players);

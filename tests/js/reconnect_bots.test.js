@@ -1,32 +1,15 @@
 // Over Socket.IO with the official client: the seat is freed once the reconnect grace is over,
 // and the server hosts a match of its own bots with no human in the room.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, mkdtempSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { startServer, connect, call, waitFor, withTimeout, room } from "./helpers.js";
+import { readFileSync, existsSync } from "node:fs";
+import { useServer, call, waitFor, withTimeout, room } from "./helpers.js";
 
-let server;
-let logPath;
-const sockets = [];
-const open = async (opts) => {
-  const c = await connect(server.url, opts);
-  sockets.push(c.socket);
-  return c;
-};
-
-before(async () => {
-  logPath = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-log-")), "matches.jsonl");
-  server = await startServer([
-    "--drones", "0", "--match-secs", "1", "--countdown-secs", "0", "--results-secs", "1",
-    "--reconnect-grace-secs", "1", "--match-log", logPath,
-  ]);
-});
-after(async () => {
-  for (const s of sockets) s.close();
-  await server.stop();
-});
+const ctx = useServer([
+  "--drones", "0", "--match-secs", "1", "--countdown-secs", "0", "--results-secs", "1",
+  "--reconnect-grace-secs", "1",
+], { matchLog: true });
+const open = ctx.open;
 
 test("after the grace period the seat is freed and the room is told", async () => {
   const { socket: host } = await open({ name: "host" });
@@ -53,7 +36,7 @@ test("a room of server bots plays its match with no human in it", async () => {
   // The bots are ready and alone: their match runs and its result lands in the match log.
   const logged = await withTimeout("the bots' match in the log", new Promise((resolve) => {
     const look = () => {
-      const lines = existsSync(logPath) ? readFileSync(logPath, "utf8").trim().split("\n").filter(Boolean) : [];
+      const lines = existsSync(ctx.logPath) ? readFileSync(ctx.logPath, "utf8").trim().split("\n").filter(Boolean) : [];
       const line = lines.map((l) => JSON.parse(l)).find((l) => l.room === made.room.id);
       if (line) resolve(line);
       else setTimeout(look, 100);

@@ -1,23 +1,12 @@
 // tickwire's Socket.IO contract (../../shared/DESIGN.md, "External contract"), exercised with
 // the official socket.io-client against a real tickwire-server.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { startServer, connect, call, waitFor, withTimeout, binaryHeader, room, botsBin } from "./helpers.js";
+import { useServer, call, waitFor, withTimeout, binaryHeader, room, botsBin } from "./helpers.js";
 
-let server;
-const sockets = [];
-const open = async (opts) => {
-  const c = await connect(server.url, opts);
-  sockets.push(c.socket);
-  return c;
-};
-
-before(async () => { server = await startServer(["--drones", "5"]); });
-after(async () => {
-  for (const s of sockets) s.close();
-  await server.stop();
-});
+const ctx = useServer(["--drones", "5"]);
+const open = ctx.open;
 
 test("default transports connect by polling, then upgrade to websocket", async () => {
   const { socket, welcome } = await open({ name: "upgrader" });
@@ -172,7 +161,7 @@ test("a Socket.IO player and a Rust QUIC bot share a room", async () => {
   const made = await call(socket, "room:create", room("mixed", 4));
   const botJoined = waitFor(socket, "room:event", (e) => e.type === "player_joined" && e.name.startsWith("bot-"));
   const bot = spawn(botsBin, [
-    "--server", server.quic, "--cert-sha256", server.cert,
+    "--server", ctx.server.quic, "--cert-sha256", ctx.server.cert,
     "--join", String(made.room.id), "--bots", "1", "--duration", "4", "--json",
   ], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
