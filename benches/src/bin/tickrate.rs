@@ -97,11 +97,11 @@ fn main() {
         println!("{}", r.line());
     }
     if args.json {
-        let rows: Vec<String> = rows.iter().map(Row::json).collect();
-        println!("{{\"rows\":[{}]}}", rows.join(","));
+        println!("{}", serde_json::json!({ "rows": rows }));
     }
 }
 
+#[derive(serde::Serialize)]
 struct Row {
     transport: String,
     bots: usize,
@@ -125,24 +125,6 @@ impl Row {
     fn line(&self) -> String {
         format!(
             "{} | {} | {} | {} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {} | {:.4} | {:.0}",
-            self.transport,
-            self.bots,
-            self.rooms,
-            self.connected,
-            self.server_cpu_core_share,
-            self.server_rss_mb,
-            self.tick_ms_p50,
-            self.tick_ms_p99,
-            self.tick_ms_max,
-            self.missed_ticks,
-            self.snapshot_delivery,
-            self.bytes_per_sec_per_player
-        )
-    }
-
-    fn json(&self) -> String {
-        format!(
-            "{{\"transport\":\"{}\",\"bots\":{},\"rooms\":{},\"connected\":{},\"server_cpu_core_share\":{:.4},\"server_rss_mb\":{:.1},\"tick_ms_p50\":{:.4},\"tick_ms_p99\":{:.4},\"tick_ms_max\":{:.4},\"missed_ticks\":{},\"snapshot_delivery\":{:.4},\"bytes_per_sec_per_player\":{:.1}}}",
             self.transport,
             self.bots,
             self.rooms,
@@ -244,15 +226,12 @@ fn run_step(bin: &std::path::Path, transport: &str, bots: usize, secs: u64) -> R
     let metrics_after = scrape(&http)?;
     let rss = rss_mb(pid)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = stdout.lines().last().ok_or("bots printed nothing")?;
-    let num = |k: &str| -> f64 {
-        report
-            .split(&format!("\"{k}\":"))
-            .nth(1)
-            .and_then(|r| r.split([',', '}']).next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
+    let report: serde_json::Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or("bots printed no report")?;
+    let num = |k: &str| report[k].as_f64().unwrap_or(0.0);
     let hz = clock_ticks_per_sec();
     let play_secs = num("duration_secs").max(1e-3);
     let due = bots as f64 * SNAPSHOT_RATE as f64 * play_secs;
