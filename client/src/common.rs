@@ -62,7 +62,8 @@ pub struct ClientStats {
 /// The newest snapshot decoded, with the input ack that came with it.
 #[derive(Debug)]
 pub struct Received {
-    pub snapshot: Snapshot,
+    /// Shared with the client-side world that decoded it.
+    pub snapshot: Arc<Snapshot>,
     /// The newest input seq the server had applied when it made this snapshot.
     pub input_ack: u32,
     pub at: Instant,
@@ -106,9 +107,9 @@ impl SnapshotSink {
                 self.stats
                     .snapshot_bytes
                     .fetch_add(packet.len() as u64, Ordering::Relaxed);
-                if let Some(current) = self.world.current() {
+                if let Some(current) = self.world.current_shared() {
                     self.latest.send_replace(Some(Arc::new(Received {
-                        snapshot: current.clone(),
+                        snapshot: current,
                         input_ack,
                         at: Instant::now(),
                     })));

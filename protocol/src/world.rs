@@ -6,6 +6,7 @@
 use crate::delta::{self, DecodeError};
 use crate::{Snapshot, Tick};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Decoded snapshots kept as possible baselines: one per tick of the oldest baseline a server
 /// may use ([`delta::MAX_BASELINE_AGE`]), and the newest.
@@ -13,8 +14,9 @@ pub const KEPT_SNAPSHOTS: usize = delta::MAX_BASELINE_AGE as usize + 1;
 
 #[derive(Default)]
 pub struct ClientWorld {
-    /// Ticks strictly increasing; the back is the newest.
-    kept: VecDeque<Snapshot>,
+    /// Ticks strictly increasing; the back is the newest. Shared, so handing the newest to the
+    /// game costs a reference count, not a copy.
+    kept: VecDeque<Arc<Snapshot>>,
 }
 
 /// What applying one snapshot did.
@@ -30,11 +32,20 @@ pub enum Applied {
 impl ClientWorld {
     /// The newest decoded snapshot.
     pub fn current(&self) -> Option<&Snapshot> {
-        self.kept.back()
+        self.kept.back().map(|s| &**s)
+    }
+
+    /// The newest decoded snapshot, shared.
+    pub fn current_shared(&self) -> Option<Arc<Snapshot>> {
+        self.kept.back().cloned()
     }
 
     pub fn get(&self, tick: Tick) -> Option<&Snapshot> {
-        self.kept.iter().rev().find(|s| s.tick == tick)
+        self.kept
+            .iter()
+            .rev()
+            .find(|s| s.tick == tick)
+            .map(|s| &**s)
     }
 
     /// Decodes a delta body against the baseline it names and keeps the result.
@@ -48,6 +59,7 @@ impl ClientWorld {
                     .iter()
                     .rev()
                     .find(|s| s.tick.0 & 0xff == low as u32)
+                    .map(|s| &**s)
                     .ok_or(DecodeError::MissingBaseline(low))?,
             ),
             None => None,
@@ -71,7 +83,7 @@ impl ClientWorld {
         {
             self.kept.pop_front();
         }
-        self.kept.push_back(snapshot);
+        self.kept.push_back(Arc::new(snapshot));
         Ok(Applied::Newer { tick, delta })
     }
 }

@@ -124,7 +124,7 @@ async fn a_lossy_path_still_converges_to_the_servers_world() {
             // The server's own quantised world at that tick, from its history.
             if let Some(truth) = server.lobby.inspect(joined.room.id, r.snapshot.tick).await {
                 assert_eq!(
-                    r.snapshot, truth,
+                    *r.snapshot, truth,
                     "client world differs at {:?}",
                     r.snapshot.tick
                 );
@@ -161,7 +161,7 @@ async fn snapshots_larger_than_a_datagram_still_arrive() {
         .inspect(joined.room.id, r.snapshot.tick)
         .await
         .expect("tick still in history");
-    assert_eq!(r.snapshot, truth);
+    assert_eq!(*r.snapshot, truth);
     let full = tickwire_protocol::delta::encode(None, &truth).len();
     assert!(
         full > max,
