@@ -162,6 +162,7 @@ async fn play<C: GameClient>(
                     max_players: seats.min(u8::MAX as usize) as u8,
                     private: false,
                     bots: 0,
+                    fill_bots: false,
                 })
                 .await
                 .context("creating a room")?;

@@ -73,6 +73,7 @@ struct CreateArgs {
     max_players: Option<u8>,
     private: Option<bool>,
     bots: Option<u8>,
+    fill_bots: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -138,6 +139,7 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
                 max_players: a.max_players.unwrap_or(0),
                 private: a.private.unwrap_or(false),
                 bots: a.bots.unwrap_or(0),
+                fill_bots: a.fill_bots.unwrap_or(false),
             })
         }
         "room:join" => match payload::<JoinArgs>(event, data)? {
@@ -211,7 +213,7 @@ pub fn request_event(request: &Request) -> Option<(&'static str, Value)> {
             "room:create",
             json!({
                 "name": c.name, "mode": c.mode, "maxPlayers": c.max_players,
-                "private": c.private, "bots": c.bots,
+                "private": c.private, "bots": c.bots, "fillBots": c.fill_bots,
             }),
         ),
         Request::JoinRoom { room } => ("room:join", json!({"roomId": room.0})),
@@ -663,6 +665,7 @@ mod tests {
             max_players: 8,
             private: false,
             bots: 2,
+            fill_bots: true,
         });
         let (event, payload) = request_event(&create).unwrap();
         assert_eq!(request(event, payload).unwrap(), create);

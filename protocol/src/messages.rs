@@ -78,6 +78,9 @@ pub struct CreateRoom {
     pub private: bool,
     /// AI players the server adds to the room; they take seats and are always ready.
     pub bots: u8,
+    /// At each match start, fill the seats still empty with AI players, who leave again when
+    /// the match is over.
+    pub fill_bots: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

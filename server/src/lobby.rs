@@ -162,8 +162,6 @@ struct RoomEntry {
     info: RoomInfo,
     /// Watching, not seated.
     spectators: BTreeSet<PlayerId>,
-    /// Server bots seated at creation (they count against the room's seats).
-    bots: usize,
     /// The join code of a private room.
     code: Option<String>,
     members: BTreeSet<PlayerId>,
@@ -325,7 +323,7 @@ impl Lobby {
 
     fn info(entry: &RoomEntry) -> RoomInfo {
         RoomInfo {
-            players: (entry.members.len() + entry.bots) as u8,
+            players: (entry.members.len() + entry.handle.status.borrow().bots) as u8,
             state: entry.handle.status.borrow().state,
             ..entry.info.clone()
         }
@@ -342,7 +340,7 @@ impl Lobby {
 
     /// A free seat, and the match not yet under way.
     fn open(e: &RoomEntry) -> bool {
-        e.members.len() + e.bots < e.info.max_players as usize
+        e.members.len() + e.handle.status.borrow().bots < e.info.max_players as usize
             && matches!(
                 e.handle.status.borrow().state,
                 RoomState::Waiting | RoomState::Countdown
@@ -401,6 +399,9 @@ impl Lobby {
             let bot = PlayerId(self.next_player.fetch_add(1, Ordering::Relaxed));
             sim.join_bot(bot, &format!("bot {i}"));
         }
+        if req.fill_bots {
+            sim = sim.with_bot_fill(max_players as usize, self.next_player.clone());
+        }
         let label = RoomLabel {
             name: req.name.clone(),
             mode: req.mode.clone(),
@@ -431,7 +432,6 @@ impl Lobby {
             RoomEntry {
                 info,
                 spectators: BTreeSet::new(),
-                bots: req.bots as usize,
                 code,
                 members: BTreeSet::new(),
                 handle,
@@ -473,6 +473,7 @@ impl Lobby {
                 max_players: 0,
                 private: false,
                 bots: 0,
+                fill_bots: false,
             }),
         }
     }
@@ -495,7 +496,8 @@ impl Lobby {
             )));
             return;
         }
-        if !spectator && entry.members.len() + entry.bots >= entry.info.max_players as usize {
+        let bots = entry.handle.status.borrow().bots;
+        if !spectator && entry.members.len() + bots >= entry.info.max_players as usize {
             let _ = member.reply.send(Err(ErrorBody::new(
                 ErrorCode::RoomFull,
                 format!("room {} is full", room.0),

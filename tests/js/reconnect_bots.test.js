@@ -46,3 +46,18 @@ test("a room of server bots plays its match with no human in it", async () => {
   assert.equal(logged.players.length, 2);
   assert.ok(logged.players.every((p) => p.name.startsWith("bot")));
 });
+
+test("bots fill the empty seats for a match and leave after it", async () => {
+  const { socket } = await open({ name: "topped", encoding: "json" });
+  const made = await call(socket, "room:create", room("topped up", 4, { fillBots: true }));
+  assert.equal(made.room.players, 1);
+  const waiting = waitFor(socket, "room:event", (e) => e.type === "state" && e.state === "waiting");
+  const left = waitFor(socket, "room:event", (e) => e.type === "player_left");
+  await call(socket, "room:ready", { ready: true });
+  await waitFor(socket, "snapshot", (s) => s.entities.filter((e) => e.kind === "player").length === 4, "three fillers");
+  await left;
+  await waiting;
+  const listed = await call(socket, "rooms:list", {});
+  assert.equal(listed.rooms.find((r) => r.id === made.room.id).players, 1);
+  await call(socket, "room:leave");
+});

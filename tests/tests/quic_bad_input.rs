@@ -54,6 +54,7 @@ impl Bystander {
                 max_players: 8,
                 private: false,
                 bots: 0,
+                fill_bots: false,
             })
             .await
             .unwrap()
@@ -243,6 +244,7 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
             max_players: 1,
             private: false,
             bots: 0,
+            fill_bots: false,
         })
         .await
         .unwrap();
@@ -268,6 +270,7 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
         max_players: 4,
         private: false,
         bots: 0,
+        fill_bots: false,
     };
     assert_eq!(
         refused(other.create_room(bad_name).await),
@@ -279,6 +282,7 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
         max_players: 200,
         private: false,
         bots: 0,
+        fill_bots: false,
     };
     assert_eq!(
         refused(other.create_room(too_many).await),

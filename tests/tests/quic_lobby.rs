@@ -20,6 +20,7 @@ fn create(name: &str, max_players: u8, private: bool) -> CreateRoom {
         max_players,
         private,
         bots: 0,
+        fill_bots: false,
     }
 }
 
@@ -344,5 +345,43 @@ async fn spectators_watch_a_match_without_a_seat() {
     })
     .await;
     assert_eq!(player.list_rooms(None).await.unwrap()[0].players, 2);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_fill_empty_seats_for_a_match_and_leave_after() {
+    let server = server(|c| {
+        c.drones = 0;
+        c.match_secs = 1;
+        c.countdown_secs = 0;
+        c.results_secs = 1;
+    })
+    .await;
+    let mut human = connect(&server, "human").await;
+    human
+        .create_room(CreateRoom {
+            fill_bots: true,
+            ..create("topped up", 4, false)
+        })
+        .await
+        .unwrap();
+    assert_eq!(human.list_rooms(None).await.unwrap()[0].players, 1);
+    human.set_ready(true).await.unwrap();
+    state(&mut human, RoomState::Playing).await;
+    let players = |r: &tickwire_client::Received| {
+        r.snapshot
+            .entities
+            .iter()
+            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
+            .count()
+    };
+    snapshot_where(&mut human, "three fillers beside the human", |r| {
+        players(r) == 4
+    })
+    .await;
+    assert_eq!(human.list_rooms(None).await.unwrap()[0].players, 4);
+    state(&mut human, RoomState::Waiting).await;
+    // The fillers left with the match: the seats are free for people again.
+    assert_eq!(human.list_rooms(None).await.unwrap()[0].players, 1);
     server.shutdown().await;
 }

@@ -15,6 +15,7 @@ fn room(name: &str, max_players: u8) -> CreateRoom {
         max_players,
         private: false,
         bots: 0,
+        fill_bots: false,
     }
 }
 

@@ -14,6 +14,7 @@ fn create(name: &str) -> CreateRoom {
         max_players: 4,
         private: false,
         bots: 0,
+        fill_bots: false,
     }
 }
 

@@ -23,6 +23,7 @@ async fn a_socketio_player_plays_beside_a_quic_player() {
             max_players: 4,
             private: false,
             bots: 0,
+            fill_bots: false,
         })
         .await
         .unwrap();

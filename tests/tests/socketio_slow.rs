@@ -40,6 +40,7 @@ async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
             max_players: 4,
             private: false,
             bots: 0,
+            fill_bots: false,
         })
         .await
         .unwrap()

@@ -7,6 +7,8 @@ use crate::replication::{EncodeCache, History};
 use bytes::Bytes;
 use hecs::World;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tickwire_protocol::{
     EntityState, ErrorBody, ErrorCode, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState,
     Snapshot, Tick,
@@ -18,6 +20,8 @@ struct Seat {
     ready: bool,
     /// Some for a server bot: it plays through the same input path as a human.
     brain: Option<Brain>,
+    /// A bot that filled an empty seat for one match; it leaves when the match is over.
+    filler: bool,
     /// The newest input received; re-applied every step until a newer one arrives.
     latest: Option<Input>,
     /// A fire press seen since the last step, so a click between two steps is not lost.
@@ -75,6 +79,8 @@ pub struct RoomSim {
     results_held: bool,
     /// May start the match early: the creator, then the longest-seated player.
     owner: Option<PlayerId>,
+    /// With bot filling on: the seats to fill at each match start, and where bot ids come from.
+    fill: Option<(usize, Arc<AtomicU32>)>,
     tick: Tick,
     tick_rate: u8,
     dt: f32,
@@ -101,6 +107,7 @@ impl RoomSim {
             timing: Timing::default(),
             results_held: false,
             owner: None,
+            fill: None,
             tick: Tick(0),
             tick_rate,
             dt: 1.0 / tick_rate as f32,
@@ -117,6 +124,43 @@ impl RoomSim {
 
     pub fn tick(&self) -> Tick {
         self.tick
+    }
+
+    /// At each match start, seats left empty up to `seats` get bots (ids from `ids`), who leave
+    /// when the match is over.
+    pub fn with_bot_fill(mut self, seats: usize, ids: Arc<AtomicU32>) -> RoomSim {
+        self.fill = Some((seats, ids));
+        self
+    }
+
+    /// Bots seated now (they count against the room's seats).
+    pub fn bot_count(&self) -> usize {
+        self.seats.values().filter(|s| s.brain.is_some()).count()
+    }
+
+    fn fill_seats(&mut self) {
+        let Some((seats, ids)) = self.fill.clone() else {
+            return;
+        };
+        for n in 1..=seats.saturating_sub(self.seats.len()) {
+            let bot = PlayerId(ids.fetch_add(1, Ordering::Relaxed));
+            self.join_bot(bot, &format!("filler {n}"));
+            if let Some(seat) = self.seats.get_mut(&bot) {
+                seat.filler = true;
+            }
+        }
+    }
+
+    fn release_fillers(&mut self) {
+        let fillers: Vec<PlayerId> = self
+            .seats
+            .iter()
+            .filter(|(_, s)| s.filler)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in fillers {
+            self.leave(p);
+        }
     }
 
     pub fn with_timing(mut self, timing: Timing) -> RoomSim {
@@ -212,6 +256,7 @@ impl RoomSim {
                 if !enough || (!forced && !self.all_ready()) {
                     self.set_lifecycle(Lifecycle::Waiting);
                 } else if ticks_left == 0 {
+                    self.fill_seats();
                     self.game.start_match(&mut self.world, &mut self.events);
                     self.set_lifecycle(Lifecycle::Playing);
                 } else {
@@ -236,6 +281,7 @@ impl RoomSim {
             Lifecycle::Finished { ticks_left } => {
                 if ticks_left == 0 {
                     if !self.results_held {
+                        self.release_fillers();
                         self.set_lifecycle(Lifecycle::Waiting);
                     }
                 } else {
@@ -278,6 +324,7 @@ impl RoomSim {
                 entity,
                 ready: false,
                 brain: None,
+                filler: false,
                 latest: None,
                 fire_pending: false,
                 applied_seq: 0,
@@ -683,6 +730,33 @@ mod tests {
         // A human joining makes the bots ready again for the next match; the human owns the room.
         sim.join(PlayerId(10), "human");
         assert_eq!(sim.owner(), Some(PlayerId(10)));
+    }
+
+    #[test]
+    fn empty_seats_are_filled_for_a_match_and_freed_after() {
+        let arena = Arena::new(ArenaConfig {
+            drones: 0,
+            match_secs: 1.0,
+            ..ArenaConfig::default()
+        });
+        let ids = Arc::new(AtomicU32::new(100));
+        let mut sim = RoomSim::new(Box::new(arena), 10, 1)
+            .with_timing(Timing {
+                countdown_secs: 0,
+                results_secs: 0,
+            })
+            .with_bot_fill(4, ids);
+        sim.join(PlayerId(1), "human");
+        sim.set_ready(PlayerId(1), true);
+        sim.step();
+        sim.step();
+        assert_eq!(sim.state(), RoomState::Playing);
+        assert_eq!((sim.player_count(), sim.bot_count()), (4, 3));
+        for _ in 0..15 {
+            sim.step();
+        }
+        assert_eq!(sim.state(), RoomState::Waiting);
+        assert_eq!((sim.player_count(), sim.bot_count()), (1, 0));
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub enum RoomCommand {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RoomStatus {
     pub state: RoomState,
+    /// Server bots seated (they take seats like players).
+    pub bots: usize,
     pub tick: Tick,
     pub missed_ticks: u64,
     /// Duration of the last tick's work (steps, snapshots, sends).
@@ -135,6 +137,7 @@ pub fn spawn(
     let (commands, rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
     let (status_tx, status) = watch::channel(RoomStatus {
         state: sim.state(),
+        bots: sim.bot_count(),
         tick: sim.tick(),
         missed_ticks: 0,
         last_tick_us: 0,
@@ -348,6 +351,7 @@ impl RoomTask {
         self.tick_seconds.record(took.as_secs_f64());
         let status = RoomStatus {
             state: self.sim.state(),
+            bots: self.sim.bot_count(),
             tick: self.sim.tick(),
             missed_ticks: self.missed,
             last_tick_us: took.as_micros() as u64,
