@@ -65,7 +65,17 @@ pub struct BotOutcome {
     pub errors: u64,
 }
 
+/// Bots sharing one QUIC endpoint (one UDP socket and its driver task): far fewer sockets and
+/// tasks than one endpoint per bot, which matters at thousands of bots on one core.
+const BOTS_PER_ENDPOINT: usize = 64;
+
 pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOutcome> {
+    let endpoints: Vec<Option<quinn::Endpoint>> = match &config.target {
+        Target::Quic { server, trust } => (0..config.bots.div_ceil(BOTS_PER_ENDPOINT))
+            .map(|_| tickwire_client::connection::endpoint(*server, trust).ok())
+            .collect(),
+        Target::SocketIo { .. } => Vec::new(),
+    };
     let rooms = config.rooms.max(1).min(config.bots.max(1));
     // The first bot of each room creates it and publishes its id to the others.
     let room_ids: Vec<_> = (0..rooms).map(|_| watch::channel(None::<RoomId>)).collect();
@@ -85,9 +95,20 @@ pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOu
             Role::Join(room_ids[group].1.clone())
         };
         let (config, progress) = (config.clone(), progress.clone());
+        let endpoint = endpoints.get(i / BOTS_PER_ENDPOINT).cloned().flatten();
         tasks.push(tokio::spawn(async move {
             let mut outcome = BotOutcome::default();
-            if let Err(e) = bot(i, &config, role, deadline, &progress, &mut outcome).await {
+            if let Err(e) = bot(
+                i,
+                &config,
+                role,
+                endpoint,
+                deadline,
+                &progress,
+                &mut outcome,
+            )
+            .await
+            {
                 tracing::warn!(bot = i, "bot failed: {e:#}");
                 outcome.errors += 1;
                 progress.errors.fetch_add(1, Ordering::Relaxed);
@@ -117,6 +138,7 @@ async fn bot(
     index: usize,
     config: &SwarmConfig,
     role: Role,
+    endpoint: Option<quinn::Endpoint>,
     deadline: Instant,
     progress: &Progress,
     outcome: &mut BotOutcome,
@@ -124,12 +146,20 @@ async fn bot(
     let name = format!("bot-{index}");
     match &config.target {
         Target::Quic { server, trust } => {
-            let client = Client::connect(ClientConfig {
-                server: *server,
-                trust: trust.clone(),
-                name,
-                token: None,
-            })
+            let endpoint = match endpoint {
+                Some(e) => e,
+                None => tickwire_client::connection::endpoint(*server, trust)
+                    .context("making a QUIC endpoint")?,
+            };
+            let client = Client::connect_on(
+                endpoint,
+                ClientConfig {
+                    server: *server,
+                    trust: trust.clone(),
+                    name,
+                    token: None,
+                },
+            )
             .await
             .context("connecting over QUIC")?;
             play(client, index, config, role, deadline, progress, outcome).await

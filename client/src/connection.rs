@@ -48,6 +48,15 @@ pub struct Client {
 impl Client {
     pub async fn connect(config: ClientConfig) -> Result<Client, ClientError> {
         let endpoint = endpoint(config.server, &config.trust)?;
+        Self::connect_on(endpoint, config).await
+    }
+
+    /// Connects through an existing endpoint (made by [`endpoint`] with the same trust): many
+    /// clients in one process (a bot swarm) can share one UDP socket and its driver.
+    pub async fn connect_on(
+        endpoint: quinn::Endpoint,
+        config: ClientConfig,
+    ) -> Result<Client, ClientError> {
         let conn = endpoint.connect(config.server, "localhost")?.await?;
 
         let (send, recv) = conn.open_bi().await?;
@@ -133,7 +142,9 @@ impl GameClient for Client {
 
     async fn close(self) {
         self.conn.close(0u32.into(), b"bye");
-        self.endpoint.wait_idle().await;
+        // A shared endpoint has other connections to drive: wait for this one only.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.closed()).await;
+        drop(self.endpoint);
     }
 }
 
