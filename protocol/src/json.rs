@@ -101,6 +101,21 @@ struct ChatArgs {
     text: String,
 }
 
+/// `{roomId}` or `{code}`, exactly one of them.
+fn room_or_code(event: &str, data: Value) -> Result<(Option<RoomId>, Option<String>), ErrorBody> {
+    match payload::<JoinArgs>(event, data)? {
+        JoinArgs {
+            room_id: Some(id),
+            code: None,
+        } => Ok((Some(RoomId(id)), None)),
+        JoinArgs {
+            room_id: None,
+            code: Some(code),
+        } => Ok((None, Some(code))),
+        _ => Err(bad_request(format!("{event} needs {{roomId}} or {{code}}"))),
+    }
+}
+
 /// The lobby and room calls a Socket.IO client can make, by event name.
 pub const CALL_EVENTS: &[&str] = &[
     "rooms:list",
@@ -142,39 +157,21 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
                 fill_bots: a.fill_bots.unwrap_or(false),
             })
         }
-        "room:join" => match payload::<JoinArgs>(event, data)? {
-            JoinArgs {
-                room_id: Some(id),
-                code: None,
-            } => Request::JoinRoom { room: RoomId(id) },
-            JoinArgs {
-                room_id: None,
-                code: Some(code),
-            } => Request::JoinByCode { code },
-            _ => return Err(bad_request("room:join needs {roomId} or {code}")),
+        "room:join" => match room_or_code(event, data)? {
+            (Some(room), None) => Request::JoinRoom { room },
+            (_, code) => Request::JoinByCode {
+                code: code.unwrap_or_default(),
+            },
         },
         "room:quick" => Request::QuickJoin {
             mode: payload::<QuickArgs>(event, data)?
                 .mode
                 .unwrap_or_else(default_mode),
         },
-        "room:spectate" => match payload::<JoinArgs>(event, data)? {
-            JoinArgs {
-                room_id: Some(id),
-                code: None,
-            } => Request::Spectate {
-                room: Some(RoomId(id)),
-                code: None,
-            },
-            JoinArgs {
-                room_id: None,
-                code: Some(code),
-            } => Request::Spectate {
-                room: None,
-                code: Some(code),
-            },
-            _ => return Err(bad_request("room:spectate needs {roomId} or {code}")),
-        },
+        "room:spectate" => {
+            let (room, code) = room_or_code(event, data)?;
+            Request::Spectate { room, code }
+        }
         "room:leave" => Request::LeaveRoom,
         "room:start" => Request::StartMatch,
         "room:ready" => {

@@ -248,46 +248,23 @@ impl Lobby {
                 }
             },
             LobbyCommand::Join { room, member } => {
-                // A private room is joined by its code only; by id it does not exist.
-                if self.rooms.get(&room).is_some_and(|e| e.code.is_some()) {
-                    let _ = member.reply.send(Err(not_found(room)));
-                } else {
-                    self.join(room, member)
-                }
+                let target = self.public_room(room);
+                self.seat_or_refuse(target, member, false)
             }
             LobbyCommand::Spectate { room, code, member } => {
                 let target = match (room, code) {
-                    (Some(room), _) if self.rooms.get(&room).is_some_and(|e| e.code.is_none()) => {
-                        Ok(room)
-                    }
-                    (Some(room), _) => Err(not_found(room)),
-                    (None, Some(code)) => self
-                        .codes
-                        .get(&code.trim().to_ascii_uppercase())
-                        .copied()
-                        .ok_or_else(|| ErrorBody::new(ErrorCode::BadCode, "no room has that code")),
+                    (Some(room), _) => self.public_room(room),
+                    (None, Some(code)) => self.room_by_code(&code),
                     (None, None) => Err(ErrorBody::new(
                         ErrorCode::BadRequest,
                         "spectate needs a room id or a code",
                     )),
                 };
-                match target {
-                    Ok(room) => self.seat(room, member, true),
-                    Err(e) => {
-                        let _ = member.reply.send(Err(e));
-                    }
-                }
+                self.seat_or_refuse(target, member, true)
             }
             LobbyCommand::JoinByCode { code, member } => {
-                match self.codes.get(&code.trim().to_ascii_uppercase()) {
-                    Some(&room) => self.join(room, member),
-                    None => {
-                        let _ = member.reply.send(Err(ErrorBody::new(
-                            ErrorCode::BadCode,
-                            "no room has that code",
-                        )));
-                    }
-                }
+                let target = self.room_by_code(&code);
+                self.seat_or_refuse(target, member, false)
             }
             LobbyCommand::QuickJoin { mode, member } => match self.quick_room(&mode) {
                 Ok(room) => self.join(room, member),
@@ -480,6 +457,36 @@ impl Lobby {
 
     fn join(&mut self, room: RoomId, member: Member) {
         self.seat(room, member, false)
+    }
+
+    /// A room reached by id: a private room is reached by its code only; by id it does not
+    /// exist.
+    fn public_room(&self, room: RoomId) -> Result<RoomId, ErrorBody> {
+        match self.rooms.get(&room) {
+            Some(e) if e.code.is_some() => Err(not_found(room)),
+            _ => Ok(room),
+        }
+    }
+
+    fn room_by_code(&self, code: &str) -> Result<RoomId, ErrorBody> {
+        self.codes
+            .get(&code.trim().to_ascii_uppercase())
+            .copied()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::BadCode, "no room has that code"))
+    }
+
+    fn seat_or_refuse(
+        &mut self,
+        target: Result<RoomId, ErrorBody>,
+        member: Member,
+        spectator: bool,
+    ) {
+        match target {
+            Ok(room) => self.seat(room, member, spectator),
+            Err(e) => {
+                let _ = member.reply.send(Err(e));
+            }
+        }
     }
 
     /// Puts a player in a room: in a seat, or (`spectator`) watching, which needs no free seat

@@ -24,7 +24,7 @@ use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
 use crate::rate::{Bucket, Rate};
 use crate::room::SnapshotPacket;
-use crate::session::{FromRoom, Rates, RoomFeed, Session};
+use crate::session::{CALL_RATE, FromRoom, Rates, RoomFeed, Session};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -54,11 +54,6 @@ pub const SEND_BUFFER: usize = 256;
 pub const COMMAND_QUEUE: usize = 32;
 /// A socket whose buffer stays full this long is disconnected.
 pub const STALL_LIMIT: Duration = Duration::from_secs(5);
-/// Lobby and room calls: a burst of 20, then 10 per second.
-const CALL_RATE: Rate = Rate {
-    burst: 20.0,
-    per_sec: 10.0,
-};
 /// Inputs: a burst of 60, then 120 per second (twice the default tick rate).
 const INPUT_RATE: Rate = Rate {
     burst: 60.0,
