@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use tickwire_client::GameClient;
 use tickwire_client::{Client, ClientConfig, Received, Trust};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
-use tickwire_protocol::{ClientFrame, ServerFrame};
+use tickwire_protocol::{ClientFrame, CreateRoom, ServerFrame};
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
 use tokio::net::UdpSocket;
@@ -24,6 +24,18 @@ pub async fn server(configure: impl FnOnce(&mut ServerConfig)) -> Server {
     let mut config = ServerConfig::loopback();
     configure(&mut config);
     Server::start(config).await.expect("server starts")
+}
+
+/// A request for a public arena room without bots; tests change fields with `..`.
+pub fn arena_room(name: &str, max_players: u8) -> CreateRoom {
+    CreateRoom {
+        name: name.into(),
+        mode: "arena".into(),
+        max_players,
+        private: false,
+        bots: 0,
+        fill_bots: false,
+    }
 }
 
 pub fn pin(server: &Server) -> Trust {

@@ -48,14 +48,7 @@ impl Bystander {
     async fn start(server: &Server) -> Bystander {
         let client = connect(server, "bystander").await;
         let room = client
-            .create_room(CreateRoom {
-                name: "calm".into(),
-                mode: "arena".into(),
-                max_players: 8,
-                private: false,
-                bots: 0,
-                fill_bots: false,
-            })
+            .create_room(arena_room("calm", 8))
             .await
             .unwrap()
             .room
@@ -237,17 +230,7 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
     let mut bystander = Bystander::start(&server).await;
     let owner = connect(&server, "owner").await;
     let other = connect(&server, "other").await;
-    let solo = owner
-        .create_room(CreateRoom {
-            name: "solo".into(),
-            mode: "arena".into(),
-            max_players: 1,
-            private: false,
-            bots: 0,
-            fill_bots: false,
-        })
-        .await
-        .unwrap();
+    let solo = owner.create_room(arena_room("solo", 1)).await.unwrap();
     assert_eq!(
         refused(other.join_room(solo.room.id).await),
         ErrorCode::RoomFull
@@ -266,24 +249,13 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
     );
     let bad_name = CreateRoom {
         name: "\u{7}".repeat(3),
-        mode: "arena".into(),
-        max_players: 4,
-        private: false,
-        bots: 0,
-        fill_bots: false,
+        ..arena_room("", 4)
     };
     assert_eq!(
         refused(other.create_room(bad_name).await),
         ErrorCode::BadRequest
     );
-    let too_many = CreateRoom {
-        name: "huge".into(),
-        mode: "arena".into(),
-        max_players: 200,
-        private: false,
-        bots: 0,
-        fill_bots: false,
-    };
+    let too_many = arena_room("huge", 200);
     assert_eq!(
         refused(other.create_room(too_many).await),
         ErrorCode::BadRequest

@@ -13,17 +13,6 @@ fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
     }
 }
 
-fn create(name: &str, max_players: u8, private: bool) -> CreateRoom {
-    CreateRoom {
-        name: name.into(),
-        mode: "arena".into(),
-        max_players,
-        private,
-        bots: 0,
-        fill_bots: false,
-    }
-}
-
 /// Waits for the room to reach `state`.
 async fn state(client: &mut Client, state: RoomState) {
     within(&format!("state {}", state.as_str()), async {
@@ -43,7 +32,13 @@ async fn private_rooms_are_unlisted_and_joined_by_code() {
     let server = server(|c| c.drones = 0).await;
     let host = connect(&server, "host").await;
     let guest = connect(&server, "guest").await;
-    let made = host.create_room(create("secret", 4, true)).await.unwrap();
+    let made = host
+        .create_room(CreateRoom {
+            private: true,
+            ..arena_room("secret", 4)
+        })
+        .await
+        .unwrap();
     let code = made.code.clone().expect("a private room has a code");
     assert_eq!(code.len(), 6);
     assert!(guest.list_rooms(None).await.unwrap().is_empty());
@@ -81,12 +76,7 @@ async fn ready_players_start_a_match_that_ends_with_results() {
     .await;
     let mut a = connect(&server, "a").await;
     let mut b = connect(&server, "b").await;
-    let room = a
-        .create_room(create("duel", 3, false))
-        .await
-        .unwrap()
-        .room
-        .id;
+    let room = a.create_room(arena_room("duel", 3)).await.unwrap().room.id;
     b.join_room(room).await.unwrap();
     a.set_ready(true).await.unwrap();
     // Not everyone is ready: listed as waiting, joinable.
@@ -149,7 +139,7 @@ async fn only_the_owner_starts_early() {
     let mut owner = connect(&server, "owner").await;
     let other = connect(&server, "other").await;
     let room = owner
-        .create_room(create("mine", 4, false))
+        .create_room(arena_room("mine", 4))
         .await
         .unwrap()
         .room
@@ -175,10 +165,10 @@ async fn lobby_limits_are_refused_with_their_codes() {
     let a = connect(&server, "a").await;
     let b = connect(&server, "b").await;
     let c = connect(&server, "c").await;
-    a.create_room(create("one", 1, false)).await.unwrap();
-    b.create_room(create("two", 1, false)).await.unwrap();
+    a.create_room(arena_room("one", 1)).await.unwrap();
+    b.create_room(arena_room("two", 1)).await.unwrap();
     assert_eq!(
-        refused(c.create_room(create("three", 1, false)).await),
+        refused(c.create_room(arena_room("three", 1)).await),
         ErrorCode::ServerFull
     );
     // Both rooms are full, so quick-join has nowhere to go and cannot make a room.
@@ -219,7 +209,7 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
     let made = human
         .create_room(CreateRoom {
             bots: 3,
-            ..create("with bots", 4, false)
+            ..arena_room("with bots", 4)
         })
         .await
         .unwrap();
@@ -231,7 +221,7 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
     );
     let too_many = CreateRoom {
         bots: 4,
-        ..create("no seat left", 4, false)
+        ..arena_room("no seat left", 4)
     };
     assert_eq!(
         refused(other.create_room(too_many).await),
@@ -261,7 +251,7 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
     let bots_only = other
         .create_room(CreateRoom {
             bots: 2,
-            ..create("bots alone", 3, false)
+            ..arena_room("bots alone", 3)
         })
         .await
         .unwrap()
@@ -297,7 +287,7 @@ async fn spectators_watch_a_match_without_a_seat() {
     let room = player
         .create_room(CreateRoom {
             bots: 1,
-            ..create("watched", 2, false)
+            ..arena_room("watched", 2)
         })
         .await
         .unwrap()
@@ -361,7 +351,7 @@ async fn bots_fill_empty_seats_for_a_match_and_leave_after() {
     human
         .create_room(CreateRoom {
             fill_bots: true,
-            ..create("topped up", 4, false)
+            ..arena_room("topped up", 4)
         })
         .await
         .unwrap();

@@ -5,19 +5,8 @@ use glam::Vec2;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tickwire_protocol::{CreateRoom, EntityKind, PlayerId, RoomEvent};
+use tickwire_protocol::{EntityKind, PlayerId, RoomEvent};
 use tickwire_tests::*;
-
-fn room(name: &str, max_players: u8) -> CreateRoom {
-    CreateRoom {
-        name: name.into(),
-        mode: "arena".into(),
-        max_players,
-        private: false,
-        bots: 0,
-        fill_bots: false,
-    }
-}
 
 fn player_x(r: &tickwire_client::Received, player: PlayerId) -> Option<f32> {
     r.snapshot
@@ -32,7 +21,7 @@ async fn two_players_in_one_room_see_each_other_move() {
     let server = server(|c| c.drones = 5).await;
     let mut a = connect(&server, "alice").await;
     let mut b = connect(&server, "bob").await;
-    let joined = a.create_room(room("duel", 2)).await.unwrap();
+    let joined = a.create_room(arena_room("duel", 2)).await.unwrap();
     b.join_room(joined.room.id).await.unwrap();
     let (pa, pb) = (a.player(), b.player());
 
@@ -79,8 +68,8 @@ async fn players_in_different_rooms_never_see_each_other() {
     let server = server(|c| c.drones = 3).await;
     let mut a = connect(&server, "a").await;
     let mut b = connect(&server, "b").await;
-    let ra = a.create_room(room("one", 4)).await.unwrap();
-    let rb = b.create_room(room("two", 4)).await.unwrap();
+    let ra = a.create_room(arena_room("one", 4)).await.unwrap();
+    let rb = b.create_room(arena_room("two", 4)).await.unwrap();
     assert_ne!(ra.room.id, rb.room.id);
     let (pa, pb) = (a.player(), b.player());
     let mut owners_seen_by_b = BTreeSet::new();
@@ -109,7 +98,7 @@ async fn a_lossy_path_still_converges_to_the_servers_world() {
         .unwrap();
     let mut lossy = connect_to(relay.addr, pin(&server), "lossy").await;
     let mut clean = connect(&server, "clean").await;
-    let joined = lossy.create_room(room("lossy", 4)).await.unwrap();
+    let joined = lossy.create_room(arena_room("lossy", 4)).await.unwrap();
     clean.join_room(joined.room.id).await.unwrap();
 
     let mut compared = 0;
@@ -151,7 +140,7 @@ async fn a_lossy_path_still_converges_to_the_servers_world() {
 async fn snapshots_larger_than_a_datagram_still_arrive() {
     let server = server(|c| c.drones = 1500).await;
     let mut client = connect(&server, "big").await;
-    let joined = client.create_room(room("crowd", 2)).await.unwrap();
+    let joined = client.create_room(arena_room("crowd", 2)).await.unwrap();
     let max = client.connection().max_datagram_size().unwrap();
     let r = snapshot_where(&mut client, "a large snapshot", |r| {
         r.snapshot.entities.len() > 1500
@@ -188,7 +177,7 @@ async fn leaving_or_disconnecting_removes_the_player() {
     let mut a = connect(&server, "stays").await;
     let b = connect(&server, "goes").await;
     let mut c = connect(&server, "leaves").await;
-    let joined = a.create_room(room("hall", 4)).await.unwrap();
+    let joined = a.create_room(arena_room("hall", 4)).await.unwrap();
     b.join_room(joined.room.id).await.unwrap();
     c.join_room(joined.room.id).await.unwrap();
     let (pb, pc) = (b.player(), c.player());
@@ -222,7 +211,7 @@ async fn leaving_or_disconnecting_removes_the_player() {
 async fn empty_rooms_close_after_the_timeout() {
     let server = server(|c| c.empty_room_secs = 1).await;
     let mut a = connect(&server, "a").await;
-    a.create_room(room("brief", 2)).await.unwrap();
+    a.create_room(arena_room("brief", 2)).await.unwrap();
     assert_eq!(a.list_rooms(Some("arena")).await.unwrap().len(), 1);
     a.leave_room().await.unwrap();
     within("the empty room to close", async {

@@ -4,19 +4,8 @@
 
 use std::sync::atomic::Ordering;
 use tickwire_client::{Client, SioClient};
-use tickwire_protocol::{CreateRoom, EntityKind, PlayerId, RoomEvent};
+use tickwire_protocol::{EntityKind, PlayerId, RoomEvent};
 use tickwire_tests::*;
-
-fn create(name: &str) -> CreateRoom {
-    CreateRoom {
-        name: name.into(),
-        mode: "arena".into(),
-        max_players: 4,
-        private: false,
-        bots: 0,
-        fill_bots: false,
-    }
-}
 
 async fn event(client: &mut Client, what: &str, pred: impl Fn(&RoomEvent) -> bool) -> RoomEvent {
     within(what, async {
@@ -38,7 +27,12 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
     })
     .await;
     let mut host = connect(&server, "host").await;
-    let room = host.create_room(create("sticky")).await.unwrap().room.id;
+    let room = host
+        .create_room(arena_room("sticky", 4))
+        .await
+        .unwrap()
+        .room
+        .id;
 
     // Over QUIC.
     let first = connect(&server, "wanderer").await;
@@ -126,7 +120,12 @@ async fn after_the_grace_period_the_seat_is_freed() {
     })
     .await;
     let mut host = connect(&server, "host").await;
-    let room = host.create_room(create("brief")).await.unwrap().room.id;
+    let room = host
+        .create_room(arena_room("brief", 4))
+        .await
+        .unwrap()
+        .room
+        .id;
     let first = connect(&server, "late").await;
     let joined = first.join_room(room).await.unwrap();
     let player = joined.player;

@@ -5,7 +5,7 @@
 use glam::Vec2;
 use std::sync::atomic::Ordering;
 use tickwire_client::SioClient;
-use tickwire_protocol::{CreateRoom, EntityKind, RoomEvent};
+use tickwire_protocol::{EntityKind, RoomEvent};
 use tickwire_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,17 +16,7 @@ async fn a_socketio_player_plays_beside_a_quic_player() {
         .await
         .unwrap();
     let mut quic = connect(&server, "quic").await;
-    let joined = sio
-        .create_room(CreateRoom {
-            name: "mixed".into(),
-            mode: "arena".into(),
-            max_players: 4,
-            private: false,
-            bots: 0,
-            fill_bots: false,
-        })
-        .await
-        .unwrap();
+    let joined = sio.create_room(arena_room("mixed", 4)).await.unwrap();
     assert_eq!(joined.player, sio.player());
     quic.join_room(joined.room.id).await.unwrap();
     let qp = quic.player();

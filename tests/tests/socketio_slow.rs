@@ -4,7 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use tickwire_client::SioClient;
-use tickwire_protocol::{CreateRoom, RoomEvent};
+use tickwire_protocol::RoomEvent;
 use tickwire_tests::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -34,14 +34,7 @@ async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
     let url = format!("http://{}", server.http_addr);
     let mut steady = SioClient::connect(&url, "steady").await.unwrap();
     let room = steady
-        .create_room(CreateRoom {
-            name: "shared".into(),
-            mode: "arena".into(),
-            max_players: 4,
-            private: false,
-            bots: 0,
-            fill_bots: false,
-        })
+        .create_room(arena_room("shared", 4))
         .await
         .unwrap()
         .room
