@@ -93,8 +93,8 @@ fn bots_play_against_a_separately_started_server() {
         .read_line(&mut line)
         .unwrap();
     let field = |key: &str| {
-        line.split_whitespace()
-            .find_map(|f| f.strip_prefix(&format!("{key}=")).map(str::to_owned))
+        tickwire_server::Server::listening_field(&line, key)
+            .map(str::to_owned)
             .unwrap()
     };
     let out = bots()

@@ -146,6 +146,13 @@ impl Server {
         )
     }
 
+    /// Reads one `key=value` field (`http`, `quic`, `cert-sha256`) of a `listening` line, as
+    /// scripts and tests that start the server do.
+    pub fn listening_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+    }
+
     /// Stops accepting, closes every connection and waits for the listeners to end.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

@@ -6,6 +6,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use tickwire_server::Server;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -33,8 +34,8 @@ fn prints_the_listening_line_serves_health_and_stops_on_sigterm() {
     let line = rx.recv_timeout(WAIT).expect("a listening line");
     assert!(line.starts_with("listening "), "{line}");
     let field = |key: &str| {
-        line.split(' ')
-            .find_map(|f| f.strip_prefix(&format!("{key}=")).map(str::to_owned))
+        Server::listening_field(&line, key)
+            .map(str::to_owned)
             .unwrap_or_else(|| panic!("no {key}= in {line}"))
     };
     let http = field("http");

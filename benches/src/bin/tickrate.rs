@@ -190,8 +190,8 @@ fn run_step(bin: &std::path::Path, transport: &str, bots: usize, secs: u64) -> R
         .read_line(&mut line)
         .map_err(|e| e.to_string())?;
     let field = |k: &str| {
-        line.split_whitespace()
-            .find_map(|f| f.strip_prefix(&format!("{k}=")).map(str::to_owned))
+        tickwire_server::Server::listening_field(&line, k)
+            .map(str::to_owned)
             .ok_or(format!("no {k}= in {line:?}"))
     };
     let (http, quic, cert) = (field("http")?, field("quic")?, field("cert-sha256")?);
