@@ -2,6 +2,7 @@
 //! with its reconnect token, over either transport, from a full snapshot; after the grace the
 //! seat is freed and the room is told.
 
+use glam::Vec2;
 use std::sync::atomic::Ordering;
 use tickwire_client::{Client, SioClient};
 use tickwire_protocol::{EntityKind, PlayerId, RoomEvent};
@@ -35,9 +36,14 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
         .id;
 
     // Over QUIC.
-    let first = connect(&server, "wanderer").await;
+    let mut first = connect(&server, "wanderer").await;
     let joined = first.join_room(room).await.unwrap();
     let (player, entity) = (joined.player, joined.entity);
+    // Inputs numbered up to 20 on the first connection...
+    for _ in 0..20 {
+        first.send_input(Vec2::ZERO, 0.0, 0).unwrap();
+    }
+    snapshot_where(&mut first, "the inputs to be applied", |r| r.input_ack > 0).await;
     first.close().await;
     let dropped = event(
         &mut host,
@@ -76,6 +82,23 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
         back.stats().delta_snapshots.load(Ordering::Relaxed),
         0,
         "resumed from a full snapshot"
+    );
+    // ...and the new connection's, numbered from 1 again, move the player.
+    let start = r.snapshot.get(entity).unwrap().position();
+    let walked = within("the resumed player to walk", async {
+        loop {
+            back.send_input(Vec2::X, 0.0, 0).unwrap();
+            let r = back.next_snapshot().await.unwrap();
+            if r.snapshot.get(entity).unwrap().position().x > start.x + 20.0 {
+                return r;
+            }
+        }
+    })
+    .await;
+    assert!(
+        (1..20).contains(&walked.input_ack),
+        "the new connection's inputs count from 1, not after the old one's: ack {}",
+        walked.input_ack
     );
 
     // Over Socket.IO, with the same token.

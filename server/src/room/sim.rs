@@ -1,6 +1,7 @@
 //! The room without I/O: seats, inputs, fixed steps, snapshots. It never reads a clock or a
 //! socket; a unit test or a benchmark can drive it directly.
 
+use super::inputs::InputQueue;
 use crate::game::brain::Brain;
 use crate::game::{Game, TickInput};
 use crate::replication::{EncodeCache, History};
@@ -22,12 +23,8 @@ struct Seat {
     brain: Option<Brain>,
     /// A bot that filled an empty seat for one match; it leaves when the match is over.
     filler: bool,
-    /// The newest input received; re-applied every step until a newer one arrives.
-    latest: Option<Input>,
-    /// A fire press seen since the last step, so a click between two steps is not lost.
-    fire_pending: bool,
-    /// The seq of the newest input applied by a step: the input ack sent back.
-    applied_seq: u32,
+    /// Inputs waiting for their step; its last applied seq is the input ack sent back.
+    inputs: InputQueue,
     /// The newest snapshot tick the player confirmed.
     acked: Option<Tick>,
 }
@@ -325,9 +322,7 @@ impl RoomSim {
                 ready: false,
                 brain: None,
                 filler: false,
-                latest: None,
-                fire_pending: false,
-                applied_seq: 0,
+                inputs: InputQueue::default(),
                 acked: None,
             },
         );
@@ -370,7 +365,7 @@ impl RoomSim {
         for (player, seat) in &mut self.seats {
             if let Some(brain) = &mut seat.brain {
                 let a = brain.act(*player, view);
-                let seq = seat.latest.map_or(seat.applied_seq, |i| i.seq) + 1;
+                let seq = seat.inputs.newest() + 1;
                 batches.push((
                     *player,
                     InputBatch {
@@ -394,8 +389,7 @@ impl RoomSim {
     /// the seat stays.
     pub fn detach(&mut self, player: PlayerId, grace_secs: u32) {
         if let Some(seat) = self.seats.get_mut(&player) {
-            seat.latest = None;
-            seat.fire_pending = false;
+            seat.inputs.reset();
             seat.acked = None;
             self.events
                 .push(RoomEvent::PlayerDisconnected { player, grace_secs });
@@ -406,6 +400,8 @@ impl RoomSim {
     pub fn reattach(&mut self, player: PlayerId) -> Option<NetId> {
         let seat = self.seats.get_mut(&player)?;
         seat.acked = None;
+        // The new connection numbers its inputs from 1 again.
+        seat.inputs.reset();
         Some(seat.entity)
     }
 
@@ -466,8 +462,8 @@ impl RoomSim {
         }
     }
 
-    /// Takes a validated batch: the newest input wins, and the ack moves forward only to a tick
-    /// this room has already produced.
+    /// Takes a validated batch: new inputs wait for their step (see [`InputQueue`]), and the
+    /// ack moves forward only to a tick this room has already produced.
     pub fn receive(&mut self, player: PlayerId, batch: &InputBatch) {
         if let Some(acked) = self.spectators.get_mut(&player) {
             // A spectator's inputs carry only its ack.
@@ -482,17 +478,7 @@ impl RoomSim {
         let Some(seat) = self.seats.get_mut(&player) else {
             return;
         };
-        let newest_known = seat.latest.map_or(seat.applied_seq, |i| i.seq);
-        for input in &batch.inputs {
-            if input.seq > newest_known {
-                seat.fire_pending |= input.fire();
-            }
-        }
-        if let Some(newest) = batch.inputs.iter().max_by_key(|i| i.seq)
-            && newest.seq > newest_known
-        {
-            seat.latest = Some(*newest);
-        }
+        seat.inputs.receive(&batch.inputs);
         if let Some(ack) = batch.ack_tick
             && ack <= self.tick
             && seat.acked.is_none_or(|a| ack > a)
@@ -507,7 +493,7 @@ impl RoomSim {
         self.drive_bots();
         self.inputs.clear();
         for (player, seat) in &mut self.seats {
-            let Some(input) = seat.latest else {
+            let Some((input, fire)) = seat.inputs.take_for_step() else {
                 continue;
             };
             self.inputs.push((
@@ -515,11 +501,9 @@ impl RoomSim {
                 TickInput {
                     move_dir: input.move_dir,
                     aim: input.aim,
-                    fire: input.fire() || seat.fire_pending,
+                    fire,
                 },
             ));
-            seat.fire_pending = false;
-            seat.applied_seq = input.seq;
         }
         let before = self.events.len();
         self.game
@@ -549,7 +533,10 @@ impl RoomSim {
     /// once per distinct baseline.
     pub fn snapshot(&mut self, out: &mut Vec<Outgoing>) {
         self.capture();
-        let seated = self.seats.iter().map(|(p, s)| (*p, s.acked, s.applied_seq));
+        let seated = self
+            .seats
+            .iter()
+            .map(|(p, s)| (*p, s.acked, s.inputs.applied()));
         let watching = self.spectators.iter().map(|(p, acked)| (*p, *acked, 0));
         for (player, acked, input_ack) in seated.chain(watching) {
             if let Some(body) = self.cache.encode(&self.history, acked) {
