@@ -127,14 +127,15 @@ impl SnapshotSink {
 }
 
 /// Numbers inputs and keeps the last few, so each batch repeats them (for datagram loss).
-#[derive(Default)]
-pub(crate) struct InputLog {
+#[derive(Debug, Default)]
+pub struct InputLog {
     next_seq: u32,
     recent: VecDeque<Input>,
 }
 
 impl InputLog {
-    pub(crate) fn next_batch(
+    /// Numbers one input and returns its seq with the batch to send (it and the few before).
+    pub fn next_batch(
         &mut self,
         move_dir: Vec2,
         aim: f32,
@@ -159,7 +160,9 @@ impl InputLog {
         (seq, batch)
     }
 
-    pub(crate) fn forget(&mut self) {
+    /// Drops the remembered inputs (after leaving a room, so they are not repeated into the
+    /// next one).
+    pub fn forget(&mut self) {
         self.recent.clear();
     }
 }
@@ -192,6 +195,16 @@ impl ClientState {
 
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
+    }
+
+    pub(crate) fn stats_shared(&self) -> Arc<ClientStats> {
+        self.stats.clone()
+    }
+
+    /// Another receiver of the newest decoded snapshot, for a task that forwards snapshots
+    /// while the client itself is busy elsewhere (the Bevy bridge).
+    pub fn snapshot_feed(&self) -> watch::Receiver<Option<Arc<Received>>> {
+        self.snapshots.clone()
     }
 }
 

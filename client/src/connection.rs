@@ -7,7 +7,8 @@
 //! `watch`).
 
 use crate::common::{
-    ClientError, ClientState, ClientStats, GameClient, REQUEST_TIMEOUT, Received, SnapshotSink,
+    ClientError, ClientState, ClientStats, GameClient, InputLog, REQUEST_TIMEOUT, Received,
+    SnapshotSink,
 };
 use crate::trust::Trust;
 use bytes::Bytes;
@@ -100,11 +101,52 @@ impl Client {
         &self.conn
     }
 
+    /// An input sender for another thread (a game loop), with its own numbering: use either it
+    /// or [`GameClient::send_input`] on one connection, not both.
+    pub fn input_sender(&self) -> InputSender {
+        InputSender {
+            conn: self.conn.clone(),
+            log: InputLog::default(),
+            stats: self.state.stats_shared(),
+        }
+    }
+
     /// Sends a batch as it is (no validation): for tests of the server's checks.
     pub fn send_batch(&self, batch: &InputBatch) -> Result<(), ClientError> {
         let bytes = packet::encode_input(batch)?;
         self.conn.send_datagram(Bytes::from(bytes))?;
         Ok(())
+    }
+}
+
+/// Sends inputs as datagrams on a connection owned elsewhere: a game loop numbers its inputs
+/// here and learns each seq at once, which prediction needs.
+pub struct InputSender {
+    conn: quinn::Connection,
+    log: InputLog,
+    stats: Arc<ClientStats>,
+}
+
+impl InputSender {
+    /// Sends one input (with the previous few, for loss) acknowledging `ack_tick`; returns its
+    /// seq.
+    pub fn send(
+        &mut self,
+        move_dir: glam::Vec2,
+        aim: f32,
+        buttons: u8,
+        ack_tick: Option<tickwire_protocol::Tick>,
+    ) -> Result<u32, ClientError> {
+        let (seq, batch) = self.log.next_batch(move_dir, aim, buttons, ack_tick);
+        let bytes = packet::encode_input(&batch)?;
+        self.conn.send_datagram(Bytes::from(bytes))?;
+        self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(seq)
+    }
+
+    /// Forgets the inputs it would repeat (after leaving a room).
+    pub fn forget(&mut self) {
+        self.log.forget();
     }
 }
 

@@ -14,8 +14,8 @@ pub mod connection;
 pub mod socketio;
 pub mod trust;
 
-pub use common::{ClientError, ClientStats, GameClient, Received};
-pub use connection::{Client, ClientConfig};
+pub use common::{ClientError, ClientStats, GameClient, InputLog, Received};
+pub use connection::{Client, ClientConfig, InputSender};
 pub use socketio::SioClient;
 pub use tickwire_protocol::world::ClientWorld;
 pub use trust::Trust;

@@ -1,0 +1,231 @@
+//! Snapshots into Bevy entities: a short buffer of decoded snapshots, and one Bevy entity per
+//! replicated net id, spawned and despawned as the *shown* snapshot (the one at the render
+//! clock, see [`crate::interpolation`]) says, so a remote entity appears and disappears when
+//! the player sees its first and last position, not a render delay early. The local player's
+//! entity follows the newest snapshot instead: prediction draws it ahead of the others.
+
+use crate::connection::{CurrentRoom, SnapshotMessage};
+use bevy::platform::collections::HashMap;
+use bevy::prelude::*;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tickwire_client::Received;
+use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, RoomId, Snapshot, Tick};
+
+/// Snapshots kept, at most: about a second at 60 Hz, far more than any render delay.
+pub const BUFFER_LEN: usize = 64;
+
+/// A replicated entity: which one on the server, and what it is.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetEntity {
+    pub id: NetId,
+    pub kind: EntityKind,
+    pub owner: Option<PlayerId>,
+}
+
+/// What to show for a replicated entity this frame, in world units: interpolated for remote
+/// entities, predicted for the local player.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
+pub struct NetState {
+    pub pos: Vec2,
+    pub vel: Vec2,
+    pub aim: f32,
+    pub health: f32,
+}
+
+impl NetState {
+    pub fn from_state(state: &EntityState) -> NetState {
+        NetState {
+            pos: state.position(),
+            vel: state.velocity(),
+            aim: state.aim_angle(),
+            health: state.health as f32,
+        }
+    }
+}
+
+/// Marks the entity the player controls.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct LocalPlayer;
+
+/// Recent snapshots of the current room, oldest first.
+#[derive(Resource, Default)]
+pub struct SnapshotBuffer {
+    room: Option<RoomId>,
+    snapshots: VecDeque<Arc<Received>>,
+}
+
+impl SnapshotBuffer {
+    pub fn newest(&self) -> Option<&Arc<Received>> {
+        self.snapshots.back()
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Snapshot> {
+        self.snapshots.iter().map(|r| &*r.snapshot)
+    }
+
+    /// The snapshot shown at fractional tick `at`: the newest at or before it, or the oldest
+    /// when all are later (the clock has just started).
+    pub fn shown(&self, at: f64) -> Option<&Snapshot> {
+        self.iter()
+            .rev()
+            .find(|s| s.tick.0 as f64 <= at)
+            .or_else(|| self.iter().next())
+    }
+
+    fn push(&mut self, received: Arc<Received>) {
+        if self
+            .newest()
+            .is_some_and(|n| n.snapshot.tick >= received.snapshot.tick)
+        {
+            return;
+        }
+        if self.snapshots.len() == BUFFER_LEN {
+            self.snapshots.pop_front();
+        }
+        self.snapshots.push_back(received);
+    }
+
+    fn clear(&mut self) {
+        self.snapshots.clear();
+    }
+}
+
+/// Where the render clock stands, in fractional server ticks; None until it has started.
+/// Interpolation owns it; replication reads it to pick the shown snapshot.
+#[derive(Resource, Clone, Copy, Debug, Default)]
+pub struct RenderTick(pub Option<f64>);
+
+/// Bevy entity by net id.
+#[derive(Resource, Default, Deref)]
+pub struct NetIndex(HashMap<NetId, Entity>);
+
+/// Counters for reports.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct ReplicationStats {
+    /// Net entities spawned so far (each net id once per room).
+    pub entities_seen: u64,
+    pub despawned: u64,
+}
+
+#[derive(Default)]
+pub struct ReplicationPlugin;
+
+impl Plugin for ReplicationPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<SnapshotBuffer>()
+            .init_resource::<RenderTick>()
+            .init_resource::<NetIndex>()
+            .init_resource::<ReplicationStats>()
+            .add_systems(
+                PreUpdate,
+                buffer_snapshots.after(crate::connection::ReceiveSet),
+            )
+            .add_systems(Update, sync_entities.in_set(ReplicationSet::Sync))
+            .add_systems(
+                PostUpdate,
+                place_transforms.before(TransformSystems::Propagate),
+            );
+    }
+}
+
+/// Ordering within a frame: entities exist (`Sync`) before their states are written (`Show`).
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplicationSet {
+    Sync,
+    Show,
+}
+
+fn buffer_snapshots(
+    mut incoming: MessageReader<SnapshotMessage>,
+    room: Res<CurrentRoom>,
+    mut buffer: ResMut<SnapshotBuffer>,
+) {
+    let current = room.joined.as_ref().map(|j| j.room.id);
+    if buffer.room != current {
+        // A new room numbers its ticks afresh; nothing of the old one applies.
+        buffer.room = current;
+        buffer.clear();
+    }
+    for received in incoming.read() {
+        if current.is_some() {
+            buffer.push(received.0.clone());
+        }
+    }
+}
+
+fn sync_entities(
+    mut commands: Commands,
+    buffer: Res<SnapshotBuffer>,
+    render: Res<RenderTick>,
+    room: Res<CurrentRoom>,
+    mut index: ResMut<NetIndex>,
+    mut stats: ResMut<ReplicationStats>,
+) {
+    let local = room.joined.as_ref().map(|j| j.entity).filter(|e| e.0 != 0);
+    let shown = match render.0 {
+        Some(at) => buffer.shown(at),
+        None => buffer.newest().map(|r| &*r.snapshot),
+    };
+    let newest = buffer.newest().map(|r| &*r.snapshot);
+    let wanted = |id: NetId| -> Option<&EntityState> {
+        if Some(id) == local {
+            newest?.get(id)
+        } else {
+            shown?.get(id)
+        }
+    };
+
+    index.0.retain(|id, entity| {
+        if wanted(*id).is_some() {
+            return true;
+        }
+        commands.entity(*entity).despawn();
+        stats.despawned += 1;
+        false
+    });
+    let candidates = shown
+        .into_iter()
+        .flat_map(|s| s.entities.iter())
+        .chain(local.and_then(|id| newest?.get(id)));
+    for state in candidates {
+        if index.0.contains_key(&state.id) || wanted(state.id).is_none() {
+            continue;
+        }
+        let net = NetEntity {
+            id: state.id,
+            kind: state.kind,
+            owner: state.owner,
+        };
+        let shown_state = NetState::from_state(state);
+        let mut entity = commands.spawn((
+            net,
+            shown_state,
+            Transform::from_translation(shown_state.pos.extend(0.0)),
+        ));
+        if Some(state.id) == local {
+            entity.insert(LocalPlayer);
+        }
+        index.0.insert(state.id, entity.id());
+        stats.entities_seen += 1;
+    }
+}
+
+/// Puts every replicated entity where its state says (x, y in world units; z keeps kinds in
+/// layers so projectiles draw over drones and players over both).
+fn place_transforms(mut shown: Query<(&NetEntity, &NetState, &mut Transform)>) {
+    for (net, state, mut transform) in &mut shown {
+        let z = match net.kind {
+            EntityKind::Drone => 0.0,
+            EntityKind::Projectile => 1.0,
+            EntityKind::Player => 2.0,
+        };
+        transform.translation = state.pos.extend(z);
+        transform.rotation = Quat::from_rotation_z(state.aim);
+    }
+}
+
+/// The tick a snapshot buffer's newest entry carries, for acks.
+pub fn newest_tick(buffer: &SnapshotBuffer) -> Option<Tick> {
+    buffer.newest().map(|r| r.snapshot.tick)
+}
