@@ -204,6 +204,7 @@ fn connect(
         trust: settings.trust.clone(),
         name: settings.name.clone(),
         token: settings.token.clone(),
+        decoding: Default::default(),
     };
     match Bridge::start(config) {
         Ok(bridge) => {

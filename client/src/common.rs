@@ -69,6 +69,17 @@ pub struct Received {
     pub at: Instant,
 }
 
+/// How much of each snapshot a client decodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Decoding {
+    /// The whole world: what a player needs.
+    #[default]
+    Full,
+    /// Only the header, to acknowledge the tick: snapshots arrive with no entities. For load
+    /// generators (see [`ClientWorld::ticks_only`]).
+    TicksOnly,
+}
+
 /// Turns snapshot packets into the client-side world and publishes the newest.
 pub(crate) struct SnapshotSink {
     world: ClientWorld,
@@ -80,9 +91,13 @@ impl SnapshotSink {
     pub(crate) fn new(
         latest: watch::Sender<Option<Arc<Received>>>,
         stats: Arc<ClientStats>,
+        decoding: Decoding,
     ) -> Self {
         SnapshotSink {
-            world: ClientWorld::default(),
+            world: match decoding {
+                Decoding::Full => ClientWorld::default(),
+                Decoding::TicksOnly => ClientWorld::ticks_only(),
+            },
             latest,
             stats,
         }

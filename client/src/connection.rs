@@ -7,8 +7,8 @@
 //! `watch`).
 
 use crate::common::{
-    ClientError, ClientState, ClientStats, GameClient, InputLog, REQUEST_TIMEOUT, Received,
-    SnapshotSink,
+    ClientError, ClientState, ClientStats, Decoding, GameClient, InputLog, REQUEST_TIMEOUT,
+    Received, SnapshotSink,
 };
 use crate::trust::Trust;
 use bytes::Bytes;
@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub name: String,
     /// A reconnect token from an earlier `Joined`: resume that seat if it is still held.
     pub token: Option<String>,
+    /// How much of each snapshot to decode (a player: all of it).
+    pub decoding: Decoding,
 }
 
 type Call = (Request, oneshot::Sender<Result<Reply, ErrorBody>>);
@@ -74,7 +76,12 @@ impl Client {
             stats.clone(),
         ));
         let (snap_tx, snapshots) = watch::channel(None);
-        tokio::spawn(snapshot_task(conn.clone(), snap_tx, stats.clone()));
+        tokio::spawn(snapshot_task(
+            conn.clone(),
+            snap_tx,
+            stats.clone(),
+            config.decoding,
+        ));
 
         let hello = Request::Hello {
             protocol: PROTOCOL_VERSION,
@@ -306,8 +313,9 @@ async fn snapshot_task(
     conn: quinn::Connection,
     latest: watch::Sender<Option<Arc<Received>>>,
     stats: Arc<ClientStats>,
+    decoding: Decoding,
 ) {
-    let mut sink = SnapshotSink::new(latest, stats);
+    let mut sink = SnapshotSink::new(latest, stats, decoding);
     let (streamed_tx, mut streamed) = mpsc::channel::<Vec<u8>>(4);
     loop {
         tokio::select! {

@@ -14,7 +14,7 @@ pub mod connection;
 pub mod socketio;
 pub mod trust;
 
-pub use common::{ClientError, ClientStats, GameClient, InputLog, Received};
+pub use common::{ClientError, ClientStats, Decoding, GameClient, InputLog, Received};
 pub use connection::{Client, ClientConfig, InputSender};
 pub use socketio::SioClient;
 pub use tickwire_protocol::world::ClientWorld;

@@ -94,7 +94,7 @@ impl SioClient {
             next_ack: 0,
             binary: None,
             events: events_tx,
-            sink: SnapshotSink::new(snap_tx, stats.clone()),
+            sink: SnapshotSink::new(snap_tx, stats.clone(), crate::Decoding::Full),
             stats: stats.clone(),
             welcome: Some(welcome_tx),
         };

@@ -17,6 +17,9 @@ pub struct ClientWorld {
     /// Ticks strictly increasing; the back is the newest. Shared, so handing the newest to the
     /// game costs a reference count, not a copy.
     kept: VecDeque<Arc<Snapshot>>,
+    /// Read only each snapshot's header and keep its tick, with no entities (see
+    /// [`ClientWorld::ticks_only`]).
+    ticks_only: bool,
 }
 
 /// What applying one snapshot did.
@@ -30,6 +33,17 @@ pub enum Applied {
 }
 
 impl ClientWorld {
+    /// A world that follows the snapshot stream's ticks without decoding the entities: every
+    /// kept snapshot is empty. For load generators, which must acknowledge ticks (the server
+    /// does the same delta work for them as for a real player) but need not see the world;
+    /// decoding is most of a client's CPU per snapshot.
+    pub fn ticks_only() -> ClientWorld {
+        ClientWorld {
+            kept: VecDeque::new(),
+            ticks_only: true,
+        }
+    }
+
     /// The newest decoded snapshot.
     pub fn current(&self) -> Option<&Snapshot> {
         self.kept.back().map(|s| &**s)
@@ -72,7 +86,19 @@ impl ClientWorld {
         {
             return Ok(Applied::Stale(tick));
         }
-        let snapshot = delta::decode(body, base)?;
+        let snapshot = if self.ticks_only {
+            let tick_rate = match header {
+                delta::DeltaHeader::Full { tick_rate, .. } => tick_rate,
+                delta::DeltaHeader::Delta { .. } => base.map_or(0, |b| b.tick_rate),
+            };
+            Snapshot {
+                tick,
+                tick_rate,
+                entities: Vec::new(),
+            }
+        } else {
+            delta::decode(body, base)?
+        };
         let delta = base.is_some();
         // Keep what a later delta may still name as its baseline.
         while self
@@ -136,5 +162,29 @@ mod tests {
             world.apply(&delta::encode(Some(&s2), &s4)),
             Err(DecodeError::MissingBaseline(2))
         );
+    }
+
+    #[test]
+    fn a_ticks_only_world_follows_the_ticks_without_entities() {
+        let mut world = ClientWorld::ticks_only();
+        let (s1, s3, s4) = (snap(1, 10), snap(3, 30), snap(4, 40));
+        world.apply(&delta::encode(None, &s1)).unwrap();
+        assert_eq!(
+            world.apply(&delta::encode(Some(&s1), &s3)),
+            Ok(Applied::Newer {
+                tick: Tick(3),
+                delta: true
+            })
+        );
+        assert_eq!(
+            world.apply(&delta::encode(Some(&s3), &s4)),
+            Ok(Applied::Newer {
+                tick: Tick(4),
+                delta: true
+            })
+        );
+        let current = world.current().unwrap();
+        assert_eq!((current.tick, current.tick_rate), (Tick(4), s1.tick_rate));
+        assert!(current.entities.is_empty());
     }
 }

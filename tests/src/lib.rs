@@ -48,6 +48,7 @@ pub async fn connect_to(addr: SocketAddr, trust: Trust, name: &str) -> Client {
         trust,
         name: name.to_owned(),
         token: None,
+        decoding: Default::default(),
     })
     .await
     .expect("client connects")
@@ -64,6 +65,7 @@ pub async fn reconnect(server: &Server, name: &str, token: &str) -> Client {
         trust: pin(server),
         name: name.to_owned(),
         token: Some(token.to_owned()),
+        decoding: Default::default(),
     })
     .await
     .expect("client reconnects")
