@@ -19,6 +19,9 @@ pub struct Report {
     pub rtt_ms_p99: f64,
     pub matches_finished: usize,
     pub errors: u64,
+    /// Seconds the bots spent seated in their rooms, summed: snapshots due = this × the
+    /// server's snapshot rate (connecting and joining excluded).
+    pub seated_secs: f64,
 }
 
 impl Report {
@@ -55,6 +58,7 @@ impl Report {
             rtt_ms_p99: round2(percentile(&rtts, 0.99)),
             matches_finished: matches.len(),
             errors: outcomes.iter().map(|o| o.errors).sum(),
+            seated_secs: round2(outcomes.iter().map(|o| o.seated_secs).sum()),
         }
     }
 

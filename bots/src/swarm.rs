@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
 use tickwire_protocol::{CreateRoom, RoomEvent, RoomId, RoomState};
 use tickwire_server::game::brain::Brain;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 /// Where and how the bots connect.
 #[derive(Clone)]
@@ -66,11 +66,17 @@ pub struct BotOutcome {
     /// (room, match number) of every match this bot saw end.
     pub matches: BTreeSet<(RoomId, u32)>,
     pub errors: u64,
+    /// Seconds from joining its room to the end: when snapshots were due.
+    pub seated_secs: f64,
 }
 
 /// Bots sharing one QUIC endpoint (one UDP socket and its driver task): far fewer sockets and
 /// tasks than one endpoint per bot, which matters at thousands of bots on one core.
 const BOTS_PER_ENDPOINT: usize = 64;
+/// Connections being set up at once, at most.
+const CONCURRENT_CONNECTS: usize = 16;
+/// How long a bot waits for its room to fill before saying ready anyway.
+const READY_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOutcome> {
     let endpoints: Vec<Option<quinn::Endpoint>> = match &config.target {
@@ -84,6 +90,7 @@ pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOu
     let room_ids: Vec<_> = (0..rooms).map(|_| watch::channel(None::<RoomId>)).collect();
     let seats = config.bots.div_ceil(rooms);
     let deadline = Instant::now() + config.duration;
+    let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
     let mut tasks = Vec::with_capacity(config.bots);
     for i in 0..config.bots {
         let group = i % rooms;
@@ -97,21 +104,15 @@ pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOu
         } else {
             Role::Join(room_ids[group].1.clone())
         };
-        let (config, progress) = (config.clone(), progress.clone());
+        let (config, progress, connects) = (config.clone(), progress.clone(), connects.clone());
         let endpoint = endpoints.get(i / BOTS_PER_ENDPOINT).cloned().flatten();
         tasks.push(tokio::spawn(async move {
             let mut outcome = BotOutcome::default();
-            if let Err(e) = bot(
-                i,
-                &config,
-                role,
+            let dial = Dial {
                 endpoint,
-                deadline,
-                &progress,
-                &mut outcome,
-            )
-            .await
-            {
+                queue: &connects,
+            };
+            if let Err(e) = bot(i, &config, role, dial, deadline, &progress, &mut outcome).await {
                 tracing::warn!(bot = i, "bot failed: {e:#}");
                 outcome.errors += 1;
                 progress.errors.fetch_add(1, Ordering::Relaxed);
@@ -129,6 +130,12 @@ pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOu
     outcomes
 }
 
+/// How a bot gets connected: its shared QUIC endpoint (if any) and the queue of connects.
+struct Dial<'a> {
+    endpoint: Option<quinn::Endpoint>,
+    queue: &'a Semaphore,
+}
+
 enum Role {
     Create {
         publish: watch::Sender<Option<RoomId>>,
@@ -141,15 +148,18 @@ async fn bot(
     index: usize,
     config: &SwarmConfig,
     role: Role,
-    endpoint: Option<quinn::Endpoint>,
+    dial: Dial<'_>,
     deadline: Instant,
     progress: &Progress,
     outcome: &mut BotOutcome,
 ) -> anyhow::Result<()> {
     let name = format!("bot-{index}");
+    // Handshakes a few at a time, in spawn order (room creators first): a thousand TLS
+    // handshakes at once on one core time out; queued, they take a second or two.
+    let permit = dial.queue.acquire().await.context("connect queue closed")?;
     match &config.target {
         Target::Quic { server, trust } => {
-            let endpoint = match endpoint {
+            let endpoint = match dial.endpoint {
                 Some(e) => e,
                 None => tickwire_client::connection::endpoint(*server, trust)
                     .context("making a QUIC endpoint")?,
@@ -166,12 +176,14 @@ async fn bot(
             )
             .await
             .context("connecting over QUIC")?;
+            drop(permit);
             play(client, index, config, role, deadline, progress, outcome).await
         }
         Target::SocketIo { url } => {
             let client = SioClient::connect(url, &name)
                 .await
                 .context("connecting over Socket.IO")?;
+            drop(permit);
             play(client, index, config, role, deadline, progress, outcome).await
         }
     }
@@ -216,9 +228,15 @@ async fn play<C: GameClient>(
     };
     outcome.connected = true;
     progress.connected.fetch_add(1, Ordering::Relaxed);
-    // Bots are always ready; the match starts once every player in the room is.
-    client.set_ready(true).await.context("getting ready")?;
+    let seated = Instant::now();
+    // Bots are always ready, but only once their room is full (or after READY_WAIT): the match
+    // starts when every seated player is ready, and a started match refuses later joiners.
     let room = joined.room.id;
+    let mut present = joined.room.players as usize;
+    let full = joined.room.max_players as usize;
+    let mut ready = false;
+    let ready_wait = tokio::time::sleep(READY_WAIT);
+    tokio::pin!(ready_wait);
 
     let mut brain = Brain::new(index as u64 + 1);
     let mut inputs = tokio::time::interval(Duration::from_secs_f64(1.0 / config.input_hz));
@@ -229,8 +247,16 @@ async fn play<C: GameClient>(
     tokio::pin!(end);
     let mut seen = 0u64;
     loop {
+        if !ready && present >= full {
+            ready = true;
+            client.set_ready(true).await.context("getting ready")?;
+        }
         tokio::select! {
             _ = &mut end => break,
+            _ = &mut ready_wait, if !ready => {
+                ready = true;
+                client.set_ready(true).await.context("getting ready")?;
+            }
             _ = inputs.tick() => {
                 let stats = client.stats();
                 let now = stats.snapshots.load(Ordering::Relaxed);
@@ -252,6 +278,9 @@ async fn play<C: GameClient>(
                     RoomEvent::MatchEnded(result) => {
                         outcome.matches.insert((room, result.match_no));
                     }
+                    // `present` already counts this bot.
+                    RoomEvent::PlayerJoined { player, .. } if player != me => present += 1,
+                    RoomEvent::PlayerLeft { .. } => present = present.saturating_sub(1),
                     // Ready again for the rematch once the room waits.
                     RoomEvent::StateChanged { state: RoomState::Waiting, .. } => {
                         client.set_ready(true).await.context("getting ready")?;
@@ -261,6 +290,7 @@ async fn play<C: GameClient>(
             }
         }
     }
+    outcome.seated_secs = seated.elapsed().as_secs_f64();
     let stats = client.stats();
     outcome.snapshots = stats.snapshots.load(Ordering::Relaxed);
     outcome.snapshot_bytes = stats.snapshot_bytes.load(Ordering::Relaxed);

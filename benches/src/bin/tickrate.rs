@@ -21,12 +21,17 @@ const DRONES: u32 = 50;
 const TICK_RATE: u32 = 60;
 const SNAPSHOT_RATE: u32 = 30;
 const INPUT_HZ: u32 = 30;
+/// The server's gauge of connected players (summed over transports).
+const PLAYERS_CONNECTED: &str = "tickwire_players_connected";
 
 struct Args {
     bots: Vec<usize>,
     transports: Vec<String>,
     secs: u64,
     json: bool,
+    /// QUIC bots acknowledge snapshots from their headers without decoding (`tickwire-bots
+    /// --light`): the server's work is the same, the bots' smaller.
+    light: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -35,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         transports: vec!["quic".into(), "socketio".into()],
         secs: 10,
         json: false,
+        light: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -49,8 +55,9 @@ fn parse_args() -> Result<Args, String> {
             "--transports" => args.transports = value()?.split(',').map(str::to_owned).collect(),
             "--secs" => args.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
             "--json" => args.json = true,
+            "--light" => args.light = true,
             "-h" | "--help" => {
-                return Err("usage: tickrate [--bots 100,1000] [--transports quic,socketio] [--secs N] [--json]".into())
+                return Err("usage: tickrate [--bots 100,1000] [--transports quic,socketio] [--secs N] [--light] [--json]".into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -81,7 +88,7 @@ fn main() {
     for transport in &args.transports {
         for &bots in &args.bots {
             eprintln!("{transport}: {bots} bots for {} s ...", args.secs);
-            match run_step(&bin, transport, bots, args.secs) {
+            match run_step(&bin, transport, bots, args.secs, args.light) {
                 Ok(row) => {
                     if std::io::stderr().is_terminal() {
                         eprintln!("  {}", row.line());
@@ -161,7 +168,13 @@ fn pinned(core: u32, program: PathBuf) -> Command {
     }
 }
 
-fn run_step(bin: &std::path::Path, transport: &str, bots: usize, secs: u64) -> Result<Row, String> {
+fn run_step(
+    bin: &std::path::Path,
+    transport: &str,
+    bots: usize,
+    secs: u64,
+    light: bool,
+) -> Result<Row, String> {
     let rooms = bots.div_ceil(ROOM_SIZE);
     let mut server = Reaped(
         pinned(0, bin.join("tickwire-server"))
@@ -197,6 +210,7 @@ fn run_step(bin: &std::path::Path, transport: &str, bots: usize, secs: u64) -> R
     let (http, quic, cert) = (field("http")?, field("quic")?, field("cert-sha256")?);
     let mut cmd = pinned(1, bin.join("tickwire-bots"));
     match transport {
+        "quic" if light => cmd.args(["--server", &quic, "--cert-sha256", &cert, "--light"]),
         "quic" => cmd.args(["--server", &quic, "--cert-sha256", &cert]),
         _ => cmd.args([
             "--transport",
@@ -205,22 +219,37 @@ fn run_step(bin: &std::path::Path, transport: &str, bots: usize, secs: u64) -> R
             &format!("http://{http}"),
         ]),
     };
+    // The bots play for the measured seconds plus time to connect and join; the measurement
+    // window starts when the server counts them all connected (see below).
+    let ramp = Duration::from_secs(5 + bots as u64 / 200);
     cmd.args(["--bots", &bots.to_string(), "--rooms", &rooms.to_string()])
         .args([
             "--duration",
-            &secs.to_string(),
+            &(secs + ramp.as_secs()).to_string(),
             "--input-hz",
             &INPUT_HZ.to_string(),
         ])
         .arg("--json")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run tickwire-bots: {e}"))?;
+    // Steady state only: CPU and tick times are taken from the moment every bot is connected
+    // (or the ramp allowance is over), so handshakes and joins do not dilute them.
+    let ramp_over = Instant::now() + ramp;
+    while Instant::now() < ramp_over {
+        if scrape(&http).is_ok_and(|m| counter(&m, PLAYERS_CONNECTED) >= bots as f64) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let cpu_before = cpu_ticks(pid)?;
     let metrics_before = scrape(&http)?;
     let started = Instant::now();
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run tickwire-bots: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("tickwire-bots: {e}"))?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = cpu_ticks(pid)?;
     let metrics_after = scrape(&http)?;
@@ -233,8 +262,9 @@ fn run_step(bin: &std::path::Path, transport: &str, bots: usize, secs: u64) -> R
         .ok_or("bots printed no report")?;
     let num = |k: &str| report[k].as_f64().unwrap_or(0.0);
     let hz = clock_ticks_per_sec();
-    let play_secs = num("duration_secs").max(1e-3);
-    let due = bots as f64 * SNAPSHOT_RATE as f64 * play_secs;
+    // Due: one snapshot per 1/30 s for every second a bot sat in its room (connecting and
+    // joining are not counted; a bot that never got in is missing from `connected`).
+    let due = (num("seated_secs") * SNAPSHOT_RATE as f64).max(1.0);
     let hist = Histogram::diff(&metrics_before, &metrics_after);
     Ok(Row {
         transport: transport.to_owned(),
@@ -249,7 +279,7 @@ fn run_step(bin: &std::path::Path, transport: &str, bots: usize, secs: u64) -> R
         missed_ticks: (counter(&metrics_after, "tickwire_missed_ticks_total")
             - counter(&metrics_before, "tickwire_missed_ticks_total")) as u64,
         snapshot_delivery: (num("snapshots") / due).min(1.0),
-        bytes_per_sec_per_player: num("snapshot_bytes") / bots as f64 / play_secs,
+        bytes_per_sec_per_player: num("snapshot_bytes") / num("seated_secs").max(1e-3),
     })
 }
 
