@@ -7,7 +7,7 @@ pub mod brain;
 use hecs::World;
 use tickwire_protocol::{EntityState, NetId, PlayerId, RoomEvent};
 
-/// What a player wants this tick: the newest input the room holds for it.
+/// What a player wants this tick: the input its queue gives this step (see `room::inputs`).
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
 pub struct TickInput {
     pub move_dir: glam::Vec2,
