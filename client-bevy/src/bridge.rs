@@ -3,10 +3,11 @@
 //! here knows about Bevy, so the systems stay plain and the task stays testable.
 //!
 //! Inputs do not go through the task: the game loop holds an [`InputSender`] (a clone of the
-//! QUIC connection) so it learns each input's seq at once, which prediction needs.
+//! QUIC connection) so it learns each input's seq at once, which prediction needs. Lobby calls
+//! run as tasks of their own, so a reply on its way never holds up snapshots.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tickwire_client::{Client, ClientConfig, GameClient, InputSender, Received};
 use tickwire_protocol::{Reply, Request, RoomEvent, Welcome};
 use tokio::sync::mpsc;
@@ -117,19 +118,26 @@ async fn run(
                     client.close().await;
                     return;
                 };
-                let update = match command {
-                    Command::Call(request) => {
-                        let result = client.call(request.clone()).await.map_err(|e| e.to_string());
-                        Update::Reply { request, result }
-                    }
-                    Command::Ping => match client.ping().await {
-                        Ok(rtt) => Update::Rtt(rtt),
-                        Err(e) => break e.to_string(),
-                    },
-                };
-                if updates.send(update).await.is_err() {
-                    return;
-                }
+                // Each call is its own task: the loop goes on forwarding snapshots and events
+                // while the reply is on its way. The server answers in order.
+                let (caller, updates) = (client.caller(), updates.clone());
+                tokio::spawn(async move {
+                    let update = match command {
+                        Command::Call(request) => {
+                            let result = caller.call(request.clone()).await.map_err(|e| e.to_string());
+                            Update::Reply { request, result }
+                        }
+                        Command::Ping => {
+                            let sent = Instant::now();
+                            match caller.call(Request::Ping { client_time_us: 0 }).await {
+                                Ok(_) => Update::Rtt(sent.elapsed()),
+                                // A lost connection shows on the feeds below.
+                                Err(_) => return,
+                            }
+                        }
+                    };
+                    let _ = updates.send(update).await;
+                });
             }
             changed = snapshots.changed() => {
                 if changed.is_err() {

@@ -108,6 +108,11 @@ impl Client {
         &self.conn
     }
 
+    /// Makes lobby calls on this connection from other tasks, concurrently with the owner.
+    pub fn caller(&self) -> Caller {
+        Caller(self.calls.clone())
+    }
+
     /// An input sender for another thread (a game loop), with its own numbering: use either it
     /// or [`GameClient::send_input`] on one connection, not both.
     pub fn input_sender(&self) -> InputSender {
@@ -154,6 +159,18 @@ impl InputSender {
     /// Forgets the inputs it would repeat (after leaving a room).
     pub fn forget(&mut self) {
         self.log.forget();
+    }
+}
+
+/// A handle for lobby calls on a connection owned elsewhere (the Bevy bridge runs each call as
+/// its own task, so a slow reply never holds up snapshots and events).
+#[derive(Clone)]
+pub struct Caller(mpsc::Sender<Call>);
+
+impl Caller {
+    /// Sends any request and waits for its reply (at most [`REQUEST_TIMEOUT`]).
+    pub async fn call(&self, request: Request) -> Result<Reply, ClientError> {
+        call(&self.0, request).await
     }
 }
 

@@ -15,7 +15,7 @@ pub mod socketio;
 pub mod trust;
 
 pub use common::{ClientError, ClientStats, Decoding, GameClient, InputLog, Received};
-pub use connection::{Client, ClientConfig, InputSender};
+pub use connection::{Caller, Client, ClientConfig, InputSender};
 pub use socketio::SioClient;
 pub use tickwire_protocol::world::ClientWorld;
 pub use trust::Trust;
