@@ -112,7 +112,8 @@ pub struct RoomEventMessage(pub RoomEvent);
 #[derive(Message, Clone, Debug, Deref)]
 pub struct SnapshotMessage(pub Arc<Received>);
 
-/// The room the player sits in, if any, kept current from replies and events.
+/// The room the player sits in, if any, kept current from replies and events (state, countdown,
+/// ready, and the number of players seated).
 #[derive(Resource, Clone, Debug, Default)]
 pub struct CurrentRoom {
     pub joined: Option<Joined>,
@@ -287,6 +288,17 @@ fn receive_updates(
                         }
                     }
                     RoomEvent::RoomClosed => *room = CurrentRoom::default(),
+                    // Keep the seat count current (the join reply already counted us).
+                    RoomEvent::PlayerJoined { player, .. } if status.player() != Some(*player) => {
+                        if let Some(joined) = &mut room.joined {
+                            joined.room.players = joined.room.players.saturating_add(1);
+                        }
+                    }
+                    RoomEvent::PlayerLeft { .. } => {
+                        if let Some(joined) = &mut room.joined {
+                            joined.room.players = joined.room.players.saturating_sub(1);
+                        }
+                    }
                     _ => {}
                 }
                 events.write(RoomEventMessage(event));

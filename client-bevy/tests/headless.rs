@@ -99,6 +99,15 @@ fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
             .count();
         shown(w, their.entity).is_some() && drones == 10
     });
+    let players = |w: &mut World| {
+        w.resource::<CurrentRoom>()
+            .joined
+            .as_ref()
+            .map(|j| j.room.players)
+    };
+    frames_until(&mut app, "the room to count two players", |w| {
+        players(w) == Some(2)
+    });
     // ...and move, smoothly: between two snapshots the interpolated position is in between.
     let start = shown(app.world_mut(), their.entity).unwrap().pos;
     frames_until(&mut app, "the other player to move", |w| {
@@ -160,6 +169,9 @@ fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
         with_net_id(w, their.entity) == 0 && !w.resource::<NetIndex>().contains_key(&their.entity)
     });
     assert_eq!(with_net_id(app.world_mut(), mine), 1);
+    frames_until(&mut app, "the room to count one player", |w| {
+        players(w) == Some(1)
+    });
 }
 
 #[test]
