@@ -125,9 +125,7 @@ impl Client {
 
     /// Sends a batch as it is (no validation): for tests of the server's checks.
     pub fn send_batch(&self, batch: &InputBatch) -> Result<(), ClientError> {
-        let bytes = packet::encode_input(batch)?;
-        self.conn.send_datagram(Bytes::from(bytes))?;
-        Ok(())
+        send_batch(&self.conn, batch)
     }
 }
 
@@ -150,8 +148,7 @@ impl InputSender {
         ack_tick: Option<tickwire_protocol::Tick>,
     ) -> Result<u32, ClientError> {
         let (seq, batch) = self.log.next_batch(move_dir, aim, buttons, ack_tick);
-        let bytes = packet::encode_input(&batch)?;
-        self.conn.send_datagram(Bytes::from(bytes))?;
+        send_batch(&self.conn, &batch)?;
         self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
     }
@@ -160,6 +157,13 @@ impl InputSender {
     pub fn forget(&mut self) {
         self.log.forget();
     }
+}
+
+/// Puts one input batch on the wire as a datagram.
+fn send_batch(conn: &quinn::Connection, batch: &InputBatch) -> Result<(), ClientError> {
+    let bytes = packet::encode_input(batch)?;
+    conn.send_datagram(Bytes::from(bytes))?;
+    Ok(())
 }
 
 /// A handle for lobby calls on a connection owned elsewhere (the Bevy bridge runs each call as
