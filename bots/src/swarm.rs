@@ -154,8 +154,8 @@ async fn bot(
     outcome: &mut BotOutcome,
 ) -> anyhow::Result<()> {
     let name = format!("bot-{index}");
-    // Handshakes a few at a time, in spawn order (room creators first): a thousand TLS
-    // handshakes at once on one core time out; queued, they take a second or two.
+    // Handshakes a few at a time, in spawn order (room creators first), so a thousand bots do
+    // not all compete for the one core with their TLS handshakes at once.
     let permit = dial.queue.acquire().await.context("connect queue closed")?;
     match &config.target {
         Target::Quic { server, trust } => {
@@ -247,16 +247,14 @@ async fn play<C: GameClient>(
     tokio::pin!(end);
     let mut seen = 0u64;
     loop {
-        if !ready && present >= full {
+        if !ready && (present >= full || ready_wait.is_elapsed()) {
             ready = true;
             client.set_ready(true).await.context("getting ready")?;
         }
         tokio::select! {
             _ = &mut end => break,
-            _ = &mut ready_wait, if !ready => {
-                ready = true;
-                client.set_ready(true).await.context("getting ready")?;
-            }
+            // Only wakes the loop; the check above says ready.
+            _ = &mut ready_wait, if !ready => {}
             _ = inputs.tick() => {
                 let stats = client.stats();
                 let now = stats.snapshots.load(Ordering::Relaxed);

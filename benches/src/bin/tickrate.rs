@@ -210,7 +210,6 @@ fn run_step(
     let (http, quic, cert) = (field("http")?, field("quic")?, field("cert-sha256")?);
     let mut cmd = pinned(1, bin.join("tickwire-bots"));
     match transport {
-        "quic" if light => cmd.args(["--server", &quic, "--cert-sha256", &cert, "--light"]),
         "quic" => cmd.args(["--server", &quic, "--cert-sha256", &cert]),
         _ => cmd.args([
             "--transport",
@@ -219,6 +218,9 @@ fn run_step(
             &format!("http://{http}"),
         ]),
     };
+    if light && transport == "quic" {
+        cmd.arg("--light");
+    }
     // The bots play for the measured seconds plus time to connect and join; the measurement
     // window starts when the server counts them all connected (see below).
     let ramp = Duration::from_secs(5 + bots as u64 / 200);
