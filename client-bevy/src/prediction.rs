@@ -11,7 +11,7 @@
 //! correction is a glide, not a snap. A jump too large to glide (a respawn) is shown at once.
 
 use crate::connection::{CurrentRoom, NetLink, NetStatus, SnapshotMessage};
-use crate::replication::{LocalPlayer, NetState, ReplicationSet, SnapshotBuffer, newest_tick};
+use crate::replication::{LocalPlayer, NetState, ReplicationSet, SnapshotBuffer};
 use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -157,7 +157,7 @@ fn send_and_predict(
         0.0
     };
     let buttons = if intent.fire { BUTTON_FIRE } else { 0 };
-    let seq = match inputs.send(move_dir, aim, buttons, newest_tick(&buffer)) {
+    let seq = match inputs.send(move_dir, aim, buttons, buffer.newest_tick()) {
         Ok(seq) => seq,
         Err(e) => {
             debug!("cannot send an input: {e}");

@@ -60,6 +60,11 @@ impl SnapshotBuffer {
         self.snapshots.back()
     }
 
+    /// The newest tick received: what the next input acknowledges.
+    pub fn newest_tick(&self) -> Option<Tick> {
+        self.newest().map(|r| r.snapshot.tick)
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Snapshot> {
         self.snapshots.iter().map(|r| &*r.snapshot)
     }
@@ -223,9 +228,4 @@ fn place_transforms(mut shown: Query<(&NetEntity, &NetState, &mut Transform)>) {
         transform.translation = state.pos.extend(z);
         transform.rotation = Quat::from_rotation_z(state.aim);
     }
-}
-
-/// The tick a snapshot buffer's newest entry carries, for acks.
-pub fn newest_tick(buffer: &SnapshotBuffer) -> Option<Tick> {
-    buffer.newest().map(|r| r.snapshot.tick)
 }

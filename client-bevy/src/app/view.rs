@@ -187,7 +187,7 @@ fn update_hud(
         NetStatus::Connecting => "connecting...".to_owned(),
         NetStatus::Closed(why) => format!("disconnected: {why}"),
         NetStatus::Connected { .. } => {
-            let tick = buffer.newest().map_or(0, |r| r.snapshot.tick.0);
+            let tick = buffer.newest_tick().map_or(0, |t| t.0);
             let ping = stats
                 .last_rtt_ms()
                 .map_or("-".to_owned(), |r| format!("{r:.1} ms"));
