@@ -4,7 +4,8 @@
 
 use crate::lobby::{LobbyCommand, LobbyHandle, Member};
 use crate::rate::{Bucket, Rate};
-use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket};
+use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket, SnapshotSink};
+use std::sync::Arc;
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, InputError, Joined, PROTOCOL_VERSION, PlayerId, Reply,
     Request, RoomEvent, RoomId, Welcome, validate_chat, validate_name,
@@ -19,8 +20,20 @@ pub const EVENT_QUEUE: usize = 256;
 
 /// What the transport forwards to its client while the player is in a room.
 pub struct RoomFeed {
-    pub snapshots: watch::Receiver<Option<SnapshotPacket>>,
+    /// With [`SnapshotRoute::Forwarded`] only.
+    pub snapshots: Option<watch::Receiver<Option<SnapshotPacket>>>,
     pub events: mpsc::Receiver<RoomEvent>,
+}
+
+/// How a transport takes its player's snapshots from the room.
+#[derive(Clone)]
+pub enum SnapshotRoute {
+    /// The room's tick calls the transport's sink itself (QUIC: straight into the connection's
+    /// datagram queue), so a snapshot costs no wake-up of the connection's task.
+    Direct(Arc<dyn SnapshotSink>),
+    /// Through a `watch` (latest wins) that the transport's own task reads from the
+    /// [`RoomFeed`] (Socket.IO, whose actor re-encodes snapshots for JSON clients).
+    Forwarded,
 }
 
 /// The session's ends of a new link to a room.
@@ -30,9 +43,15 @@ struct SessionEnds {
 }
 
 /// Fresh bounded channels between a session and a room: the room's ends and the session's.
-fn new_link() -> (RoomLink, SessionEnds) {
+fn new_link(route: &SnapshotRoute) -> (RoomLink, SessionEnds) {
     let (inputs_tx, inputs) = mpsc::channel(INPUT_QUEUE);
-    let (snapshots, snapshots_rx) = watch::channel(None);
+    let (snapshots, snapshots_rx): (Arc<dyn SnapshotSink>, _) = match route {
+        SnapshotRoute::Direct(sink) => (sink.clone(), None),
+        SnapshotRoute::Forwarded => {
+            let (tx, rx) = watch::channel(None);
+            (Arc::new(tx), Some(rx))
+        }
+    };
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let link = RoomLink {
         inputs,
@@ -59,23 +78,29 @@ pub enum FromRoom {
 
 impl RoomFeed {
     /// The next thing the room sent; never completes while not in a room, so a transport can
-    /// `select!` on it unconditionally. Cancel-safe.
+    /// `select!` on it unconditionally. Cancel-safe. The room closing shows as the end of its
+    /// events.
     pub async fn next(feed: &mut Option<RoomFeed>) -> FromRoom {
         let Some(f) = feed else {
             return std::future::pending().await;
         };
-        tokio::select! {
-            changed = f.snapshots.changed() => match changed {
-                Ok(()) => {
-                    let latest = f.snapshots.borrow_and_update().clone();
-                    match latest {
-                        Some(snapshot) => FromRoom::Snapshot(snapshot),
-                        None => std::future::pending().await,
-                    }
+        let RoomFeed { snapshots, events } = f;
+        loop {
+            let snapshot = async {
+                match snapshots.as_mut() {
+                    Some(rx) => rx.changed().await.map(|()| rx.borrow_and_update().clone()),
+                    None => std::future::pending().await,
                 }
-                Err(_) => FromRoom::Closed,
-            },
-            event = f.events.recv() => event.map_or(FromRoom::Closed, FromRoom::Event),
+            };
+            tokio::select! {
+                changed = snapshot => match changed {
+                    Ok(Some(snapshot)) => return FromRoom::Snapshot(snapshot),
+                    // Only the channel's initial value is empty.
+                    Ok(None) => continue,
+                    Err(_) => return FromRoom::Closed,
+                },
+                event = events.recv() => return event.map_or(FromRoom::Closed, FromRoom::Event),
+            }
         }
     }
 }
@@ -100,6 +125,7 @@ pub const CALL_RATE: Rate = Rate {
 };
 
 pub struct Session {
+    snapshots: SnapshotRoute,
     lobby: LobbyHandle,
     /// This connection, as the lobby knows it (for reconnects).
     link: u64,
@@ -113,8 +139,9 @@ pub struct Session {
 pub type Outcome = Result<(Reply, Option<RoomFeed>), ErrorBody>;
 
 impl Session {
-    pub fn new(lobby: LobbyHandle, rates: Rates) -> Session {
+    pub fn new(lobby: LobbyHandle, rates: Rates, snapshots: SnapshotRoute) -> Session {
         Session {
+            snapshots,
             link: lobby.new_link_id(),
             lobby,
             calls: Bucket::new(CALL_RATE),
@@ -259,7 +286,7 @@ impl Session {
 
     /// Takes back a seat held for a reconnect token.
     async fn resume(&mut self, token: String) -> Result<Option<(Joined, RoomFeed)>, ErrorBody> {
-        let (link, ends) = new_link();
+        let (link, ends) = new_link(&self.snapshots);
         let (found_tx, found) = oneshot::channel();
         let (reply, answer) = oneshot::channel();
         self.lobby
@@ -307,7 +334,7 @@ impl Session {
                 "leave your room first",
             ));
         }
-        let (link, ends) = new_link();
+        let (link, ends) = new_link(&self.snapshots);
         let (reply, answer) = oneshot::channel();
         let member = Member {
             player,

@@ -6,4 +6,6 @@ pub mod sim;
 pub mod task;
 
 pub use sim::RoomSim;
-pub use task::{Admitted, RoomCommand, RoomHandle, RoomLink, RoomStatus, SnapshotPacket};
+pub use task::{
+    Admitted, RoomCommand, RoomHandle, RoomLink, RoomStatus, SnapshotPacket, SnapshotSink,
+};

@@ -3,28 +3,29 @@
 //!
 //! Timing: a step is due every `period`. When the task wakes late it runs the steps it owes, at
 //! most [`MAX_CATCH_UP`] in a row, and skips (and counts) the rest, so a stall never turns into
-//! a long burst of simulation. Each player's snapshots go into a `watch` (latest wins, never
-//! queues) and events into a bounded channel with `try_send`: a slow player can only lose its own
-//! messages; it never delays the tick.
+//! a long burst of simulation. Each player's snapshots go to its transport's [`SnapshotSink`]
+//! (which queues without waiting or drops) and events into a bounded channel with `try_send`: a
+//! slow player can only lose its own messages; it never delays the tick.
 
 use super::sim::{Outgoing, RoomSim};
 use crate::match_log::MatchLog;
 use crate::metrics::{MISSED_TICKS, TICK_SECONDS};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 use tickwire_protocol::json;
+use tickwire_protocol::{
+    ErrorBody, InputBatch, Joined, NetId, PlayerId, RoomEvent, RoomId, RoomState, Snapshot, Tick,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
-use bytes::Bytes;
-use std::collections::BTreeMap;
-use std::time::Duration;
-use tickwire_protocol::{
-    ErrorBody, InputBatch, Joined, NetId, PlayerId, RoomEvent, RoomId, RoomState, Snapshot, Tick,
-};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 /// Most steps run back to back when the task wakes late.
 pub const MAX_CATCH_UP: u32 = 4;
@@ -39,10 +40,24 @@ pub struct SnapshotPacket {
     pub body: Bytes,
 }
 
+/// Where a room hands one player's snapshots: the player's transport. Called from the room's
+/// tick, so an implementation never waits: it queues the packet or drops it (the next snapshot
+/// is a delta against the player's ack and still valid).
+pub trait SnapshotSink: Send + Sync + 'static {
+    fn send(&self, packet: SnapshotPacket);
+}
+
+/// For a transport that forwards snapshots from a task of its own: the latest one wins.
+impl SnapshotSink for watch::Sender<Option<SnapshotPacket>> {
+    fn send(&self, packet: SnapshotPacket) {
+        self.send_replace(Some(packet));
+    }
+}
+
 /// The room's ends of the channels between a room and one player's session.
 pub struct RoomLink {
     pub inputs: mpsc::Receiver<InputBatch>,
-    pub snapshots: watch::Sender<Option<SnapshotPacket>>,
+    pub snapshots: Arc<dyn SnapshotSink>,
     pub events: mpsc::Sender<RoomEvent>,
 }
 
@@ -315,11 +330,11 @@ impl RoomTask {
             let tick = self.sim.tick();
             for out in self.outgoing.drain(..) {
                 if let Some(member) = self.members.get(&out.player) {
-                    member.snapshots.send_replace(Some(SnapshotPacket {
+                    member.snapshots.send(SnapshotPacket {
                         tick,
                         input_ack: out.input_ack,
                         body: out.body,
-                    }));
+                    });
                 }
             }
         }

@@ -3,13 +3,14 @@
 //!   (u32 little-endian length, at most [`MAX_CONTROL_BYTES`]). A reader task and a writer task
 //!   own the two halves, so a client that stops reading never blocks its session loop.
 //! - datagrams from the client: input batches ([`packet::INPUT`]).
-//! - datagrams to the client: snapshots; a snapshot larger than `max_datagram_size()` goes on a
-//!   unidirectional stream of its own instead.
+//! - datagrams to the client: snapshots, handed over by the room's tick itself
+//!   ([`QuicSnapshots`], a [`SnapshotSink`]) so a snapshot wakes no task of ours; a snapshot
+//!   larger than `max_datagram_size()` goes on a unidirectional stream of its own instead.
 
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, QUIC, SendCounters};
-use crate::room::SnapshotPacket;
-use crate::session::{FromRoom, Rates, RoomFeed, Session};
+use crate::room::{SnapshotPacket, SnapshotSink};
+use crate::session::{FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
 use crate::tls::{ServerCert, TlsError};
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
@@ -87,7 +88,11 @@ pub async fn serve(
                 let lobby = lobby.clone();
                 tokio::spawn(async move {
                     match incoming.await {
-                        Ok(conn) => connection(conn, Session::new(lobby, rates)).await,
+                        Ok(conn) => {
+                            let sink = Arc::new(QuicSnapshots::new(conn.clone()));
+                            let session = Session::new(lobby, rates, SnapshotRoute::Direct(sink));
+                            connection(conn, session).await
+                        }
                         Err(e) => tracing::debug!("QUIC handshake failed: {e}"),
                     }
                 });
@@ -112,8 +117,6 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     let (in_tx, mut frames) = mpsc::channel(IN_QUEUE);
     tokio::spawn(read_frames(recv, in_tx));
 
-    let streams = Arc::new(Semaphore::new(SNAPSHOT_STREAMS));
-    let counters = SendCounters::new(QUIC);
     let mut counted: Option<ConnectedPlayer> = None;
     let mut feed: Option<RoomFeed> = None;
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
@@ -173,7 +176,8 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                 }
             }
             item = RoomFeed::next(&mut feed) => match item {
-                FromRoom::Snapshot(snapshot) => send_snapshot(&conn, &snapshot, &streams, &counters),
+                // Snapshots go from the room straight to `QuicSnapshots`.
+                FromRoom::Snapshot(_) => {}
                 FromRoom::Event(event) => {
                     if out.try_send(ServerFrame::Event(event)).is_err() {
                         close_code = close::NOT_READING;
@@ -208,45 +212,63 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     tracing::debug!(%peer, "connection ended");
 }
 
-fn send_snapshot(
-    conn: &quinn::Connection,
-    snapshot: &SnapshotPacket,
-    streams: &Arc<Semaphore>,
-    counters: &SendCounters,
-) {
-    let bytes = Bytes::from(packet::encode_snapshot(snapshot.input_ack, &snapshot.body));
-    let len = bytes.len() as u64;
-    if conn
-        .max_datagram_size()
-        .is_some_and(|max| bytes.len() <= max)
-    {
-        // Queued without waiting; when the send buffer is full quinn drops the oldest.
-        if conn.send_datagram(bytes).is_ok() {
-            counters.snapshots.increment(1);
-            counters.bytes.increment(len);
+/// A connection's snapshot sender, called from its room's tick (see [`SnapshotSink`]).
+pub struct QuicSnapshots {
+    conn: quinn::Connection,
+    /// Oversized snapshots in flight on their own streams.
+    streams: Arc<Semaphore>,
+    counters: SendCounters,
+}
+
+impl QuicSnapshots {
+    pub fn new(conn: quinn::Connection) -> QuicSnapshots {
+        QuicSnapshots {
+            conn,
+            streams: Arc::new(Semaphore::new(SNAPSHOT_STREAMS)),
+            counters: SendCounters::new(QUIC),
         }
-        return;
     }
-    // Too large for a datagram: its own stream, a few at a time. When those are still busy the
-    // snapshot is dropped; the next one is a delta against the player's ack and still valid.
-    let Ok(permit) = streams.clone().try_acquire_owned() else {
-        counters.dropped.increment(1);
-        tracing::debug!(
-            tick = snapshot.tick.0,
-            "large snapshot dropped: streams busy"
-        );
-        return;
-    };
-    counters.snapshots.increment(1);
-    counters.bytes.increment(len);
-    let conn = conn.clone();
-    tokio::spawn(async move {
-        let _permit = permit;
-        if let Ok(mut stream) = conn.open_uni().await {
-            let _ = stream.write_all(&bytes).await;
-            let _ = stream.finish();
+}
+
+impl SnapshotSink for QuicSnapshots {
+    fn send(&self, snapshot: SnapshotPacket) {
+        let bytes = Bytes::from(packet::encode_snapshot(snapshot.input_ack, &snapshot.body));
+        let len = bytes.len() as u64;
+        if self
+            .conn
+            .max_datagram_size()
+            .is_some_and(|max| bytes.len() <= max)
+        {
+            // Queued without waiting; when the send buffer is full quinn drops the oldest. An
+            // error means the connection is gone, and the room hears of it from the session.
+            if self.conn.send_datagram(bytes).is_ok() {
+                self.counters.snapshots.increment(1);
+                self.counters.bytes.increment(len);
+            }
+            return;
         }
-    });
+        // Too large for a datagram: its own stream, a few at a time. When those are still busy
+        // the snapshot is dropped; the next one is a delta against the player's ack and still
+        // valid.
+        let Ok(permit) = self.streams.clone().try_acquire_owned() else {
+            self.counters.dropped.increment(1);
+            tracing::debug!(
+                tick = snapshot.tick.0,
+                "large snapshot dropped: streams busy"
+            );
+            return;
+        };
+        self.counters.snapshots.increment(1);
+        self.counters.bytes.increment(len);
+        let conn = self.conn.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Ok(mut stream) = conn.open_uni().await {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.finish();
+            }
+        });
+    }
 }
 
 async fn read_frames(

@@ -24,7 +24,7 @@ use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
 use crate::rate::{Bucket, Rate};
 use crate::room::SnapshotPacket;
-use crate::session::{CALL_RATE, FromRoom, Rates, RoomFeed, Session};
+use crate::session::{CALL_RATE, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -169,7 +169,7 @@ enum Command {
 }
 
 async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
-    let mut session = Session::new(lobby, rates);
+    let mut session = Session::new(lobby, rates, SnapshotRoute::Forwarded);
     let hello = Request::Hello {
         protocol: auth.protocol.unwrap_or(PROTOCOL_VERSION),
         name: auth.name,
