@@ -84,6 +84,16 @@ fn input_lead(snapshot_rate: u16) -> Duration {
     Duration::from_secs_f64(1.0 / (3.0 * f64::from(snapshot_rate.max(1))))
 }
 
+/// The first of `anchor + k * period` (k ≥ 0) that is later than `now`.
+fn aligned_after(anchor: Instant, period: Duration, now: Instant) -> Instant {
+    if anchor > now || period.is_zero() {
+        return anchor;
+    }
+    let behind = (now - anchor).as_nanos() / period.as_nanos();
+    let steps = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+    anchor + period * steps
+}
+
 /// How often a bot measures its round trip (a `ping` call on the control stream). Not part of
 /// the standard workload, so rare enough to cost next to nothing at thousands of bots.
 const PING_EVERY: Duration = Duration::from_secs(2);
@@ -251,10 +261,10 @@ async fn play<C: GameClient>(
     tokio::pin!(ready_wait);
 
     let mut brain = Brain::new(index as u64 + 1);
-    let mut inputs = tokio::time::interval(Duration::from_secs_f64(1.0 / config.input_hz));
+    let input_period = Duration::from_secs_f64(1.0 / config.input_hz);
+    let mut inputs = tokio::time::interval(input_period);
     inputs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let input_lead = input_lead(client.state().welcome().snapshot_rate);
-    let mut snapshots = client.state().snapshot_feed();
     let mut pings = tokio::time::interval(PING_EVERY);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let end = tokio::time::sleep_until(deadline.into());
@@ -269,21 +279,23 @@ async fn play<C: GameClient>(
             _ = &mut end => break,
             // Only wakes the loop; the check above says ready.
             _ = &mut ready_wait, if !ready => {}
-            // Inputs keep time with the snapshots (see `input_lead`).
-            changed = snapshots.changed() => {
-                changed.context("connection lost")?;
-                inputs.reset_at(tokio::time::Instant::now() + input_lead);
-            }
             _ = inputs.tick() => {
                 let stats = client.stats();
                 let now = stats.snapshots.load(Ordering::Relaxed);
                 progress.snapshots.fetch_add(now - seen, Ordering::Relaxed);
                 seen = now;
-                let action = client
-                    .latest()
-                    .map(|r| brain.act(me, &r.snapshot));
+                let latest = client.latest();
+                let action = latest.as_ref().map(|r| brain.act(me, &r.snapshot));
                 if let Some(a) = action {
                     client.send_input(a.move_dir, a.aim, a.buttons).context("sending input")?;
+                }
+                // Keep time with the snapshots (see `input_lead`), re-aligned on each input from
+                // the newest snapshot's arrival rather than woken by every snapshot.
+                if let Some(r) = latest {
+                    // At least half a period from now, so jitter never doubles an input up.
+                    let soonest = Instant::now() + input_period / 2;
+                    let next = aligned_after(r.at + input_lead, input_period, soonest);
+                    inputs.reset_at(next.into());
                 }
             }
             _ = pings.tick() => {
@@ -318,4 +330,33 @@ async fn play<C: GameClient>(
         .fetch_add(outcome.snapshots - seen, Ordering::Relaxed);
     client.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_align_to_the_first_slot_after_now() {
+        let anchor = Instant::now();
+        let period = Duration::from_millis(30);
+        // Not yet reached: the anchor itself.
+        assert_eq!(aligned_after(anchor, period, anchor - period), anchor);
+        // Exactly on a slot, or between two: the next one.
+        assert_eq!(aligned_after(anchor, period, anchor), anchor + period);
+        let now = anchor + Duration::from_millis(75);
+        assert_eq!(aligned_after(anchor, period, now), anchor + period * 3);
+        assert_eq!(
+            aligned_after(anchor, Duration::ZERO, now),
+            anchor,
+            "no period, no slots"
+        );
+    }
+
+    #[test]
+    fn the_input_lead_is_a_third_of_the_snapshot_interval() {
+        assert_eq!(input_lead(30).as_micros(), 11_111);
+        // A nonsense rate from a server does not divide by zero.
+        assert_eq!(input_lead(0), Duration::from_secs_f64(1.0 / 3.0));
+    }
 }
