@@ -1,6 +1,7 @@
 //! `tickwire-bots`: a swarm of headless bots playing matches against a tickwire server, local
 //! (in-process) or remote, ending with a report (one JSON line with `--json`).
 
+mod fleet;
 mod report;
 mod swarm;
 
@@ -178,7 +179,14 @@ async fn main() -> anyhow::Result<()> {
     let display = std::io::stderr()
         .is_terminal()
         .then(|| tokio::spawn(show_progress(progress.clone(), args.bots, args.duration)));
-    let outcomes = swarm::run(config, progress).await;
+    // Light QUIC bots run as a fleet of shards over quinn's state machines (see `fleet`).
+    let outcomes = match (&config.target, args.light) {
+        (Target::Quic { server, trust }, true) => {
+            let (server, trust) = (*server, trust.clone());
+            fleet::run(config, progress, server, &trust).await?
+        }
+        _ => swarm::run(config, progress).await,
+    };
     if let Some(d) = display {
         d.abort();
         eprintln!();

@@ -74,18 +74,18 @@ pub struct BotOutcome {
 /// tasks than one endpoint per bot, which matters at thousands of bots on one core.
 const BOTS_PER_ENDPOINT: usize = 64;
 /// Connections being set up at once, at most.
-const CONCURRENT_CONNECTS: usize = 16;
+pub(crate) const CONCURRENT_CONNECTS: usize = 16;
 /// When a bot sends its input after a snapshot arrives: a third of the snapshot interval. The
 /// input then reaches the server before its next snapshot goes out, so each side's QUIC ACK of
 /// the other's last packet rides on its own next packet (both within QUIC's 25 ms ACK delay)
 /// instead of costing a packet of its own; a real client that times its inputs to the server's
 /// ticks does the same.
-fn input_lead(snapshot_rate: u16) -> Duration {
+pub(crate) fn input_lead(snapshot_rate: u16) -> Duration {
     Duration::from_secs_f64(1.0 / (3.0 * f64::from(snapshot_rate.max(1))))
 }
 
 /// The first of `anchor + k * period` (k ≥ 0) that is later than `now`.
-fn aligned_after(anchor: Instant, period: Duration, now: Instant) -> Instant {
+pub(crate) fn aligned_after(anchor: Instant, period: Duration, now: Instant) -> Instant {
     if anchor > now || period.is_zero() {
         return anchor;
     }
@@ -96,9 +96,9 @@ fn aligned_after(anchor: Instant, period: Duration, now: Instant) -> Instant {
 
 /// How often a bot measures its round trip (a `ping` call on the control stream). Not part of
 /// the standard workload, so rare enough to cost next to nothing at thousands of bots.
-const PING_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(2);
 /// How long a bot waits for its room to fill before saying ready anyway.
-const READY_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const READY_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOutcome> {
     let endpoints: Vec<Option<quinn::Endpoint>> = match &config.target {

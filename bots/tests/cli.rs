@@ -117,10 +117,27 @@ fn bots_play_against_a_separately_started_server() {
         .args(["--bots", "8", "--rooms", "2", "--duration", "3", "--json"])
         .output()
         .unwrap();
-    // A wrong pin is refused.
+    // Light bots: the fleet that drives quinn's state machines itself.
+    let light = bots()
+        .args([
+            "--server",
+            &field("quic"),
+            "--cert-sha256",
+            &field("cert-sha256"),
+            "--light",
+        ])
+        .args(["--bots", "12", "--rooms", "2", "--duration", "3", "--json"])
+        .output()
+        .unwrap();
+    // A wrong pin is refused, by either kind of bot.
     let wrong = bots()
         .args(["--server", &field("quic"), "--cert-sha256", &"0".repeat(64)])
         .args(["--bots", "1", "--duration", "1", "--json"])
+        .output()
+        .unwrap();
+    let wrong_light = bots()
+        .args(["--server", &field("quic"), "--cert-sha256", &"0".repeat(64)])
+        .args(["--light", "--bots", "1", "--duration", "1", "--json"])
         .output()
         .unwrap();
     let _ = child.kill();
@@ -129,7 +146,17 @@ fn bots_play_against_a_separately_started_server() {
     let over_socketio = report(over_socketio);
     assert_clean_match(&over_socketio, 8);
     assert_eq!(over_socketio["transport"], "socketio");
-    let wrong = report(wrong);
-    assert_eq!(wrong["connected"], 0);
-    assert_eq!(wrong["errors"], 1);
+    let light = report(light);
+    assert_clean_match(&light, 12);
+    // Every seated second is due 60 snapshots (the server's default rate); most must arrive.
+    let due = light["seated_secs"].as_f64().unwrap() * 60.0;
+    assert!(
+        light["snapshots"].as_f64().unwrap() > 0.5 * due,
+        "light bots received too few snapshots: {light}"
+    );
+    assert!(light["rtt_ms_p50"].as_f64().unwrap() > 0.0, "{light}");
+    for wrong in [report(wrong), report(wrong_light)] {
+        assert_eq!(wrong["connected"], 0, "{wrong}");
+        assert_eq!(wrong["errors"], 1, "{wrong}");
+    }
 }

@@ -218,9 +218,10 @@ impl GameClient for Client {
     }
 }
 
-/// A client QUIC endpoint that speaks tickwire's ALPN and trusts the server as `trust` says.
-/// [`Client::connect`] uses it; tests use it to speak raw frames.
-pub fn endpoint(server: SocketAddr, trust: &Trust) -> Result<quinn::Endpoint, ClientError> {
+/// The QUIC client configuration every tickwire client uses: TLS 1.3 with the server's
+/// certificate checked by `trust`, tickwire's ALPN, keep-alive and idle timeout. Also for
+/// drivers of their own (the bots' `--light` fleet runs quinn's state machines directly).
+pub fn client_config(trust: &Trust) -> Result<quinn::ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -242,6 +243,13 @@ pub fn endpoint(server: SocketAddr, trust: &Trust) -> Result<quinn::Endpoint, Cl
         .datagram_receive_buffer_size(Some(1024 * 1024));
     let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
     client_config.transport_config(Arc::new(transport));
+    Ok(client_config)
+}
+
+/// A client QUIC endpoint that speaks tickwire's ALPN and trusts the server as `trust` says.
+/// [`Client::connect`] uses it; tests use it to speak raw frames.
+pub fn endpoint(server: SocketAddr, trust: &Trust) -> Result<quinn::Endpoint, ClientError> {
+    let client_config = client_config(trust)?;
     let bind: SocketAddr = if server.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {

@@ -1,0 +1,857 @@
+//! Light QUIC bots (`--light`): many bots' connections driven from a few tasks, each over one UDP
+//! socket, with quinn's state machines (`quinn-proto`) called directly.
+//!
+//! Why: through quinn's async API every bot costs a connection-driver task, a snapshot task, a
+//! control-stream task and its own loop, each woken for each packet, plus their timers; at a
+//! thousand bots on one core those wake-ups cost as much as the packets themselves (profiles in
+//! docs/BENCHMARKS.md), and the load generator, not the server, set the limit of the load
+//! ladder. Here a shard task owns a socket, a `quinn_proto::Endpoint` and the connections of a
+//! few whole rooms: it reads the socket, hands each datagram to its connection, sends each
+//! room's inputs from one timer, and keeps one heap of connection timers.
+//!
+//! The bots do what the standard workload asks of a player and no more: connect with the pinned
+//! certificate, say hello, create or join their room, get ready once it is full, send an input
+//! (with the acknowledged tick) 30 times a second timed to the snapshots (see
+//! [`crate::swarm::input_lead`]), and read each snapshot's header to acknowledge it
+//! ([`ClientWorld::ticks_only`]). They wander instead of aiming, and time a `ping` call every
+//! [`PING_EVERY`] as the async bots do.
+
+use crate::swarm::{
+    BotOutcome, CONCURRENT_CONNECTS, PING_EVERY, Progress, READY_WAIT, SwarmConfig, aligned_after,
+    input_lead,
+};
+use anyhow::Context;
+use bytes::{Bytes, BytesMut};
+use quinn_proto::{
+    ClientConfig, Connection, ConnectionHandle, DatagramEvent, Dir, Endpoint, EndpointConfig,
+    Event, StreamEvent, StreamId,
+};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tickwire_client::{InputLog, Trust};
+use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
+use tickwire_protocol::world::{Applied, ClientWorld};
+use tickwire_protocol::{
+    ClientFrame, CreateRoom, PROTOCOL_VERSION, PlayerId, Reply, Request, RoomEvent, RoomId,
+    RoomState, ServerFrame, packet,
+};
+use tickwire_server::game::brain::Brain;
+use tokio::net::UdpSocket;
+
+/// Rooms per shard (task and socket): 8 rooms of 16 are 128 bots.
+const ROOMS_PER_SHARD: usize = 8;
+/// Datagrams read from the socket before the shard looks at its timers again.
+const READ_BATCH: usize = 256;
+/// A joiner gives up when its room's creator has not created it by then.
+const ROOM_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs the light swarm against a QUIC server; one outcome per bot, in bot order.
+pub async fn run(
+    config: Arc<SwarmConfig>,
+    progress: Arc<Progress>,
+    server: SocketAddr,
+    trust: &Trust,
+) -> anyhow::Result<Vec<BotOutcome>> {
+    let client_config =
+        tickwire_client::connection::client_config(trust).context("QUIC client setup")?;
+    let rooms = config.rooms.max(1).min(config.bots.max(1));
+    let deadline = Instant::now() + config.duration;
+    // Bot i sits in room i % rooms (as in the async swarm); a shard takes whole rooms.
+    let mut shards = Vec::new();
+    for first_room in (0..rooms).step_by(ROOMS_PER_SHARD) {
+        let groups: Vec<usize> = (first_room..(first_room + ROOMS_PER_SHARD).min(rooms)).collect();
+        let members: Vec<usize> = (0..config.bots)
+            .filter(|i| groups.contains(&(i % rooms)))
+            .collect();
+        let socket = bind(server).await?;
+        let shard = Shard::new(
+            config.clone(),
+            progress.clone(),
+            client_config.clone(),
+            server,
+            socket,
+            rooms,
+            &groups,
+            members,
+        );
+        shards.push(tokio::spawn(shard.run(deadline)));
+    }
+    let mut outcomes: Vec<(usize, BotOutcome)> = Vec::with_capacity(config.bots);
+    for shard in shards {
+        outcomes.extend(shard.await.context("a shard of bots panicked")??);
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// Socket buffers asked of the kernel (it caps them at `net.core.rmem_max` / `wmem_max`): a
+/// shard's rooms snapshot in bursts of up to 128 packets, and the shard may be busy for a few
+/// milliseconds when they land.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+async fn bind(server: SocketAddr) -> anyhow::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ip: std::net::IpAddr = match server {
+        s if s.ip().is_loopback() => s.ip(),
+        SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let local = SocketAddr::new(ip, 0);
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))
+        .context("making a UDP socket for bots")?;
+    // Best effort: a smaller buffer only means more drops under bursts.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&local.into())
+        .context("binding a UDP socket for bots")?;
+    UdpSocket::from_std(socket.into()).context("registering the bots' socket")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for a connect slot.
+    Idle,
+    /// QUIC handshake, then the hello call.
+    Connecting,
+    /// Welcomed; waiting for its room to exist, or for the create/join reply.
+    Joining,
+    Seated,
+    /// Gone (failed, or closed at the end).
+    Done,
+}
+
+struct Bot {
+    index: usize,
+    group: usize,
+    creator: bool,
+    stage: Stage,
+    handle: Option<ConnectionHandle>,
+    conn: Option<Connection>,
+    control: Option<StreamId>,
+    /// Control-stream bytes received and not yet a whole frame.
+    inbox: Vec<u8>,
+    /// Control-stream bytes not yet accepted by the stream (flow control).
+    outbox: Vec<u8>,
+    /// Snapshots too large for a datagram, on their own streams, by stream.
+    streamed: HashMap<StreamId, Vec<u8>>,
+    next_call: u32,
+    me: PlayerId,
+    welcomed_at: Option<Instant>,
+    room: Option<RoomId>,
+    present: usize,
+    full: usize,
+    ready: bool,
+    seated_at: Option<Instant>,
+    /// When this bot next times a round trip (bots spread over [`PING_EVERY`]).
+    next_ping: Option<Instant>,
+    world: ClientWorld,
+    inputs: InputLog,
+    brain: Brain,
+    /// The deadline this bot has in the shard's timer heap.
+    timer: Option<Instant>,
+    dirty: bool,
+    outcome: BotOutcome,
+}
+
+/// One room's bots as the shard sees them: who is in it and when their inputs go out.
+struct Group {
+    room: Option<RoomId>,
+    members: Vec<usize>,
+    next_input: Instant,
+    /// When the newest snapshot reached any of its bots (they share the room's clock).
+    last_arrival: Option<Instant>,
+}
+
+struct Shard {
+    config: Arc<SwarmConfig>,
+    progress: Arc<Progress>,
+    client_config: ClientConfig,
+    server: SocketAddr,
+    socket: UdpSocket,
+    endpoint: Endpoint,
+    bots: Vec<Bot>,
+    by_handle: HashMap<ConnectionHandle, usize>,
+    groups: HashMap<usize, Group>,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    dirty: Vec<usize>,
+    input_period: Duration,
+    /// The server's snapshot rate, from the first welcome.
+    snapshot_rate: u16,
+    /// Pings carry their send time as microseconds since this instant.
+    epoch: Instant,
+    /// Datagram scratch buffers.
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+}
+
+impl Shard {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        config: Arc<SwarmConfig>,
+        progress: Arc<Progress>,
+        client_config: ClientConfig,
+        server: SocketAddr,
+        socket: UdpSocket,
+        rooms: usize,
+        groups: &[usize],
+        members: Vec<usize>,
+    ) -> Shard {
+        let now = Instant::now();
+        let input_period = Duration::from_secs_f64(1.0 / config.input_hz);
+        let bots = members
+            .iter()
+            .map(|&index| Bot {
+                index,
+                group: index % rooms,
+                creator: index < rooms && config.join.is_none(),
+                stage: Stage::Idle,
+                handle: None,
+                conn: None,
+                control: None,
+                inbox: Vec::new(),
+                outbox: Vec::new(),
+                streamed: HashMap::new(),
+                next_call: 0,
+                me: PlayerId(0),
+                welcomed_at: None,
+                room: None,
+                present: 0,
+                full: usize::MAX,
+                ready: false,
+                seated_at: None,
+                next_ping: None,
+                world: ClientWorld::ticks_only(),
+                inputs: InputLog::default(),
+                brain: Brain::new(index as u64 + 1),
+                timer: None,
+                dirty: false,
+                outcome: BotOutcome::default(),
+            })
+            .collect::<Vec<_>>();
+        let mut group_map: HashMap<usize, Group> = groups
+            .iter()
+            .map(|&g| {
+                let group = Group {
+                    room: config.join,
+                    members: Vec::new(),
+                    next_input: now + input_period,
+                    last_arrival: None,
+                };
+                (g, group)
+            })
+            .collect();
+        for (slot, bot) in bots.iter().enumerate() {
+            if let Some(g) = group_map.get_mut(&bot.group) {
+                g.members.push(slot);
+            }
+        }
+        Shard {
+            progress,
+            client_config,
+            server,
+            socket,
+            endpoint: Endpoint::new(Arc::new(EndpointConfig::default()), None, true, None),
+            bots,
+            by_handle: HashMap::new(),
+            groups: group_map,
+            timers: BinaryHeap::new(),
+            dirty: Vec::new(),
+            input_period,
+            snapshot_rate: 0,
+            epoch: now,
+            send_buf: Vec::with_capacity(1500),
+            recv_buf: vec![0; 64 * 1024],
+            config,
+        }
+    }
+
+    async fn run(mut self, deadline: Instant) -> anyhow::Result<Vec<(usize, BotOutcome)>> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            self.start_connects(now);
+            self.fire_timers(now);
+            self.room_duties(now);
+            self.send_inputs(now);
+            self.flush(now);
+            let wake = self.next_wake().min(deadline);
+            tokio::select! {
+                readable = self.socket.readable() => {
+                    readable.context("waiting on the bots' socket")?;
+                    self.read_socket();
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+        let now = Instant::now();
+        for slot in 0..self.bots.len() {
+            let bot = &mut self.bots[slot];
+            if let Some(seated) = bot.seated_at {
+                bot.outcome.seated_secs = now.duration_since(seated).as_secs_f64();
+            }
+            if let Some(conn) = bot.conn.as_mut() {
+                conn.close(now, 0u32.into(), Bytes::from_static(b"bye"));
+                bot.stage = Stage::Done;
+                self.mark(slot);
+            }
+        }
+        self.flush(now);
+        Ok(self
+            .bots
+            .into_iter()
+            .map(|b| (b.index, b.outcome))
+            .collect())
+    }
+
+    fn mark(&mut self, slot: usize) {
+        let bot = &mut self.bots[slot];
+        if !bot.dirty {
+            bot.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Starts handshakes, a few at a time across the whole shard, creators first.
+    fn start_connects(&mut self, now: Instant) {
+        let busy = self
+            .bots
+            .iter()
+            .filter(|b| b.stage == Stage::Connecting)
+            .count();
+        let slots = (CONCURRENT_CONNECTS / 4).max(1).saturating_sub(busy);
+        let waiting: Vec<usize> = self
+            .bots
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.stage == Stage::Idle)
+            .map(|(slot, _)| slot)
+            .take(slots)
+            .collect();
+        for slot in waiting {
+            match self
+                .endpoint
+                .connect(now, self.client_config.clone(), self.server, "localhost")
+            {
+                Ok((handle, conn)) => {
+                    let bot = &mut self.bots[slot];
+                    bot.handle = Some(handle);
+                    bot.conn = Some(conn);
+                    bot.stage = Stage::Connecting;
+                    self.by_handle.insert(handle, slot);
+                    self.mark(slot);
+                }
+                Err(e) => self.fail(slot, &format!("cannot connect: {e}")),
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, slot))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let bot = &mut self.bots[slot];
+            // A stale entry: the bot has an earlier one, or none (it was handled already).
+            if bot.timer != Some(at) {
+                continue;
+            }
+            bot.timer = None;
+            if let Some(conn) = bot.conn.as_mut() {
+                conn.handle_timeout(now);
+            }
+            self.mark(slot);
+        }
+    }
+
+    /// Joins rooms created meanwhile, says ready when a room is full (or waited long enough),
+    /// times round trips.
+    fn room_duties(&mut self, now: Instant) {
+        for slot in 0..self.bots.len() {
+            let bot = &self.bots[slot];
+            match bot.stage {
+                Stage::Joining if bot.room.is_none() && !bot.creator => {
+                    let room = self.groups.get(&bot.group).and_then(|g| g.room);
+                    let waited = bot
+                        .welcomed_at
+                        .is_some_and(|t| now.duration_since(t) > ROOM_WAIT);
+                    if let Some(room) = room {
+                        self.bots[slot].room = Some(room);
+                        self.call(slot, Request::JoinRoom { room });
+                    } else if waited {
+                        self.fail(slot, "its room was never created");
+                    }
+                }
+                Stage::Seated => {
+                    let waited = bot
+                        .seated_at
+                        .is_some_and(|t| now.duration_since(t) >= READY_WAIT);
+                    if !bot.ready && (bot.present >= bot.full || waited) {
+                        self.bots[slot].ready = true;
+                        self.call(slot, Request::SetReady { ready: true });
+                    }
+                    if self.bots[slot].next_ping.is_some_and(|t| t <= now) {
+                        self.bots[slot].next_ping = Some(now + PING_EVERY);
+                        let client_time_us = now.duration_since(self.epoch).as_micros() as u64;
+                        self.call(slot, Request::Ping { client_time_us });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Each room's inputs, all at once, a third of a snapshot interval after its snapshots
+    /// arrive (re-aligned on every round, as the async bots do).
+    fn send_inputs(&mut self, now: Instant) {
+        let due: Vec<usize> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_input <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let soonest = now + self.input_period / 2;
+        let lead = input_lead(self.snapshot_rate);
+        for id in due {
+            let Some(group) = self.groups.get_mut(&id) else {
+                continue;
+            };
+            group.next_input = match group.last_arrival {
+                Some(at) => aligned_after(at + lead, self.input_period, soonest),
+                None => now + self.input_period,
+            };
+            let members = group.members.clone();
+            for slot in members {
+                self.send_input(slot);
+            }
+        }
+    }
+
+    fn send_input(&mut self, slot: usize) {
+        let bot = &mut self.bots[slot];
+        if bot.stage != Stage::Seated {
+            return;
+        }
+        let Some(view) = bot.world.current() else {
+            return;
+        };
+        let action = bot.brain.act(bot.me, view);
+        let ack = Some(view.tick);
+        let (_, batch) = bot
+            .inputs
+            .next_batch(action.move_dir, action.aim, action.buttons, ack);
+        let Ok(bytes) = packet::encode_input(&batch) else {
+            return;
+        };
+        let Some(conn) = bot.conn.as_mut() else {
+            return;
+        };
+        if conn.datagrams().send(Bytes::from(bytes), true).is_ok() {
+            bot.outcome.inputs_sent += 1;
+        }
+        self.mark(slot);
+    }
+
+    fn next_wake(&self) -> Instant {
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        let inputs = self.groups.values().map(|g| g.next_input).min();
+        // Room duties (joins, ready) need no precise timing: a few times a second is enough.
+        let duties = Instant::now() + Duration::from_millis(200);
+        [timer, inputs, Some(duties)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(duties)
+    }
+
+    fn read_socket(&mut self) {
+        let now = Instant::now();
+        for _ in 0..READ_BATCH {
+            let (len, from) = match self.socket.try_recv_from(&mut self.recv_buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!("bots' socket: {e}");
+                    break;
+                }
+            };
+            let data = BytesMut::from(&self.recv_buf[..len]);
+            self.send_buf.clear();
+            match self
+                .endpoint
+                .handle(now, from, None, None, data, &mut self.send_buf)
+            {
+                Some(DatagramEvent::ConnectionEvent(handle, event)) => {
+                    if let Some(&slot) = self.by_handle.get(&handle)
+                        && let Some(conn) = self.bots[slot].conn.as_mut()
+                    {
+                        conn.handle_event(event);
+                        self.mark(slot);
+                    }
+                }
+                Some(DatagramEvent::Response(transmit)) => {
+                    let _ = self
+                        .socket
+                        .try_send_to(&self.send_buf[..transmit.size], transmit.destination);
+                }
+                // A client endpoint accepts no connections.
+                Some(DatagramEvent::NewConnection(_)) | None => {}
+            }
+        }
+    }
+
+    /// Lets every connection touched since the last flush act: endpoint bookkeeping, what the
+    /// server sent, what to send, and its next timer.
+    fn flush(&mut self, now: Instant) {
+        while let Some(slot) = self.dirty.pop() {
+            self.bots[slot].dirty = false;
+            self.service(slot, now);
+        }
+    }
+
+    fn service(&mut self, slot: usize, now: Instant) {
+        let Some(handle) = self.bots[slot].handle else {
+            return;
+        };
+        // Endpoint bookkeeping (connection ids; `drained` once a closed connection is done).
+        while let Some(event) = self.bots[slot]
+            .conn
+            .as_mut()
+            .and_then(Connection::poll_endpoint_events)
+        {
+            let drained = event.is_drained();
+            if let Some(back) = self.endpoint.handle_event(handle, event)
+                && let Some(conn) = self.bots[slot].conn.as_mut()
+            {
+                conn.handle_event(back);
+            }
+            if drained {
+                self.by_handle.remove(&handle);
+                self.bots[slot].conn = None;
+                self.bots[slot].handle = None;
+                return;
+            }
+        }
+        while let Some(event) = self.bots[slot].conn.as_mut().and_then(Connection::poll) {
+            self.on_event(slot, event, now);
+        }
+        self.write_control(slot);
+        let Some(conn) = self.bots[slot].conn.as_mut() else {
+            return;
+        };
+        loop {
+            self.send_buf.clear();
+            let Some(transmit) = conn.poll_transmit(now, 1, &mut self.send_buf) else {
+                break;
+            };
+            // A full socket buffer drops the packet; QUIC treats it as lost.
+            let _ = self
+                .socket
+                .try_send_to(&self.send_buf[..transmit.size], transmit.destination);
+        }
+        let next = conn.poll_timeout();
+        let bot = &mut self.bots[slot];
+        if let Some(at) = next
+            && bot.timer.is_none_or(|t| at < t)
+        {
+            bot.timer = Some(at);
+            self.timers.push(Reverse((at, slot)));
+        }
+    }
+
+    fn on_event(&mut self, slot: usize, event: Event, now: Instant) {
+        match event {
+            Event::Connected => {
+                let Some(conn) = self.bots[slot].conn.as_mut() else {
+                    return;
+                };
+                match conn.streams().open(Dir::Bi) {
+                    Some(id) => {
+                        self.bots[slot].control = Some(id);
+                        let name = format!("bot-{}", self.bots[slot].index);
+                        self.call(
+                            slot,
+                            Request::Hello {
+                                protocol: PROTOCOL_VERSION,
+                                name,
+                                token: None,
+                            },
+                        );
+                    }
+                    None => self.fail(slot, "the server allows no control stream"),
+                }
+            }
+            Event::ConnectionLost { reason } if self.bots[slot].stage != Stage::Done => {
+                self.fail(slot, &format!("connection lost: {reason}"));
+            }
+            Event::Stream(StreamEvent::Readable { id }) => self.read_stream(slot, id, now),
+            Event::Stream(StreamEvent::Opened { dir: Dir::Uni }) => {
+                while let Some(id) = self.bots[slot]
+                    .conn
+                    .as_mut()
+                    .and_then(|c| c.streams().accept(Dir::Uni))
+                {
+                    self.bots[slot].streamed.insert(id, Vec::new());
+                    self.read_stream(slot, id, now);
+                }
+            }
+            Event::DatagramReceived => {
+                while let Some(datagram) = self.bots[slot]
+                    .conn
+                    .as_mut()
+                    .and_then(|c| c.datagrams().recv())
+                {
+                    self.on_snapshot(slot, &datagram, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads what a stream has: control frames, or a large snapshot's bytes until its end.
+    fn read_stream(&mut self, slot: usize, id: StreamId, now: Instant) {
+        let bot = &mut self.bots[slot];
+        let Some(conn) = bot.conn.as_mut() else {
+            return;
+        };
+        let control = bot.control == Some(id);
+        let mut recv = conn.recv_stream(id);
+        let Ok(mut chunks) = recv.read(true) else {
+            return;
+        };
+        let mut finished = false;
+        loop {
+            match chunks.next(usize::MAX) {
+                Ok(Some(chunk)) if control => bot.inbox.extend_from_slice(&chunk.bytes),
+                Ok(Some(chunk)) => {
+                    if let Some(buf) = bot.streamed.get_mut(&id)
+                        && buf.len() + chunk.bytes.len() <= packet::MAX_SNAPSHOT_PACKET_BYTES
+                    {
+                        buf.extend_from_slice(&chunk.bytes);
+                    }
+                }
+                Ok(None) => {
+                    finished = true;
+                    break;
+                }
+                // Blocked (nothing more yet), reset or closed.
+                Err(_) => break,
+            }
+        }
+        let _ = chunks.finalize();
+        if control {
+            self.take_frames(slot, now);
+        } else if finished && let Some(bytes) = self.bots[slot].streamed.remove(&id) {
+            self.on_snapshot(slot, &bytes, now);
+        }
+    }
+
+    fn take_frames(&mut self, slot: usize, now: Instant) {
+        loop {
+            let inbox = &self.bots[slot].inbox;
+            let Some(len) = inbox
+                .first_chunk::<4>()
+                .map(|b| u32::from_le_bytes(*b) as usize)
+            else {
+                return;
+            };
+            if len > MAX_CONTROL_BYTES {
+                self.fail(slot, &format!("control frame of {len} bytes"));
+                return;
+            }
+            if inbox.len() < 4 + len {
+                return;
+            }
+            let frame = codec::decode::<ServerFrame>(&inbox[4..4 + len], MAX_CONTROL_BYTES);
+            self.bots[slot].inbox.drain(..4 + len);
+            match frame {
+                Ok(frame) => self.on_frame(slot, frame, now),
+                Err(e) => {
+                    self.fail(slot, &format!("bad control frame: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, slot: usize, frame: ServerFrame, now: Instant) {
+        match frame {
+            ServerFrame::Reply { result, .. } => match (self.bots[slot].stage, result) {
+                (Stage::Connecting, Ok(Reply::Welcome(welcome))) => {
+                    self.snapshot_rate = welcome.snapshot_rate;
+                    let bot = &mut self.bots[slot];
+                    bot.me = welcome.player;
+                    bot.stage = Stage::Joining;
+                    bot.welcomed_at = Some(now);
+                    let (creator, index) = (bot.creator, bot.index);
+                    if creator {
+                        let request = Request::CreateRoom(CreateRoom {
+                            name: format!("bots-{index}"),
+                            mode: self.config.mode.clone(),
+                            max_players: self.seats(),
+                            private: false,
+                            bots: 0,
+                            fill_bots: false,
+                        });
+                        self.call(slot, request);
+                    }
+                }
+                (Stage::Joining, Ok(Reply::Joined(joined))) => {
+                    let bot = &mut self.bots[slot];
+                    bot.stage = Stage::Seated;
+                    bot.room = Some(joined.room.id);
+                    bot.present = joined.room.players as usize;
+                    bot.full = joined.room.max_players as usize;
+                    bot.seated_at = Some(now);
+                    // Spread the bots' pings over the interval instead of all at once.
+                    let phase = PING_EVERY.mul_f64(fastrand::f64());
+                    bot.next_ping = Some(now + phase);
+                    bot.outcome.connected = true;
+                    self.progress.connected.fetch_add(1, Ordering::Relaxed);
+                    let group = bot.group;
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.room = Some(joined.room.id);
+                    }
+                }
+                (_, Ok(Reply::Pong { client_time_us })) => {
+                    let sent = self.epoch + Duration::from_micros(client_time_us);
+                    let rtt = now.saturating_duration_since(sent);
+                    self.bots[slot]
+                        .outcome
+                        .rtt_ms
+                        .push(rtt.as_secs_f64() * 1000.0);
+                }
+                (Stage::Connecting | Stage::Joining, Err(e)) => {
+                    self.fail(slot, &format!("{:?}: {}", e.code, e.message))
+                }
+                (_, Err(e)) => {
+                    tracing::warn!(bot = self.bots[slot].index, "call refused: {}", e.message);
+                    self.error(slot);
+                }
+                _ => {}
+            },
+            ServerFrame::Event(event) => {
+                let bot = &mut self.bots[slot];
+                let mut ready_again = false;
+                match event {
+                    RoomEvent::MatchEnded(result) => {
+                        if let Some(room) = bot.room {
+                            bot.outcome.matches.insert((room, result.match_no));
+                        }
+                    }
+                    // `present` already counts this bot.
+                    RoomEvent::PlayerJoined { player, .. } if player != bot.me => bot.present += 1,
+                    RoomEvent::PlayerLeft { .. } => bot.present = bot.present.saturating_sub(1),
+                    // Ready again for the rematch once the room waits.
+                    RoomEvent::StateChanged {
+                        state: RoomState::Waiting,
+                        ..
+                    } => ready_again = bot.ready,
+                    _ => {}
+                }
+                if ready_again {
+                    self.call(slot, Request::SetReady { ready: true });
+                }
+            }
+            ServerFrame::Error(e) => {
+                tracing::warn!(bot = self.bots[slot].index, "server error: {}", e.message);
+                self.error(slot);
+            }
+        }
+    }
+
+    /// Seats per room: the bots spread over the rooms.
+    fn seats(&self) -> u8 {
+        let rooms = self.config.rooms.max(1).min(self.config.bots.max(1));
+        self.config.bots.div_ceil(rooms).min(u8::MAX as usize) as u8
+    }
+
+    /// Queues a request on the control stream; replies come back in order.
+    fn call(&mut self, slot: usize, request: Request) {
+        let bot = &mut self.bots[slot];
+        bot.next_call += 1;
+        let frame = ClientFrame {
+            id: bot.next_call,
+            request,
+        };
+        match codec::encode(&frame) {
+            Ok(body) => {
+                bot.outbox
+                    .extend_from_slice(&(body.len() as u32).to_le_bytes());
+                bot.outbox.extend_from_slice(&body);
+                self.mark(slot);
+            }
+            Err(e) => self.fail(slot, &format!("cannot encode a request: {e}")),
+        }
+    }
+
+    fn write_control(&mut self, slot: usize) {
+        let bot = &mut self.bots[slot];
+        if bot.outbox.is_empty() {
+            return;
+        }
+        let (Some(conn), Some(id)) = (bot.conn.as_mut(), bot.control) else {
+            return;
+        };
+        // What flow control does not take now goes when the stream says it is writable (the
+        // connection is serviced again on every packet).
+        if let Ok(n) = conn.send_stream(id).write(&bot.outbox) {
+            bot.outbox.drain(..n);
+        }
+    }
+
+    fn on_snapshot(&mut self, slot: usize, packet_bytes: &[u8], now: Instant) {
+        let bot = &mut self.bots[slot];
+        let Ok((_, body)) = packet::decode_snapshot(packet_bytes) else {
+            bot.outcome.errors += 1;
+            return;
+        };
+        match bot.world.apply(body) {
+            Ok(Applied::Newer { .. }) => {
+                bot.outcome.snapshots += 1;
+                bot.outcome.snapshot_bytes += packet_bytes.len() as u64;
+                self.progress.snapshots.fetch_add(1, Ordering::Relaxed);
+                if let Some(g) = self.groups.get_mut(&bot.group) {
+                    g.last_arrival = Some(now);
+                }
+            }
+            Ok(Applied::Stale(_)) => {}
+            Err(e) => {
+                tracing::debug!(bot = bot.index, "snapshot not decoded: {e}");
+                bot.outcome.errors += 1;
+            }
+        }
+    }
+
+    fn error(&mut self, slot: usize) {
+        self.bots[slot].outcome.errors += 1;
+        self.progress.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The bot gives up: counted, logged, its connection closed.
+    fn fail(&mut self, slot: usize, why: &str) {
+        tracing::warn!(bot = self.bots[slot].index, "bot failed: {why}");
+        self.error(slot);
+        let bot = &mut self.bots[slot];
+        bot.stage = Stage::Done;
+        if let Some(seated) = bot.seated_at.take() {
+            bot.outcome.seated_secs = seated.elapsed().as_secs_f64();
+        }
+        if let Some(conn) = bot.conn.as_mut() {
+            conn.close(
+                Instant::now(),
+                0u32.into(),
+                Bytes::from_static(b"bot failed"),
+            );
+        }
+        self.mark(slot);
+    }
+}
