@@ -59,9 +59,10 @@ struct Args {
     /// Seconds to play.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Load-generator bots (QUIC): acknowledge each snapshot from its header without decoding
-    /// the world, and wander instead of aiming. The server does the same work for them; the
-    /// bot process does about a quarter less per snapshot.
+    /// Load-generator bots (QUIC): the standard workload and no more — wander with an input each
+    /// `--input-hz` tick, acknowledge each snapshot from its header without decoding the world —
+    /// run as a fleet of tasks that each drive whole rooms' connections over one socket
+    /// (`fleet.rs`).
     #[arg(long)]
     light: bool,
     /// Inputs each bot sends per second.
@@ -168,11 +169,6 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         input_hz: args.input_hz,
         join: args.join.map(tickwire_protocol::RoomId),
-        decoding: if args.light {
-            tickwire_client::Decoding::TicksOnly
-        } else {
-            tickwire_client::Decoding::Full
-        },
     });
     let progress = Arc::new(Progress::default());
     let started = Instant::now();

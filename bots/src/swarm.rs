@@ -42,9 +42,6 @@ pub struct SwarmConfig {
     pub input_hz: f64,
     /// Join this existing room instead of creating rooms.
     pub join: Option<RoomId>,
-    /// QUIC bots: decode whole snapshots (and aim at what they see), or only acknowledge
-    /// ticks and wander (`--light`).
-    pub decoding: tickwire_client::Decoding,
 }
 
 /// Live counters, read by the progress display while the swarm runs.
@@ -193,7 +190,7 @@ async fn bot(
                     trust: trust.clone(),
                     name,
                     token: None,
-                    decoding: config.decoding,
+                    decoding: tickwire_client::Decoding::Full,
                 },
             )
             .await
