@@ -115,6 +115,8 @@ struct Row {
     rooms: usize,
     connected: u64,
     server_cpu_core_share: f64,
+    /// The bot process's CPU over the same window (a share of its one core).
+    bots_cpu_core_share: f64,
     server_rss_mb: f64,
     tick_ms_p50: f64,
     tick_ms_p99: f64,
@@ -126,17 +128,18 @@ struct Row {
 
 impl Row {
     fn header() -> String {
-        "transport | bots | rooms | connected | server CPU (core) | RSS MB | tick p50 ms | tick p99 ms | tick max ms | missed ticks | delivery | bytes/s/player".into()
+        "transport | bots | rooms | connected | server CPU (core) | bots CPU (core) | RSS MB | tick p50 ms | tick p99 ms | tick max ms | missed ticks | delivery | bytes/s/player".into()
     }
 
     fn line(&self) -> String {
         format!(
-            "{} | {} | {} | {} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {} | {:.4} | {:.0}",
+            "{} | {} | {} | {} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {} | {:.4} | {:.0}",
             self.transport,
             self.bots,
             self.rooms,
             self.connected,
             self.server_cpu_core_share,
+            self.bots_cpu_core_share,
             self.server_rss_mb,
             self.tick_ms_p50,
             self.tick_ms_p99,
@@ -234,7 +237,7 @@ fn run_step(
         .arg("--json")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run tickwire-bots: {e}"))?;
     // Steady state only: CPU and tick times are taken from the moment every bot is connected
@@ -249,6 +252,17 @@ fn run_step(
     let cpu_before = cpu_ticks(pid)?;
     let metrics_before = scrape(&http)?;
     let started = Instant::now();
+    // The bots' own CPU over the same window, so a row says which side was the limit; their
+    // /proc entry goes with them, so the last sample is taken just before they exit.
+    let bots_pid = child.id();
+    let bots_before = cpu_ticks(bots_pid)?;
+    let mut bots_last = (bots_before, started);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if let Ok(ticks) = cpu_ticks(bots_pid) {
+            bots_last = (ticks, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = child
         .wait_with_output()
         .map_err(|e| format!("tickwire-bots: {e}"))?;
@@ -274,6 +288,9 @@ fn run_step(
         rooms,
         connected: num("connected") as u64,
         server_cpu_core_share: (cpu_after - cpu_before) as f64 / hz / elapsed,
+        bots_cpu_core_share: (bots_last.0 - bots_before) as f64
+            / hz
+            / bots_last.1.duration_since(started).as_secs_f64().max(1e-3),
         server_rss_mb: rss,
         tick_ms_p50: hist.quantile(0.50) * 1000.0,
         tick_ms_p99: hist.quantile(0.99) * 1000.0,
