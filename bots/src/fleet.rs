@@ -46,6 +46,9 @@ use tokio::net::UdpSocket;
 const ROOMS_PER_SHARD: usize = 8;
 /// Datagrams read from the socket before the shard looks at its timers again.
 const READ_BATCH: usize = 256;
+/// How often a shard looks at connects, joins, readiness and pings: none needs finer timing,
+/// and looking at every bot on every packet would cost more than the packets.
+const DUTIES_EVERY: Duration = Duration::from_millis(20);
 /// A joiner gives up when its room's creator has not created it by then.
 const ROOM_WAIT: Duration = Duration::from_secs(30);
 
@@ -185,6 +188,9 @@ struct Shard {
     groups: HashMap<usize, Group>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     dirty: Vec<usize>,
+    /// Bots whose room's inputs are due (scratch, kept to avoid allocating each round).
+    due: Vec<usize>,
+    next_duties: Instant,
     input_period: Duration,
     /// The server's snapshot rate, from the first welcome.
     snapshot_rate: u16,
@@ -267,6 +273,8 @@ impl Shard {
             groups: group_map,
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
+            due: Vec::new(),
+            next_duties: now,
             input_period,
             snapshot_rate: 0,
             epoch: now,
@@ -282,9 +290,12 @@ impl Shard {
             if now >= deadline {
                 break;
             }
-            self.start_connects(now);
+            if now >= self.next_duties {
+                self.next_duties = now + DUTIES_EVERY;
+                self.start_connects(now);
+                self.room_duties(now);
+            }
             self.fire_timers(now);
-            self.room_duties(now);
             self.send_inputs(now);
             self.flush(now);
             let wake = self.next_wake().min(deadline);
@@ -417,27 +428,24 @@ impl Shard {
     /// Each room's inputs, all at once, a third of a snapshot interval after its snapshots
     /// arrive (re-aligned on every round, as the async bots do).
     fn send_inputs(&mut self, now: Instant) {
-        let due: Vec<usize> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.next_input <= now)
-            .map(|(id, _)| *id)
-            .collect();
         let soonest = now + self.input_period / 2;
         let lead = input_lead(self.snapshot_rate);
-        for id in due {
-            let Some(group) = self.groups.get_mut(&id) else {
+        let mut due = std::mem::take(&mut self.due);
+        for group in self.groups.values_mut() {
+            if group.next_input > now {
                 continue;
-            };
+            }
             group.next_input = match group.last_arrival {
                 Some(at) => aligned_after(at + lead, self.input_period, soonest),
                 None => now + self.input_period,
             };
-            let members = group.members.clone();
-            for slot in members {
-                self.send_input(slot);
-            }
+            due.extend_from_slice(&group.members);
         }
+        for &slot in &due {
+            self.send_input(slot);
+        }
+        due.clear();
+        self.due = due;
     }
 
     fn send_input(&mut self, slot: usize) {
@@ -468,13 +476,11 @@ impl Shard {
     fn next_wake(&self) -> Instant {
         let timer = self.timers.peek().map(|Reverse((at, _))| *at);
         let inputs = self.groups.values().map(|g| g.next_input).min();
-        // Room duties (joins, ready) need no precise timing: a few times a second is enough.
-        let duties = Instant::now() + Duration::from_millis(200);
-        [timer, inputs, Some(duties)]
+        [timer, inputs, Some(self.next_duties)]
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(duties)
+            .unwrap_or(self.next_duties)
     }
 
     fn read_socket(&mut self) {
@@ -505,9 +511,7 @@ impl Shard {
                     }
                 }
                 Some(DatagramEvent::Response(transmit)) => {
-                    let _ = self
-                        .socket
-                        .try_send(&self.send_buf[..transmit.size]);
+                    let _ = self.socket.try_send(&self.send_buf[..transmit.size]);
                 }
                 // A client endpoint accepts no connections.
                 Some(DatagramEvent::NewConnection(_)) | None => {}
@@ -560,9 +564,7 @@ impl Shard {
                 break;
             };
             // A full socket buffer drops the packet; QUIC treats it as lost.
-            let _ = self
-                .socket
-                .try_send(&self.send_buf[..transmit.size]);
+            let _ = self.socket.try_send(&self.send_buf[..transmit.size]);
         }
         let next = conn.poll_timeout();
         let bot = &mut self.bots[slot];
