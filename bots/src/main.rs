@@ -59,10 +59,10 @@ struct Args {
     /// Seconds to play.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Load-generator bots (QUIC): the standard workload and no more — wander with an input each
-    /// `--input-hz` tick, acknowledge each snapshot from its header without decoding the world —
-    /// run as a fleet of tasks that each drive whole rooms' connections over one socket
-    /// (`fleet.rs`).
+    /// Load-generator bots: the standard workload and no more — wander with an input each
+    /// `--input-hz` tick, acknowledge each snapshot from its header without decoding the world.
+    /// Over QUIC they run as a fleet of tasks that each drive whole rooms' connections over one
+    /// socket (`fleet.rs`).
     #[arg(long)]
     light: bool,
     /// Inputs each bot sends per second.
@@ -169,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         input_hz: args.input_hz,
         join: args.join.map(tickwire_protocol::RoomId),
+        light: args.light,
     });
     let progress = Arc::new(Progress::default());
     let started = Instant::now();

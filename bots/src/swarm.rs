@@ -42,6 +42,10 @@ pub struct SwarmConfig {
     pub input_hz: f64,
     /// Join this existing room instead of creating rooms.
     pub join: Option<RoomId>,
+    /// Socket.IO load bots (`--light`): acknowledge snapshots from their headers without
+    /// decoding the world, so their brains see nobody and wander (no aiming, no firing). Light
+    /// QUIC bots are the fleet instead (`fleet.rs`).
+    pub light: bool,
 }
 
 /// Live counters, read by the progress display while the swarm runs.
@@ -199,7 +203,12 @@ async fn bot(
             play(client, index, config, role, deadline, progress, outcome).await
         }
         Target::SocketIo { url } => {
-            let client = SioClient::connect(url, &name)
+            let decoding = if config.light {
+                tickwire_client::Decoding::TicksOnly
+            } else {
+                tickwire_client::Decoding::Full
+            };
+            let client = SioClient::connect_decoding(url, &name, None, decoding)
                 .await
                 .context("connecting over Socket.IO")?;
             drop(permit);

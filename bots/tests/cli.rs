@@ -117,7 +117,18 @@ fn bots_play_against_a_separately_started_server() {
         .args(["--bots", "8", "--rooms", "2", "--duration", "3", "--json"])
         .output()
         .unwrap();
-    // Light bots: the fleet that drives quinn's state machines itself.
+    let over_socketio_light = bots()
+        .args([
+            "--transport",
+            "socketio",
+            "--url",
+            &format!("http://{}", field("http")),
+            "--light",
+        ])
+        .args(["--bots", "4", "--rooms", "1", "--duration", "2", "--json"])
+        .output()
+        .unwrap();
+    // Light QUIC bots: the fleet that drives quinn's state machines itself.
     let light = bots()
         .args([
             "--server",
@@ -146,6 +157,7 @@ fn bots_play_against_a_separately_started_server() {
     let over_socketio = report(over_socketio);
     assert_clean_match(&over_socketio, 8);
     assert_eq!(over_socketio["transport"], "socketio");
+    assert_clean_match(&report(over_socketio_light), 4);
     let light = report(light);
     assert_clean_match(&light, 12);
     // Every seated second is due 60 snapshots (the server's default rate); most must arrive.

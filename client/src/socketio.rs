@@ -60,6 +60,16 @@ impl SioClient {
         name: &str,
         token: Option<&str>,
     ) -> Result<SioClient, ClientError> {
+        Self::connect_decoding(url, name, token, crate::Decoding::Full).await
+    }
+
+    /// Connects, decoding snapshots as `decoding` says (`TicksOnly` for load generators).
+    pub async fn connect_decoding(
+        url: &str,
+        name: &str,
+        token: Option<&str>,
+        decoding: crate::Decoding,
+    ) -> Result<SioClient, ClientError> {
         // Nagle off: inputs are small and must not wait for the previous one's ack.
         let (mut ws, _) =
             tokio_tungstenite::connect_async_with_config(websocket_url(url)?, None, true).await?;
@@ -94,7 +104,7 @@ impl SioClient {
             next_ack: 0,
             binary: None,
             events: events_tx,
-            sink: SnapshotSink::new(snap_tx, stats.clone(), crate::Decoding::Full),
+            sink: SnapshotSink::new(snap_tx, stats.clone(), decoding),
             stats: stats.clone(),
             welcome: Some(welcome_tx),
         };

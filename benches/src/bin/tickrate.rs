@@ -6,8 +6,9 @@
 //!   cargo run --release -p tickwire-benches --bin tickrate -- --bots 100,500,1000 --secs 10
 //!
 //! The standard workload: rooms of 16 players, 50 drones each, 60 Hz simulation, 30 Hz
-//! snapshots, 30 inputs a second per player. Server CPU comes from /proc (utime + stime over the
-//! run, as a share of one core); tick percentiles from the server's own tick histogram
+//! snapshots, 30 inputs a second per player that move it (light bots, the default; `--full` for
+//! bots that decode, aim and fire). Server and bot CPU come from /proc (utime + stime over the
+//! steady-state window, as a share of one core); tick percentiles from the server's own tick histogram
 //! (interpolated within its buckets); delivery from what the bots received.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
@@ -29,8 +30,10 @@ struct Args {
     transports: Vec<String>,
     secs: u64,
     json: bool,
-    /// QUIC bots acknowledge snapshots from their headers without decoding (`tickwire-bots
-    /// --light`): the server's work is the same, the bots' smaller.
+    /// Light bots (`tickwire-bots --light`, the default): exactly the standard workload — they
+    /// move with 30 inputs a second and acknowledge snapshots from their headers, and do not
+    /// aim or fire. `--full` bots decode every world and play (they also shoot, so snapshots
+    /// grow).
     light: bool,
 }
 
@@ -40,7 +43,7 @@ fn parse_args() -> Result<Args, String> {
         transports: vec!["quic".into(), "socketio".into()],
         secs: 10,
         json: false,
-        light: false,
+        light: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -56,8 +59,9 @@ fn parse_args() -> Result<Args, String> {
             "--secs" => args.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
             "--json" => args.json = true,
             "--light" => args.light = true,
+            "--full" => args.light = false,
             "-h" | "--help" => {
-                return Err("usage: tickrate [--bots 100,1000] [--transports quic,socketio] [--secs N] [--light] [--json]".into())
+                return Err("usage: tickrate [--bots 100,1000] [--transports quic,socketio] [--secs N] [--light | --full] [--json]".into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -221,7 +225,7 @@ fn run_step(
             &format!("http://{http}"),
         ]),
     };
-    if light && transport == "quic" {
+    if light {
         cmd.arg("--light");
     }
     // The bots play for the measured seconds plus time to connect and join; the measurement
