@@ -3,15 +3,15 @@
 //!
 //! Why: through quinn's async API every bot costs a connection-driver task, a snapshot task, a
 //! control-stream task and its own loop, each woken for each packet, plus their timers; at a
-//! thousand bots on one core those wake-ups cost as much as the packets themselves (profiles in
-//! docs/BENCHMARKS.md), and the load generator, not the server, set the limit of the load
-//! ladder. Here a shard task owns a socket, a `quinn_proto::Endpoint` and the connections of a
+//! thousand bots on one core that machinery was about a quarter of the bot process (0.8 against
+//! 0.6 core here; docs/BENCHMARKS.md), enough for the load generator, not the server, to set
+//! the limit of the load ladder. Here a shard task owns a socket, a `quinn_proto::Endpoint` and the connections of a
 //! few whole rooms: it reads the socket, hands each datagram to its connection, sends each
 //! room's inputs from one timer, and keeps one heap of connection timers.
 //!
 //! The bots do what the standard workload asks of a player and no more: connect with the pinned
 //! certificate, say hello, create or join their room, get ready once it is full, send an input
-//! (with the acknowledged tick) 30 times a second timed to the snapshots (see
+//! (with the acknowledged tick) at the configured rate timed to the snapshots (see
 //! [`crate::swarm::input_lead`]), and read each snapshot's header to acknowledge it
 //! ([`ClientWorld::ticks_only`]). They wander instead of aiming, and time a `ping` call every
 //! [`PING_EVERY`] as the async bots do.
@@ -47,7 +47,7 @@ const ROOMS_PER_SHARD: usize = 8;
 /// Datagrams read from the socket before the shard looks at its timers again.
 const READ_BATCH: usize = 256;
 /// How often a shard looks at connects, joins, readiness and pings: none needs finer timing,
-/// and looking at every bot on every packet would cost more than the packets.
+/// and looking at every bot whenever a packet arrives is wasted work.
 const DUTIES_EVERY: Duration = Duration::from_millis(20);
 /// A joiner gives up when its room's creator has not created it by then.
 const ROOM_WAIT: Duration = Duration::from_secs(30);
