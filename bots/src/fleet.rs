@@ -11,14 +11,13 @@
 //!
 //! The bots do what the standard workload asks of a player and no more: connect with the pinned
 //! certificate, say hello, create or join their room, get ready once it is full, send an input
-//! (with the acknowledged tick) at the configured rate timed to the snapshots (see
-//! [`crate::swarm::input_lead`]), and read each snapshot's header to acknowledge it
+//! (with the acknowledged tick) at the configured rate timed to the snapshots
+//! ([`tickwire_client::timing`]), and read each snapshot's header to acknowledge it
 //! ([`ClientWorld::ticks_only`]). They wander instead of aiming, and time a `ping` call every
 //! [`PING_EVERY`] as the async bots do.
 
 use crate::swarm::{
-    BotOutcome, CONCURRENT_CONNECTS, PING_EVERY, Progress, READY_WAIT, SwarmConfig, aligned_after,
-    input_lead,
+    BotOutcome, CONCURRENT_CONNECTS, PING_EVERY, Progress, READY_WAIT, SwarmConfig,
 };
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
@@ -32,6 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tickwire_client::timing::next_input_at;
 use tickwire_client::{InputLog, Trust};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::world::{Applied, ClientWorld};
@@ -428,15 +428,13 @@ impl Shard {
     /// Each room's inputs, all at once, a third of a snapshot interval after its snapshots
     /// arrive (re-aligned on every round, as the async bots do).
     fn send_inputs(&mut self, now: Instant) {
-        let soonest = now + self.input_period / 2;
-        let lead = input_lead(self.snapshot_rate);
         let mut due = std::mem::take(&mut self.due);
         for group in self.groups.values_mut() {
             if group.next_input > now {
                 continue;
             }
             group.next_input = match group.last_arrival {
-                Some(at) => aligned_after(at + lead, self.input_period, soonest),
+                Some(at) => next_input_at(at, self.snapshot_rate, self.input_period, now),
                 None => now + self.input_period,
             };
             due.extend_from_slice(&group.members);

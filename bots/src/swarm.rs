@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tickwire_client::timing::next_input_at;
 use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
 use tickwire_protocol::{CreateRoom, RoomEvent, RoomId, RoomState};
 use tickwire_server::game::brain::Brain;
@@ -76,25 +77,6 @@ pub struct BotOutcome {
 const BOTS_PER_ENDPOINT: usize = 64;
 /// Connections being set up at once, at most.
 pub(crate) const CONCURRENT_CONNECTS: usize = 16;
-/// When a bot sends its input after a snapshot arrives: a third of the snapshot interval. The
-/// input then reaches the server before its next snapshot goes out, so each side's QUIC ACK of
-/// the other's last packet rides on its own next packet (both within QUIC's 25 ms ACK delay)
-/// instead of costing a packet of its own; a real client that times its inputs to the server's
-/// ticks does the same.
-pub(crate) fn input_lead(snapshot_rate: u16) -> Duration {
-    Duration::from_secs_f64(1.0 / (3.0 * f64::from(snapshot_rate.max(1))))
-}
-
-/// The first of `anchor + k * period` (k ≥ 0) that is later than `now`.
-pub(crate) fn aligned_after(anchor: Instant, period: Duration, now: Instant) -> Instant {
-    if anchor > now || period.is_zero() {
-        return anchor;
-    }
-    let behind = (now - anchor).as_nanos() / period.as_nanos();
-    let steps = u32::try_from(behind + 1).unwrap_or(u32::MAX);
-    anchor + period * steps
-}
-
 /// How often a bot measures its round trip (a `ping` call on the control stream). Not part of
 /// the standard workload, so rare enough to cost next to nothing at thousands of bots.
 pub(crate) const PING_EVERY: Duration = Duration::from_secs(2);
@@ -270,7 +252,7 @@ async fn play<C: GameClient>(
     let input_period = Duration::from_secs_f64(1.0 / config.input_hz);
     let mut inputs = tokio::time::interval(input_period);
     inputs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let input_lead = input_lead(client.state().welcome().snapshot_rate);
+    let snapshot_rate = client.state().welcome().snapshot_rate;
     let mut pings = tokio::time::interval(PING_EVERY);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let end = tokio::time::sleep_until(deadline.into());
@@ -295,12 +277,10 @@ async fn play<C: GameClient>(
                 if let Some(a) = action {
                     client.send_input(a.move_dir, a.aim, a.buttons).context("sending input")?;
                 }
-                // Keep time with the snapshots (see `input_lead`), re-aligned on each input from
-                // the newest snapshot's arrival rather than woken by every snapshot.
+                // Keep time with the snapshots (`tickwire_client::timing`), re-aligned on each
+                // input from the newest snapshot's arrival rather than woken by every snapshot.
                 if let Some(r) = latest {
-                    // At least half a period from now, so jitter never doubles an input up.
-                    let soonest = Instant::now() + input_period / 2;
-                    let next = aligned_after(r.at + input_lead, input_period, soonest);
+                    let next = next_input_at(r.at, snapshot_rate, input_period, Instant::now());
                     inputs.reset_at(next.into());
                 }
             }
@@ -336,33 +316,4 @@ async fn play<C: GameClient>(
         .fetch_add(outcome.snapshots - seen, Ordering::Relaxed);
     client.close().await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inputs_align_to_the_first_slot_after_now() {
-        let anchor = Instant::now();
-        let period = Duration::from_millis(30);
-        // Not yet reached: the anchor itself.
-        assert_eq!(aligned_after(anchor, period, anchor - period), anchor);
-        // Exactly on a slot, or between two: the next one.
-        assert_eq!(aligned_after(anchor, period, anchor), anchor + period);
-        let now = anchor + Duration::from_millis(75);
-        assert_eq!(aligned_after(anchor, period, now), anchor + period * 3);
-        assert_eq!(
-            aligned_after(anchor, Duration::ZERO, now),
-            anchor,
-            "no period, no slots"
-        );
-    }
-
-    #[test]
-    fn the_input_lead_is_a_third_of_the_snapshot_interval() {
-        assert_eq!(input_lead(30).as_micros(), 11_111);
-        // A nonsense rate from a server does not divide by zero.
-        assert_eq!(input_lead(0), Duration::from_secs_f64(1.0 / 3.0));
-    }
 }

@@ -12,6 +12,7 @@
 pub mod common;
 pub mod connection;
 pub mod socketio;
+pub mod timing;
 pub mod trust;
 
 pub use common::{ClientError, ClientStats, Decoding, GameClient, InputLog, Received};
