@@ -17,7 +17,7 @@
 //! [`PING_EVERY`] as the async bots do.
 
 use crate::swarm::{
-    BotOutcome, CONCURRENT_CONNECTS, PING_EVERY, Progress, READY_WAIT, SwarmConfig,
+    BotOutcome, CONCURRENT_CONNECTS, PING_EVERY, Progress, READY_WAIT, RoomWatch, SwarmConfig,
 };
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
@@ -36,8 +36,7 @@ use tickwire_client::{InputLog, Trust};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
-    ClientFrame, CreateRoom, PROTOCOL_VERSION, PlayerId, Reply, Request, RoomEvent, RoomId,
-    RoomState, ServerFrame, packet,
+    ClientFrame, PROTOCOL_VERSION, PlayerId, Reply, Request, RoomId, ServerFrame, packet,
 };
 use tickwire_server::game::brain::Brain;
 use tokio::net::UdpSocket;
@@ -61,7 +60,7 @@ pub async fn run(
 ) -> anyhow::Result<Vec<BotOutcome>> {
     let client_config =
         tickwire_client::connection::client_config(trust).context("QUIC client setup")?;
-    let rooms = config.rooms.max(1).min(config.bots.max(1));
+    let rooms = config.rooms();
     let deadline = Instant::now() + config.duration;
     // Bot i sits in room i % rooms (as in the async swarm); a shard takes whole rooms.
     let mut shards = Vec::new();
@@ -151,10 +150,10 @@ struct Bot {
     next_call: u32,
     me: PlayerId,
     welcomed_at: Option<Instant>,
-    room: Option<RoomId>,
-    present: usize,
-    full: usize,
-    ready: bool,
+    /// A joiner has asked to join its room.
+    join_sent: bool,
+    /// The room, once seated.
+    watch: Option<RoomWatch>,
     seated_at: Option<Instant>,
     /// When this bot next times a round trip (bots spread over [`PING_EVERY`]).
     next_ping: Option<Instant>,
@@ -231,10 +230,8 @@ impl Shard {
                 next_call: 0,
                 me: PlayerId(0),
                 welcomed_at: None,
-                room: None,
-                present: 0,
-                full: usize::MAX,
-                ready: false,
+                join_sent: false,
+                watch: None,
                 seated_at: None,
                 next_ping: None,
                 world: ClientWorld::ticks_only(),
@@ -394,13 +391,13 @@ impl Shard {
         for slot in 0..self.bots.len() {
             let bot = &self.bots[slot];
             match bot.stage {
-                Stage::Joining if bot.room.is_none() && !bot.creator => {
+                Stage::Joining if !bot.join_sent && !bot.creator => {
                     let room = self.groups.get(&bot.group).and_then(|g| g.room);
                     let waited = bot
                         .welcomed_at
                         .is_some_and(|t| now.duration_since(t) > ROOM_WAIT);
                     if let Some(room) = room {
-                        self.bots[slot].room = Some(room);
+                        self.bots[slot].join_sent = true;
                         self.call(slot, Request::JoinRoom { room });
                     } else if waited {
                         self.fail(slot, "its room was never created");
@@ -410,8 +407,8 @@ impl Shard {
                     let waited = bot
                         .seated_at
                         .is_some_and(|t| now.duration_since(t) >= READY_WAIT);
-                    if !bot.ready && (bot.present >= bot.full || waited) {
-                        self.bots[slot].ready = true;
+                    let bot = &mut self.bots[slot];
+                    if bot.watch.as_mut().is_some_and(|w| w.take_ready(waited)) {
                         self.call(slot, Request::SetReady { ready: true });
                     }
                     if self.bots[slot].next_ping.is_some_and(|t| t <= now) {
@@ -700,23 +697,14 @@ impl Shard {
                     bot.welcomed_at = Some(now);
                     let (creator, index) = (bot.creator, bot.index);
                     if creator {
-                        let request = Request::CreateRoom(CreateRoom {
-                            name: format!("bots-{index}"),
-                            mode: self.config.mode.clone(),
-                            max_players: self.seats(),
-                            private: false,
-                            bots: 0,
-                            fill_bots: false,
-                        });
+                        let request = Request::CreateRoom(self.config.create_room(index));
                         self.call(slot, request);
                     }
                 }
                 (Stage::Joining, Ok(Reply::Joined(joined))) => {
                     let bot = &mut self.bots[slot];
                     bot.stage = Stage::Seated;
-                    bot.room = Some(joined.room.id);
-                    bot.present = joined.room.players as usize;
-                    bot.full = joined.room.max_players as usize;
+                    bot.watch = Some(RoomWatch::new(bot.me, &joined));
                     bot.seated_at = Some(now);
                     // Spread the bots' pings over the interval instead of all at once.
                     let phase = PING_EVERY.mul_f64(fastrand::f64());
@@ -747,24 +735,11 @@ impl Shard {
             },
             ServerFrame::Event(event) => {
                 let bot = &mut self.bots[slot];
-                let mut ready_again = false;
-                match event {
-                    RoomEvent::MatchEnded(result) => {
-                        if let Some(room) = bot.room {
-                            bot.outcome.matches.insert((room, result.match_no));
-                        }
-                    }
-                    // `present` already counts this bot.
-                    RoomEvent::PlayerJoined { player, .. } if player != bot.me => bot.present += 1,
-                    RoomEvent::PlayerLeft { .. } => bot.present = bot.present.saturating_sub(1),
-                    // Ready again for the rematch once the room waits.
-                    RoomEvent::StateChanged {
-                        state: RoomState::Waiting,
-                        ..
-                    } => ready_again = bot.ready,
-                    _ => {}
-                }
-                if ready_again {
+                let Some(watch) = bot.watch.as_mut() else {
+                    return;
+                };
+                // Ready again for the rematch once the room waits (if it was ready before).
+                if watch.on_event(&event, &mut bot.outcome) && watch.ready() {
                     self.call(slot, Request::SetReady { ready: true });
                 }
             }
@@ -773,12 +748,6 @@ impl Shard {
                 self.error(slot);
             }
         }
-    }
-
-    /// Seats per room: the bots spread over the rooms.
-    fn seats(&self) -> u8 {
-        let rooms = self.config.rooms.max(1).min(self.config.bots.max(1));
-        self.config.bots.div_ceil(rooms).min(u8::MAX as usize) as u8
     }
 
     /// Queues a request on the control stream; replies come back in order.

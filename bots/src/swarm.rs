@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tickwire_client::timing::next_input_at;
 use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
-use tickwire_protocol::{CreateRoom, RoomEvent, RoomId, RoomState};
+use tickwire_protocol::{CreateRoom, Joined, PlayerId, RoomEvent, RoomId, RoomState};
 use tickwire_server::game::brain::Brain;
 use tokio::sync::{Semaphore, watch};
 
@@ -47,6 +47,83 @@ pub struct SwarmConfig {
     /// decoding the world, so their brains see nobody and wander (no aiming, no firing). Light
     /// QUIC bots are the fleet instead (`fleet.rs`).
     pub light: bool,
+}
+
+impl SwarmConfig {
+    /// Rooms actually used: at least one, at most one per bot. Bot i sits in room i % rooms.
+    pub fn rooms(&self) -> usize {
+        self.rooms.max(1).min(self.bots.max(1))
+    }
+
+    /// The room a creating bot (bot `index`, the first of its room) asks for: seats for the
+    /// bots spread over the rooms.
+    pub fn create_room(&self, index: usize) -> CreateRoom {
+        let seats = self.bots.div_ceil(self.rooms());
+        CreateRoom {
+            name: format!("bots-{index}"),
+            mode: self.mode.clone(),
+            max_players: seats.min(u8::MAX as usize) as u8,
+            private: false,
+            bots: 0,
+            fill_bots: false,
+        }
+    }
+}
+
+/// What a seated bot knows of its room from its join and the room's events. Bots are always
+/// ready, but only once their room is full (or after [`READY_WAIT`]): the match starts when
+/// every seated player is ready, and a started match refuses later joiners.
+pub(crate) struct RoomWatch {
+    pub room: RoomId,
+    me: PlayerId,
+    /// Players seated, this bot included.
+    present: usize,
+    full: usize,
+    ready: bool,
+}
+
+impl RoomWatch {
+    pub fn new(me: PlayerId, joined: &Joined) -> RoomWatch {
+        RoomWatch {
+            room: joined.room.id,
+            me,
+            present: joined.room.players as usize,
+            full: joined.room.max_players as usize,
+            ready: false,
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Whether to say ready now (the room is full, or the bot has `waited_enough`); once it
+    /// says yes it counts the bot as ready.
+    pub fn take_ready(&mut self, waited_enough: bool) -> bool {
+        if self.ready || (self.present < self.full && !waited_enough) {
+            return false;
+        }
+        self.ready = true;
+        true
+    }
+
+    /// Takes a room event: keeps the head count and the matches seen. True when the room waits
+    /// again after a match (time to ready up for the rematch).
+    pub fn on_event(&mut self, event: &RoomEvent, outcome: &mut BotOutcome) -> bool {
+        match event {
+            RoomEvent::MatchEnded(result) => {
+                outcome.matches.insert((self.room, result.match_no));
+            }
+            RoomEvent::PlayerJoined { player, .. } if *player != self.me => self.present += 1,
+            RoomEvent::PlayerLeft { .. } => self.present = self.present.saturating_sub(1),
+            RoomEvent::StateChanged {
+                state: RoomState::Waiting,
+                ..
+            } => return true,
+            _ => {}
+        }
+        false
+    }
 }
 
 /// Live counters, read by the progress display while the swarm runs.
@@ -90,10 +167,9 @@ pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOu
             .collect(),
         Target::SocketIo { .. } => Vec::new(),
     };
-    let rooms = config.rooms.max(1).min(config.bots.max(1));
+    let rooms = config.rooms();
     // The first bot of each room creates it and publishes its id to the others.
     let room_ids: Vec<_> = (0..rooms).map(|_| watch::channel(None::<RoomId>)).collect();
-    let seats = config.bots.div_ceil(rooms);
     let deadline = Instant::now() + config.duration;
     let connects = Arc::new(Semaphore::new(CONCURRENT_CONNECTS));
     let mut tasks = Vec::with_capacity(config.bots);
@@ -104,7 +180,6 @@ pub async fn run(config: Arc<SwarmConfig>, progress: Arc<Progress>) -> Vec<BotOu
         } else if i < rooms {
             Role::Create {
                 publish: room_ids[group].0.clone(),
-                seats,
             }
         } else {
             Role::Join(room_ids[group].1.clone())
@@ -144,7 +219,6 @@ struct Dial<'a> {
 enum Role {
     Create {
         publish: watch::Sender<Option<RoomId>>,
-        seats: usize,
     },
     Join(watch::Receiver<Option<RoomId>>),
 }
@@ -210,16 +284,9 @@ async fn play<C: GameClient>(
 ) -> anyhow::Result<()> {
     let me = client.player();
     let joined = match role {
-        Role::Create { publish, seats } => {
+        Role::Create { publish } => {
             let joined = client
-                .create_room(CreateRoom {
-                    name: format!("bots-{index}"),
-                    mode: config.mode.clone(),
-                    max_players: seats.min(u8::MAX as usize) as u8,
-                    private: false,
-                    bots: 0,
-                    fill_bots: false,
-                })
+                .create_room(config.create_room(index))
                 .await
                 .context("creating a room")?;
             publish.send_replace(Some(joined.room.id));
@@ -239,12 +306,7 @@ async fn play<C: GameClient>(
     outcome.connected = true;
     progress.connected.fetch_add(1, Ordering::Relaxed);
     let seated = Instant::now();
-    // Bots are always ready, but only once their room is full (or after READY_WAIT): the match
-    // starts when every seated player is ready, and a started match refuses later joiners.
-    let room = joined.room.id;
-    let mut present = joined.room.players as usize;
-    let full = joined.room.max_players as usize;
-    let mut ready = false;
+    let mut room = RoomWatch::new(me, &joined);
     let ready_wait = tokio::time::sleep(READY_WAIT);
     tokio::pin!(ready_wait);
 
@@ -259,14 +321,13 @@ async fn play<C: GameClient>(
     tokio::pin!(end);
     let mut seen = 0u64;
     loop {
-        if !ready && (present >= full || ready_wait.is_elapsed()) {
-            ready = true;
+        if room.take_ready(ready_wait.is_elapsed()) {
             client.set_ready(true).await.context("getting ready")?;
         }
         tokio::select! {
             _ = &mut end => break,
             // Only wakes the loop; the check above says ready.
-            _ = &mut ready_wait, if !ready => {}
+            _ = &mut ready_wait, if !room.ready() => {}
             _ = inputs.tick() => {
                 let stats = client.stats();
                 let now = stats.snapshots.load(Ordering::Relaxed);
@@ -289,18 +350,9 @@ async fn play<C: GameClient>(
                 outcome.rtt_ms.push(rtt.as_secs_f64() * 1000.0);
             }
             event = client.next_event() => {
-                match event.context("connection lost")? {
-                    RoomEvent::MatchEnded(result) => {
-                        outcome.matches.insert((room, result.match_no));
-                    }
-                    // `present` already counts this bot.
-                    RoomEvent::PlayerJoined { player, .. } if player != me => present += 1,
-                    RoomEvent::PlayerLeft { .. } => present = present.saturating_sub(1),
-                    // Ready again for the rematch once the room waits.
-                    RoomEvent::StateChanged { state: RoomState::Waiting, .. } => {
-                        client.set_ready(true).await.context("getting ready")?;
-                    }
-                    _ => {}
+                // Ready again for the rematch once the room waits.
+                if room.on_event(&event.context("connection lost")?, outcome) {
+                    client.set_ready(true).await.context("getting ready")?;
                 }
             }
         }

@@ -97,60 +97,40 @@ fn bots_play_against_a_separately_started_server() {
             .map(str::to_owned)
             .unwrap()
     };
-    let out = bots()
-        .args([
-            "--server",
-            &field("quic"),
-            "--cert-sha256",
-            &field("cert-sha256"),
-        ])
-        .args(["--bots", "4", "--rooms", "2", "--duration", "2", "--json"])
-        .output()
-        .unwrap();
-    let over_socketio = bots()
-        .args([
-            "--transport",
-            "socketio",
-            "--url",
-            &format!("http://{}", field("http")),
-        ])
-        .args(["--bots", "8", "--rooms", "2", "--duration", "3", "--json"])
-        .output()
-        .unwrap();
-    let over_socketio_light = bots()
-        .args([
-            "--transport",
-            "socketio",
-            "--url",
-            &format!("http://{}", field("http")),
-            "--light",
-        ])
-        .args(["--bots", "4", "--rooms", "1", "--duration", "2", "--json"])
-        .output()
-        .unwrap();
+    // Where each kind of bot connects: QUIC with the server's pin, or its Socket.IO URL.
+    let quic = [
+        "--server".to_owned(),
+        field("quic"),
+        "--cert-sha256".to_owned(),
+        field("cert-sha256"),
+    ];
+    let wrong_pin = [
+        "--server".to_owned(),
+        field("quic"),
+        "--cert-sha256".to_owned(),
+        "0".repeat(64),
+    ];
+    let socketio = [
+        "--transport".to_owned(),
+        "socketio".to_owned(),
+        "--url".to_owned(),
+        format!("http://{}", field("http")),
+    ];
+    let run = |target: &[String], rest: &str| {
+        bots()
+            .args(target)
+            .args(rest.split_whitespace())
+            .output()
+            .unwrap()
+    };
+    let out = run(&quic, "--bots 4 --rooms 2 --duration 2 --json");
+    let over_socketio = run(&socketio, "--bots 8 --rooms 2 --duration 3 --json");
+    let over_socketio_light = run(&socketio, "--light --bots 4 --rooms 1 --duration 2 --json");
     // Light QUIC bots: the fleet that drives quinn's state machines itself.
-    let light = bots()
-        .args([
-            "--server",
-            &field("quic"),
-            "--cert-sha256",
-            &field("cert-sha256"),
-            "--light",
-        ])
-        .args(["--bots", "12", "--rooms", "2", "--duration", "3", "--json"])
-        .output()
-        .unwrap();
+    let light = run(&quic, "--light --bots 12 --rooms 2 --duration 3 --json");
     // A wrong pin is refused, by either kind of bot.
-    let wrong = bots()
-        .args(["--server", &field("quic"), "--cert-sha256", &"0".repeat(64)])
-        .args(["--bots", "1", "--duration", "1", "--json"])
-        .output()
-        .unwrap();
-    let wrong_light = bots()
-        .args(["--server", &field("quic"), "--cert-sha256", &"0".repeat(64)])
-        .args(["--light", "--bots", "1", "--duration", "1", "--json"])
-        .output()
-        .unwrap();
+    let wrong = run(&wrong_pin, "--bots 1 --duration 1 --json");
+    let wrong_light = run(&wrong_pin, "--light --bots 1 --duration 1 --json");
     let _ = child.kill();
     let _ = child.wait();
     assert_clean_match(&report(out), 4);
