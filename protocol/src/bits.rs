@@ -68,6 +68,17 @@ impl BitWriter {
         self.write_ugamma(((v << 1) ^ (v >> 31)) as u32);
     }
 
+    /// Rice code of `v` with shift `r`: `v >> r` zero bits, a one bit, then the low `r` bits.
+    pub fn write_rice(&mut self, v: u32, r: u32) {
+        let q = v >> r;
+        for _ in 0..q / 32 {
+            self.write(0, 32);
+        }
+        self.write(0, q % 32);
+        self.write(1, 1);
+        self.write(v, r);
+    }
+
     fn write_wide(&mut self, v: u64, bits: u32) {
         if bits > 32 {
             self.write(v as u32, 32);
@@ -112,6 +123,11 @@ pub fn var_bits(v: u32) -> u32 {
 /// How many bits [`BitWriter::write_ugamma`] spends on `v`.
 pub fn ugamma_bits(v: u32) -> u32 {
     2 * (63 - (v as u64 + 1).leading_zeros()) + 1
+}
+
+/// How many bits [`BitWriter::write_rice`] spends on `v`.
+pub fn rice_bits(v: u32, r: u32) -> u32 {
+    (v >> r) + 1 + r
 }
 
 pub struct BitReader<'a> {
@@ -173,6 +189,20 @@ impl<'a> BitReader<'a> {
     pub fn read_sgamma(&mut self) -> Result<i32, BitsExhausted> {
         let z = self.read_ugamma()?;
         Ok(((z >> 1) as i32) ^ -((z & 1) as i32))
+    }
+
+    /// Reads [`BitWriter::write_rice`]. A value over `max` is `None`, found as soon as its
+    /// leading zeros say so, so a run of zero bits cannot keep the reader going.
+    pub fn read_rice(&mut self, r: u32, max: u32) -> Result<Option<u32>, BitsExhausted> {
+        let mut q = 0u64;
+        while !self.read_bool()? {
+            q += 1;
+            if q << r > max as u64 {
+                return Ok(None);
+            }
+        }
+        let v = (q << r) | self.read(r)? as u64;
+        Ok(u32::try_from(v).ok().filter(|v| *v <= max))
     }
 
     fn read_wide(&mut self, bits: u32) -> Result<u64, BitsExhausted> {
@@ -248,6 +278,19 @@ mod tests {
         }
         assert_eq!(r.read_signed(3), Ok(-3));
         assert_eq!(r.read_signed(7), Ok(5));
+        // Rice codes, and a value past the reader's limit.
+        let mut w = BitWriter::default();
+        for (v, r) in [(0u32, 0u32), (5, 0), (99, 6), (64, 6), (1 << 20, 3)] {
+            w.write_rice(v, r);
+        }
+        w.write_rice(40, 2);
+        assert_eq!(rice_bits(99, 6), 8);
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        for (v, k) in [(0u32, 0u32), (5, 0), (99, 6), (64, 6), (1 << 20, 3)] {
+            assert_eq!(r.read_rice(k, u32::MAX), Ok(Some(v)));
+        }
+        assert_eq!(r.read_rice(2, 39), Ok(None));
         // 40 zero bits is not a gamma code this reader accepts.
         assert_eq!(BitReader::new(&[0; 8]).read_gamma(), Err(BitsExhausted));
     }

@@ -1,21 +1,22 @@
-//! The snapshot delta format (version 2): a snapshot encoded against a baseline snapshot the
+//! The snapshot delta format (version 3): a snapshot encoded against a baseline snapshot the
 //! client already holds, or against nothing (a full snapshot). The exact bit layout is in
 //! docs/PROTOCOL.md; this is the reference implementation.
 //!
 //! Where the bits go:
-//! - unchanged entities cost nothing: only changed entities are listed, by the gap between
-//!   their indices in the baseline (Elias gamma), or by a bitmap over the baseline when that is
-//!   cheaper (many changes);
-//! - a changed entity says which fields changed; position-only changes (the common case) take
+//! - both ends first carry every baseline entity forward along its velocity over the ticks
+//!   between the two snapshots ([`advance`]); an entity at rest, or moving in a straight line,
+//!   then needs nothing at all;
+//! - only entities that differ from that prediction are listed, by the gaps between their
+//!   indices in the baseline (a Rice code whose parameter both ends derive from the baseline's
+//!   size and the count), or by a bitmap over the baseline when that is cheaper (many changes);
+//! - a listed entity says which fields changed; position-only changes (the common case) take
 //!   one bit;
-//! - positions are predicted from the baseline's position and velocity over the ticks between
-//!   the two snapshots, so an entity moving in a straight line costs a two-bit "as predicted";
-//!   otherwise the residual is sent in 3 or 7 bits per axis, or the absolute position (10 bits
-//!   per axis when it sits on whole units, 14 otherwise);
+//! - a position is sent as its residual from the prediction in 2, 3 or 7 bits per axis, or
+//!   absolute (10 bits per axis when it sits on whole units, 14 otherwise);
 //! - velocity and aim changes are small deltas when small, absolute otherwise;
 //! - the header names the baseline by the low byte of its tick and the gap to the new tick.
 
-use crate::bits::{BitReader, BitWriter, BitsExhausted, ugamma_bits};
+use crate::bits::{BitReader, BitWriter, BitsExhausted, rice_bits, ugamma_bits};
 use crate::ids::{NetId, PlayerId, Tick};
 use crate::schema::{
     AIM_BITS, EntityKind, EntityState, HEALTH_BITS, KIND_BITS, POS_BITS, VEL_BITS,
@@ -40,6 +41,9 @@ const WHOLE_UNIT: i32 = 16;
 const WHOLE_BITS: u32 = 10;
 const VEL_HALF: i32 = 1 << (VEL_BITS - 1);
 const AIM_STEPS: i32 = 1 << AIM_BITS;
+/// A small aim change: ±32 steps (±11°) covers a player sweeping the mouse at ~180°/s over the
+/// few ticks a baseline usually lags.
+const AIM_DELTA_BITS: u32 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -112,10 +116,13 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
     let base = base.filter(|b| usable_baseline(b, next));
     let empty: &[EntityState] = &[];
     let base_entities = base.map_or(empty, |b| &b.entities[..]);
+    let age = base.map_or(0, |b| next.tick.0 - b.tick.0);
+    let tick_rate = base.map_or(next.tick_rate, |b| b.tick_rate);
 
-    // One merge pass over both sorted lists.
+    // One merge pass over both sorted lists; a kept entity is compared with where the baseline
+    // predicts it, not with the baseline itself.
     let mut removed: Vec<NetId> = Vec::new();
-    let mut changed: Vec<(usize, &EntityState, &EntityState)> = Vec::new();
+    let mut changed: Vec<(usize, EntityState, &EntityState)> = Vec::new();
     let mut spawned: Vec<&EntityState> = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < base_entities.len() || j < next.entities.len() {
@@ -123,8 +130,11 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
             (Some(b), Some(n)) if b.id == n.id => {
                 if b.kind != n.kind || b.owner != n.owner {
                     spawned.push(n);
-                } else if b != n {
-                    changed.push((i, b, n));
+                } else {
+                    let predicted = advance(b, age, tick_rate);
+                    if predicted != *n {
+                        changed.push((i, predicted, n));
+                    }
                 }
                 i += 1;
                 j += 1;
@@ -146,22 +156,18 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
     }
 
     let mut w = BitWriter::with_capacity(8 + changed.len() * 2 + spawned.len() * 10);
-    let age = match base {
+    match base {
         None => {
             w.write_bool(true);
             w.write(next.tick.0, 32);
             w.write(next.tick_rate as u32, 8);
-            0
         }
         Some(b) => {
-            let age = next.tick.0 - b.tick.0;
             w.write_bool(false);
             w.write(b.tick.0 & 0xff, 8);
             w.write_ugamma(age - 1);
-            age
         }
-    };
-    let tick_rate = base.map_or(next.tick_rate, |b| b.tick_rate);
+    }
 
     // Removals: a flag, then a count and the id gaps.
     w.write_bool(!removed.is_empty());
@@ -174,9 +180,10 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
     }
 
     // Changed entities: by index gaps or by a bitmap over the baseline, whichever is smaller.
+    let shift = rice_shift(base_entities.len(), changed.len());
     let gap_bits: usize = ugamma_bits(changed.len() as u32) as usize
         + index_gaps(&changed)
-            .map(|g| ugamma_bits(g) as usize)
+            .map(|g| rice_bits(g, shift) as usize)
             .sum::<usize>();
     let bitmap = base_entities.len() < gap_bits;
     w.write_bool(bitmap);
@@ -190,11 +197,11 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
     } else {
         w.write_ugamma(changed.len() as u32);
         for gap in index_gaps(&changed) {
-            w.write_ugamma(gap);
+            w.write_rice(gap, shift);
         }
     }
-    for (_, b, n) in &changed {
-        write_changes(&mut w, b, n, age, tick_rate);
+    for (_, predicted, n) in &changed {
+        write_changes(&mut w, predicted, n);
     }
 
     // Spawned (new, or replacing an entity whose kind or owner changed): full records.
@@ -208,7 +215,7 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
 }
 
 fn index_gaps<'a>(
-    changed: &'a [(usize, &EntityState, &EntityState)],
+    changed: &'a [(usize, EntityState, &EntityState)],
 ) -> impl Iterator<Item = u32> + 'a {
     let mut next = 0usize;
     changed.iter().map(move |(i, _, _)| {
@@ -256,27 +263,44 @@ pub fn predict(pos: u16, vel: u16, age: u32, tick_rate: u8) -> u16 {
     (pos as i64 + step).clamp(0, POS_MAX as i64) as u16
 }
 
-fn write_changes(w: &mut BitWriter, b: &EntityState, n: &EntityState, age: u32, tick_rate: u8) {
-    let pos = b.pos != n.pos;
-    let only_pos = pos && b.vel == n.vel && b.aim == n.aim && b.health == n.health;
+/// The baseline entity carried `age` ticks forward: its position moved by [`predict`], every
+/// other field as it was. Entities the new snapshot holds exactly like this are not sent.
+pub fn advance(b: &EntityState, age: u32, tick_rate: u8) -> EntityState {
+    EntityState {
+        pos: [0, 1].map(|a| predict(b.pos[a], b.vel[a], age, tick_rate)),
+        ..*b
+    }
+}
+
+/// The Rice parameter for `count` changed indices among `len` baseline entities: gaps between
+/// them average about `len / count`, and a Rice code fits a geometric spread of gaps best with
+/// 2^shift near 0.69 of that mean (here 11/16). Both ends compute it; it is never sent.
+pub fn rice_shift(len: usize, count: usize) -> u32 {
+    let scaled = (len as u64 * 11) / (count.max(1) as u64 * 16);
+    scaled.checked_ilog2().unwrap_or(0)
+}
+
+/// A changed entity against where the baseline predicts it (`p`): which fields differ, then each.
+fn write_changes(w: &mut BitWriter, p: &EntityState, n: &EntityState) {
+    let pos = p.pos != n.pos;
+    let only_pos = pos && p.vel == n.vel && p.aim == n.aim && p.health == n.health;
     w.write_bool(only_pos);
     let mask = if only_pos {
         FIELD_POS
     } else {
         let flag = |changed: bool, field: u32| if changed { field } else { 0 };
         let mask = flag(pos, FIELD_POS)
-            | flag(b.vel != n.vel, FIELD_VEL)
-            | flag(b.aim != n.aim, FIELD_AIM)
-            | flag(b.health != n.health, FIELD_HEALTH);
+            | flag(p.vel != n.vel, FIELD_VEL)
+            | flag(p.aim != n.aim, FIELD_AIM)
+            | flag(p.health != n.health, FIELD_HEALTH);
         w.write(mask, FIELD_BITS);
         mask
     };
     if mask & FIELD_POS != 0 {
-        let predicted = [0, 1].map(|a| predict(b.pos[a], b.vel[a], age, tick_rate));
-        write_position(w, predicted, n.pos);
+        write_position(w, p.pos, n.pos);
     }
     if mask & FIELD_VEL != 0 {
-        let d = [0, 1].map(|a| n.vel[a] as i32 - b.vel[a] as i32);
+        let d = [0, 1].map(|a| n.vel[a] as i32 - p.vel[a] as i32);
         if d.iter().all(|d| (-32..32).contains(d)) {
             w.write_bool(false);
             w.write_signed(d[0], 6);
@@ -288,10 +312,10 @@ fn write_changes(w: &mut BitWriter, b: &EntityState, n: &EntityState, age: u32, 
     }
     if mask & FIELD_AIM != 0 {
         // The shortest way round the circle.
-        let d = (n.aim as i32 - b.aim as i32 + AIM_STEPS / 2).rem_euclid(AIM_STEPS) - AIM_STEPS / 2;
-        if (-16..16).contains(&d) {
+        let d = (n.aim as i32 - p.aim as i32 + AIM_STEPS / 2).rem_euclid(AIM_STEPS) - AIM_STEPS / 2;
+        if (-32..32).contains(&d) {
             w.write_bool(false);
-            w.write_signed(d, 5);
+            w.write_signed(d, AIM_DELTA_BITS);
         } else {
             w.write_bool(true);
             w.write(n.aim as u32, AIM_BITS);
@@ -302,18 +326,33 @@ fn write_changes(w: &mut BitWriter, b: &EntityState, n: &EntityState, age: u32, 
     }
 }
 
-/// A position against its prediction: class 0 as predicted, 1 within ±3 per axis (3 bits each),
-/// 2 within ±63 (7 bits each), 3 absolute.
+/// The eight positions next to a prediction, in the order class 0 numbers them: most entities
+/// that miss their prediction at all miss it by one sixteenth, from rounding.
+const NEIGHBOURS: [[i32; 2]; 8] = [
+    [-1, -1],
+    [0, -1],
+    [1, -1],
+    [-1, 0],
+    [1, 0],
+    [-1, 1],
+    [0, 1],
+    [1, 1],
+];
+
+/// A position against its prediction (never equal to it: then the field is not sent): class 0
+/// one of the 8 neighbouring positions (3 bits), 1 within ±3 per axis (3 bits each), 2 within
+/// ±63 (7 bits each), 3 absolute.
 fn write_position(w: &mut BitWriter, predicted: [u16; 2], pos: [u16; 2]) {
     let r = [0, 1].map(|a| pos[a] as i32 - predicted[a] as i32);
-    let max = r[0].abs().max(r[1].abs());
-    if max == 0 {
+    let within = |m: i32| r.iter().all(|d| d.abs() <= m);
+    if let Some(k) = NEIGHBOURS.iter().position(|n| *n == r) {
         w.write(0, 2);
-    } else if max <= 3 {
+        w.write(k as u32, 3);
+    } else if within(3) {
         w.write(1, 2);
         w.write_signed(r[0], 3);
         w.write_signed(r[1], 3);
-    } else if max <= 63 {
+    } else if within(63) {
         w.write(2, 2);
         w.write_signed(r[0], 7);
         w.write_signed(r[1], 7);
@@ -360,7 +399,7 @@ fn write_full(w: &mut BitWriter, e: &EntityState) {
         None => w.write_bool(false),
     }
     write_absolute_position(w, e.pos);
-    let resting = e.vel == [VEL_HALF as u16; 2];
+    let resting = e.vel == EntityState::REST_VEL;
     w.write_bool(resting);
     if !resting {
         write_pair(w, e.vel, VEL_BITS);
@@ -456,19 +495,30 @@ pub fn decode(bytes: &[u8], base: Option<&Snapshot>) -> Result<Snapshot, DecodeE
             return Err(DecodeError::TooManyEntities(count));
         }
         changed_at.reserve(count);
+        let shift = rice_shift(base_entities.len(), count);
         let mut next = 0usize;
         for _ in 0..count {
-            let idx = next + r.read_ugamma()? as usize;
-            if idx >= base_entities.len() {
-                return Err(DecodeError::Malformed("changed index past the baseline"));
-            }
+            // The largest gap that still lands inside the baseline.
+            let room = base_entities
+                .len()
+                .checked_sub(next + 1)
+                .ok_or(DecodeError::Malformed("changed index past the baseline"))?
+                as u32;
+            let gap = r
+                .read_rice(shift, room)?
+                .ok_or(DecodeError::Malformed("changed index past the baseline"))?;
+            let idx = next + gap as usize;
             changed_at.push(idx);
             next = idx + 1;
         }
     }
-    let mut entities = base_entities.to_vec();
+    // Every baseline entity carried forward, then the listed ones corrected.
+    let mut entities: Vec<EntityState> = base_entities
+        .iter()
+        .map(|b| advance(b, age, tick_rate))
+        .collect();
     for &idx in &changed_at {
-        entities[idx] = read_changes(&mut r, &base_entities[idx], age, tick_rate)?;
+        entities[idx] = read_changes(&mut r, &entities[idx])?;
     }
 
     // Drop the removed (each must be in the baseline and not also changed).
@@ -512,29 +562,24 @@ pub fn decode(bytes: &[u8], base: Option<&Snapshot>) -> Result<Snapshot, DecodeE
     })
 }
 
-fn read_changes(
-    r: &mut BitReader<'_>,
-    b: &EntityState,
-    age: u32,
-    tick_rate: u8,
-) -> Result<EntityState, DecodeError> {
+/// Reads a change record against the predicted entity `p`.
+fn read_changes(r: &mut BitReader<'_>, p: &EntityState) -> Result<EntityState, DecodeError> {
     let mask = if r.read_bool()? {
         FIELD_POS
     } else {
         r.read(FIELD_BITS)?
     };
-    let mut e = *b;
+    let mut e = *p;
     if mask & FIELD_POS != 0 {
-        let predicted = [0, 1].map(|a| predict(b.pos[a], b.vel[a], age, tick_rate));
-        e.pos = match r.read(2)? {
-            0 => predicted,
-            class @ (1 | 2) => {
-                let bits = if class == 1 { 3 } else { 7 };
-                let dx = r.read_signed(bits)?;
-                let dy = r.read_signed(bits)?;
-                [offset(predicted[0], dx)?, offset(predicted[1], dy)?]
-            }
-            _ => read_absolute_position(r)?,
+        let residual = match r.read(2)? {
+            0 => Some(NEIGHBOURS[r.read(3)? as usize]),
+            1 => Some([r.read_signed(3)?, r.read_signed(3)?]),
+            2 => Some([r.read_signed(7)?, r.read_signed(7)?]),
+            _ => None,
+        };
+        e.pos = match residual {
+            Some([dx, dy]) => [offset(p.pos[0], dx)?, offset(p.pos[1], dy)?],
+            None => read_absolute_position(r)?,
         };
     }
     if mask & FIELD_VEL != 0 {
@@ -543,14 +588,14 @@ fn read_changes(
         } else {
             let dx = r.read_signed(6)?;
             let dy = r.read_signed(6)?;
-            [vel_offset(b.vel[0], dx)?, vel_offset(b.vel[1], dy)?]
+            [vel_offset(p.vel[0], dx)?, vel_offset(p.vel[1], dy)?]
         };
     }
     if mask & FIELD_AIM != 0 {
         e.aim = if r.read_bool()? {
             r.read(AIM_BITS)? as u16
         } else {
-            (b.aim as i32 + r.read_signed(5)?).rem_euclid(AIM_STEPS) as u16
+            (p.aim as i32 + r.read_signed(AIM_DELTA_BITS)?).rem_euclid(AIM_STEPS) as u16
         };
     }
     if mask & FIELD_HEALTH != 0 {
@@ -585,7 +630,7 @@ fn read_full(r: &mut BitReader<'_>, id: NetId) -> Result<EntityState, DecodeErro
     };
     let pos = read_absolute_position(r)?;
     let vel = if r.read_bool()? {
-        [VEL_HALF as u16; 2]
+        EntityState::REST_VEL
     } else {
         read_pair(r, VEL_BITS)?
     };
@@ -647,30 +692,73 @@ mod tests {
         assert_eq!(decode(&bytes, Some(&a)), Ok(b));
     }
 
+    /// 100 drones flying along x at 80 units/s, 60 Hz, captured at `tick`.
+    fn fleet(tick: u32) -> Snapshot {
+        let es = (1..=100)
+            .map(|i| {
+                EntityState::quantise(
+                    NetId(i),
+                    EntityKind::Drone,
+                    None,
+                    glam::Vec2::new(100.0 + 80.0 * tick as f32 / 60.0, i as f32 * 9.0),
+                    glam::Vec2::new(80.0, 0.0),
+                    0.0,
+                    30.0,
+                )
+            })
+            .collect();
+        Snapshot::capture(Tick(tick), es).with_tick_rate(60)
+    }
+
     #[test]
-    fn straight_movers_cost_a_few_bits() {
-        // 100 entities moving at 80 units/s along x, 60 Hz, baseline 3 ticks back.
-        let moving = |tick: u32| {
-            let es = (1..=100)
-                .map(|i| {
-                    EntityState::quantise(
-                        NetId(i),
-                        EntityKind::Drone,
-                        None,
-                        glam::Vec2::new(100.0 + 80.0 * tick as f32 / 60.0, i as f32 * 9.0),
-                        glam::Vec2::new(80.0, 0.0),
-                        0.0,
-                        30.0,
-                    )
-                })
-                .collect();
-            Snapshot::capture(Tick(tick), es)
-        };
-        let (a, b) = (moving(10), moving(13));
+    fn straight_movers_cost_nothing() {
+        // Baseline 3 ticks back: every drone is where its velocity carries it.
+        let (a, b) = (fleet(10), fleet(13));
         let bytes = encode(Some(&a), &b);
-        let bits_each = bytes.len() as f64 * 8.0 / 100.0;
-        assert!(bits_each < 6.0, "{bits_each} bits per moving entity");
+        assert!(bytes.len() <= 2, "{} bytes", bytes.len());
         assert_eq!(decode(&bytes, Some(&a)), Ok(b));
+    }
+
+    #[test]
+    fn movers_off_their_prediction_are_listed() {
+        let (a, mut b) = (fleet(10), fleet(13));
+        // One stops (velocity and position), one is a sixteenth off, one jumps far.
+        b.entities[3].vel = EntityState::REST_VEL;
+        b.entities[3].pos = a.entities[3].pos;
+        b.entities[40].pos[1] += 1;
+        b.entities[70].pos = [8000, 8000];
+        let bytes = encode(Some(&a), &b);
+        assert_eq!(decode(&bytes, Some(&a)), Ok(b.clone()));
+        // The neighbour costs its index gap, 1 bit pos-only and 5 bits of position.
+        let mut one = fleet(13);
+        one.entities[40].pos[1] += 1;
+        let bits = encode(Some(&a), &one).len() * 8;
+        assert!(bits <= 32, "{bits} bits");
+    }
+
+    /// The worked example in docs/PROTOCOL.md ("Example"), byte for byte.
+    #[test]
+    fn documented_example() {
+        let at_rest = |id: u32, x: u16| EntityState {
+            id: NetId(id),
+            kind: EntityKind::Drone,
+            owner: None,
+            pos: [x * 16, 160],
+            vel: EntityState::REST_VEL,
+            aim: 0,
+            health: 100,
+        };
+        let base = Snapshot::capture(
+            Tick(1000),
+            (1..=100).map(|i| at_rest(i, i as u16)).collect(),
+        )
+        .with_tick_rate(60);
+        let mut next = base.clone();
+        next.tick = Tick(1001);
+        next.entities[37].pos = [500 * 16, 250 * 16];
+        let bytes = encode(Some(&base), &next);
+        assert_eq!(bytes, [0xd0, 0xa3, 0xe5, 0xd3, 0xa7, 0x4f]);
+        assert_eq!(decode(&bytes, Some(&base)), Ok(next));
     }
 
     #[test]
@@ -751,9 +839,15 @@ mod tests {
                 .filter(|_| rnd(10) != 0)
                 .map(|e| {
                     let mut e = *e;
-                    match rnd(6) {
+                    match rnd(7) {
                         0 => {
                             e.pos = [0, 1].map(|a| predict(e.pos[a], e.vel[a], age, base.tick_rate))
+                        }
+                        6 => {
+                            e.pos = [0, 1].map(|a| {
+                                let p = predict(e.pos[a], e.vel[a], age, base.tick_rate);
+                                (p as i32 + rnd(3) as i32 - 1).clamp(0, 16383) as u16
+                            })
                         }
                         1 => {
                             e.pos = e

@@ -26,7 +26,7 @@ pub use schema::{EntityKind, EntityState};
 pub use snapshot::Snapshot;
 
 /// Bumped whenever the wire format changes in a way an older peer cannot read.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// ALPN identifier of tickwire over QUIC; it carries the protocol generation too.
 pub const ALPN: &[u8] = b"tickwire/1";

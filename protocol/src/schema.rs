@@ -65,6 +65,9 @@ pub struct EntityState {
 }
 
 impl EntityState {
+    /// The quantised velocity of an entity at rest (zero on both axes).
+    pub const REST_VEL: [u16; 2] = [VEL_HALF_Q as u16; 2];
+
     /// Quantises simulation values into a replicated state.
     pub fn quantise(
         id: NetId,

@@ -254,11 +254,16 @@ fn arena() -> Arena {
             history.pop_front();
         }
     }
-    // What unchanged entities cost: a delta in which nothing changed, spread over all of them.
+    // What unchanged entities cost: a delta in which nothing changed (every entity at rest in
+    // both snapshots, so none moves either), spread over all of them.
     let last = history.back().expect("ran");
-    let mut same = last.clone();
+    let mut still = last.clone();
+    for e in &mut still.entities {
+        e.vel = EntityState::REST_VEL;
+    }
+    let mut same = still.clone();
     same.tick = Tick(last.tick.0 + 1);
-    let idle_bits = delta::encode(Some(last), &same).len() * 8;
+    let idle_bits = delta::encode(Some(&still), &same).len() * 8;
     let entities = last.entities.len();
     let mean_bits = bits as f64 / snapshots as f64;
     let moving = changed as f64 / snapshots as f64;
