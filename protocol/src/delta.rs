@@ -11,8 +11,9 @@
 //!   size and the count), or by a bitmap over the baseline when that is cheaper (many changes);
 //! - a listed entity says which fields changed; position-only changes (the common case) take
 //!   one bit;
-//! - a position is sent as its residual from the prediction in 2, 3 or 7 bits per axis, or
-//!   absolute (10 bits per axis when it sits on whole units, 14 otherwise);
+//! - a position is sent against the prediction: one of its 8 neighbours in 3 bits (rounding to
+//!   sixteenths makes straight movers miss by one now and then), a residual in 3 or 7 bits per
+//!   axis, or absolute (10 bits per axis when it sits on whole units, 14 otherwise);
 //! - velocity and aim changes are small deltas when small, absolute otherwise;
 //! - the header names the baseline by the low byte of its tick and the gap to the new tick.
 
