@@ -8,6 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { before, after } from "node:test";
 import { io } from "socket.io-client";
+import { BitReader } from "./delta.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.TICKWIRE_TARGET_DIR ?? path.join(here, "..", "..", "target", "debug");
@@ -81,20 +82,6 @@ export function waitFor(socket, event, pred = () => true, what = event) {
     };
     socket.on(event, handler);
   }));
-}
-
-/** Reads bits least-significant first, as docs/PROTOCOL.md packs them. */
-export class BitReader {
-  constructor(bytes) { this.bytes = bytes; this.pos = 0; }
-  bit() {
-    if (this.pos >= this.bytes.length * 8) throw new Error("out of bits");
-    const b = (this.bytes[this.pos >> 3] >> (this.pos & 7)) & 1;
-    this.pos += 1;
-    return b;
-  }
-  bits(n) { let v = 0; for (let i = 0; i < n; i++) v += this.bit() * 2 ** i; return v; }
-  gamma() { let len = 0; while (!this.bit()) len += 1; return 2 ** len + this.bits(len); }
-  ugamma() { return this.gamma() - 1; }
 }
 
 /**

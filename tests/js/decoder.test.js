@@ -1,0 +1,96 @@
+// The snapshot format against a second implementation: tests/js/delta.js decodes the binary
+// snapshots from docs/PROTOCOL.md alone, and must agree with the JSON view the server sends of
+// the same ticks. The worked example covers the Rice-coded list of changed entities, which a
+// live room of wandering drones rarely uses (rounding puts most of them a sixteenth off their
+// prediction each snapshot, so the bitmap is smaller); the live room covers the rest.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { useServer, call, withTimeout, room } from "./helpers.js";
+import { SnapshotStream, decodeBody } from "./delta.js";
+
+const ctx = useServer(["--drones", "200"]);
+const open = ctx.open;
+
+test("the worked example in PROTOCOL.md decodes to what it says", () => {
+  const atRest = (i) => ({ id: i, kind: "drone", owner: null, pos: [i * 16, 160], vel: [8192, 8192], aim: 0, health: 100 });
+  const baseline = { tick: 1000, tickRate: 60, entities: Array.from({ length: 100 }, (_, k) => atRest(k + 1)) };
+  const body = Uint8Array.from([0xd0, 0xa3, 0xe5, 0xd3, 0xa7, 0x4f]);
+  const out = decodeBody(body, baseline);
+  assert.equal(out.tick, 1001);
+  assert.deepEqual(out.shape, { bitmap: false, changed: 1, removed: 0, spawned: 0 });
+  const expected = baseline.entities.map((e) => (e.id === 38 ? { ...e, pos: [500 * 16, 250 * 16] } : e));
+  assert.deepEqual(out.entities, expected);
+  // One byte short is an error, not a different world.
+  assert.throws(() => decodeBody(body.subarray(0, 5), baseline), /out of bits/);
+});
+
+test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the JSON view of the same ticks", async () => {
+  const { socket: bin } = await open({ name: "binary-view" });
+  const made = await call(bin, "room:create", room("two views", 4));
+  const { socket: json } = await open({ name: "json-view", encoding: "json" });
+  assert.equal((await call(json, "room:join", { roomId: made.room.id })).ok, true);
+
+  // The binary player decodes with tests/js/delta.js, acks every snapshot, runs in a circle
+  // while sweeping its aim and holds fire now and then. The JSON player is sent the server's
+  // own decoding of the same ticks.
+  const stream = new SnapshotStream();
+  const decoded = new Map();
+  const viewed = new Map();
+  const TAU = 2 * Math.PI;
+  let deltas = 0;
+  let seq = 0;
+  const seen = { listed: 0, bitmap: 0, removed: 0, spawned: 0 };
+  let failure = null;
+  const common = () => [...decoded.keys()].filter((t) => viewed.has(t));
+  let ready;
+  const enough = new Promise((resolve) => { ready = resolve; });
+  const check = () => { if (failure || (deltas >= 120 && common().length >= 120)) ready(); };
+  bin.on("snapshot", (buf) => {
+    try {
+      const out = stream.apply(buf);
+      if (!out) return;
+      if (out.delta) {
+        deltas += 1;
+        const { bitmap, changed, removed, spawned } = out.snapshot.shape;
+        if (changed > 0) seen[bitmap ? "bitmap" : "listed"] += 1;
+        seen.removed += removed;
+        seen.spawned += spawned;
+      }
+      decoded.set(out.snapshot.tick, out.snapshot.entities);
+      seq += 1;
+      const a = seq / 8;
+      bin.emit("input", {
+        seq, ackTick: out.snapshot.tick, move: [Math.cos(a), Math.sin(a)],
+        aim: Math.atan2(Math.sin(a * 3), Math.cos(a * 3)), buttons: seq % 16 < 4 ? 1 : 0,
+      });
+    } catch (e) {
+      failure = e;
+    }
+    check();
+  });
+  json.on("snapshot", (s) => { viewed.set(s.tick, s.entities); check(); });
+  await withTimeout("120 deltas decoded and seen by both players", enough);
+  bin.off("snapshot");
+  json.off("snapshot");
+  assert.equal(failure, null, `decoding failed: ${failure}`);
+  console.log("delta shapes decoded:", JSON.stringify(seen));
+
+  // JSON carries dequantised values; quantise them back (PROTOCOL.md, Quantisation).
+  const quantised = (e) => ({
+    id: e.id, kind: e.kind, owner: e.owner,
+    pos: e.pos.map((v) => Math.round(v * 16)),
+    vel: e.vel.map((v) => Math.round(v * 8) + 8192),
+    aim: Math.round((((e.aim % TAU) + TAU) % TAU) / TAU * 1024) % 1024,
+    health: e.health,
+  });
+  const ticks = common().sort((x, y) => x - y);
+  for (const t of ticks) {
+    assert.deepEqual(decoded.get(t), viewed.get(t).map(quantised), `tick ${t}`);
+  }
+  // The compared ticks were not a still world.
+  const first = decoded.get(ticks[0]);
+  const last = decoded.get(ticks[ticks.length - 1]);
+  assert.ok(first.length > 2, "the room has drones");
+  assert.notDeepEqual(first.map((e) => e.pos), last.map((e) => e.pos), "entities moved");
+  for (const s of [bin, json]) await call(s, "room:leave");
+});
