@@ -137,7 +137,7 @@ mod tests {
 
     /// One step of a random world: entities move (some in straight lines), turn, get hurt,
     /// spawn and despawn.
-    fn evolve(world: &mut Vec<EntityState>, next_id: &mut u32, rng: &mut fastrand::Rng) {
+    fn evolve(world: &mut Vec<EntityState>, tick: u32, next_id: &mut u32, rng: &mut fastrand::Rng) {
         world.retain(|_| rng.u32(0..50) != 0);
         for e in world.iter_mut() {
             match rng.u32(0..8) {
@@ -146,8 +146,10 @@ mod tests {
                 2 => e.health = rng.u8(..),
                 3 => e.pos = [rng.u16(0..16384), rng.u16(0..16384)],
                 _ => {
-                    e.pos =
-                        [0, 1].map(|a| tickwire_protocol::delta::predict(e.pos[a], e.vel[a], 1, 60))
+                    e.pos = [0, 1].map(|a| {
+                        let (from, to) = (Tick(tick - 1), Tick(tick));
+                        tickwire_protocol::delta::predict(e.pos[a], e.vel[a], from, to, 60)
+                    })
                 }
             }
         }
@@ -189,7 +191,7 @@ mod tests {
                 (0..3).map(|_| (ClientWorld::default(), None, VecDeque::new())).collect();
             let mut decoded = 0;
             for t in 1..=ticks {
-                evolve(&mut world, &mut next_id, &mut rng);
+                evolve(&mut world, t, &mut next_id, &mut rng);
                 history.push(Snapshot::capture(Tick(t), world.clone()));
                 let truth = history.latest().unwrap().clone();
                 for (client, acked, in_flight) in clients.iter_mut() {

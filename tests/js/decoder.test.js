@@ -1,8 +1,7 @@
 // The snapshot format against a second implementation: tests/js/delta.js decodes the binary
 // snapshots from docs/PROTOCOL.md alone, and must agree with the JSON view the server sends of
-// the same ticks. The worked example covers the Rice-coded list of changed entities, which a
-// live room of wandering drones rarely uses (rounding puts most of them a sixteenth off their
-// prediction each snapshot, so the bitmap is smaller); the live room covers the rest.
+// the same ticks: a live room of 200 wandering drones (most deltas list their few changed
+// entities by Rice-coded gaps), players who turn, aim, join and leave.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer, call, withTimeout, room } from "./helpers.js";
@@ -42,9 +41,15 @@ test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the J
   const seen = { listed: 0, bitmap: 0, removed: 0, spawned: 0 };
   let failure = null;
   const common = () => [...decoded.keys()].filter((t) => viewed.has(t));
-  let ready;
-  const enough = new Promise((resolve) => { ready = resolve; });
-  const check = () => { if (failure || (deltas >= 120 && common().length >= 120)) ready(); };
+  // Waits, woken by the snapshot handlers, until `cond` holds (or decoding failed).
+  const waiters = [];
+  const until = (what, cond) => withTimeout(what, new Promise((resolve) => waiters.push({ cond, resolve })));
+  const check = () => {
+    for (const w of waiters.splice(0)) {
+      if (failure || w.cond()) w.resolve();
+      else waiters.push(w);
+    }
+  };
   bin.on("snapshot", (buf) => {
     try {
       const out = stream.apply(buf);
@@ -69,11 +74,20 @@ test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the J
     check();
   });
   json.on("snapshot", (s) => { viewed.set(s.tick, s.entities); check(); });
-  await withTimeout("120 deltas decoded and seen by both players", enough);
+  // A third player joins and leaves while the stream runs: its entity is spawned, then removed.
+  await until("30 deltas", () => deltas >= 30);
+  const { socket: third } = await open({ name: "passer-by", encoding: "json" });
+  assert.equal((await call(third, "room:join", { roomId: made.room.id })).ok, true);
+  const joinedAt = deltas;
+  await until("10 more deltas", () => deltas >= joinedAt + 10);
+  await call(third, "room:leave");
+  await until("120 deltas decoded and seen by both players", () => deltas >= 120 && common().length >= 120);
   bin.off("snapshot");
   json.off("snapshot");
   assert.equal(failure, null, `decoding failed: ${failure}`);
   console.log("delta shapes decoded:", JSON.stringify(seen));
+  assert.ok(seen.listed > 0, "changed entities listed by Rice-coded gaps");
+  assert.ok(seen.spawned > 0 && seen.removed > 0, "an entity spawned and one removed");
 
   // JSON carries dequantised values; quantise them back (PROTOCOL.md, Quantisation).
   const quantised = (e) => ({

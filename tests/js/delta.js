@@ -43,16 +43,18 @@ export class BitReader {
   }
 }
 
-/** Where the baseline's velocity carries a position over `age` ticks (PROTOCOL.md, Prediction). */
-export function predict(pos, vel, age, rate) {
+/** Where a velocity carries a position from tick `from` to tick `to` (PROTOCOL.md, Prediction). */
+export function predict(pos, vel, from, to, rate) {
   if (rate === 0) return pos;
-  const n = (vel - VEL_REST) * 2 * age;
-  const step = Math.sign(n) * Math.floor((2 * Math.abs(n) + rate) / (2 * rate));
-  return Math.min(Math.max(pos + step, 0), POS_MAX);
+  const path = (t) => {
+    const n = (vel - VEL_REST) * 2 * t;
+    return Math.sign(n) * Math.floor((2 * Math.abs(n) + rate) / (2 * rate));
+  };
+  return Math.min(Math.max(pos + path(to) - path(from), 0), POS_MAX);
 }
 
-function advance(e, age, rate) {
-  return { ...e, pos: [predict(e.pos[0], e.vel[0], age, rate), predict(e.pos[1], e.vel[1], age, rate)] };
+function advance(e, from, to, rate) {
+  return { ...e, pos: [predict(e.pos[0], e.vel[0], from, to, rate), predict(e.pos[1], e.vel[1], from, to, rate)] };
 }
 
 function inRange(v, max, what) {
@@ -142,7 +144,7 @@ export function decodeBody(body, baseline) {
       next = idx + 1;
     }
   }
-  const entities = base.map((e) => advance(e, age, tickRate));
+  const entities = base.map((e) => advance(e, baseline?.tick ?? tick, tick, tickRate));
   for (const idx of changedAt) entities[idx] = readChanges(r, entities[idx]);
 
   const gone = new Set();

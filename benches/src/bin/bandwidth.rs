@@ -225,7 +225,11 @@ fn arena() -> Arena {
                 }
             }
         }
-        let snap = capture(&movers, tick);
+        let mut snap = capture(&movers, tick);
+        // As the server does: straight movers stay on their prediction from the last capture.
+        if let Some(prev) = history.back() {
+            delta::settle(prev, &mut snap);
+        }
         // Acks sent ACK_DELAY ticks ago arrive now (5% never do).
         if in_flight.len() == ACK_DELAY
             && let Some(Some(t)) = in_flight.pop_front()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tickwire_protocol::{
     EntityState, ErrorBody, ErrorCode, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState,
-    Snapshot, Tick,
+    Snapshot, Tick, delta,
 };
 
 struct Seat {
@@ -519,13 +519,18 @@ impl RoomSim {
         self.events.drain(..)
     }
 
-    /// Captures the world at the current tick into the history.
+    /// Captures the world at the current tick into the history, with straight movers kept on
+    /// the prediction from the previous capture (`delta::settle`: what makes them free in the
+    /// deltas).
     pub fn capture(&mut self) -> &Snapshot {
         self.captured.clear();
         self.game.capture(&self.world, &mut self.captured);
         let entities = std::mem::take(&mut self.captured);
-        self.history
-            .push(Snapshot::capture(self.tick, entities).with_tick_rate(self.tick_rate));
+        let mut snapshot = Snapshot::capture(self.tick, entities).with_tick_rate(self.tick_rate);
+        if let Some(prev) = self.history.latest() {
+            delta::settle(prev, &mut snapshot);
+        }
+        self.history.push(snapshot);
         self.history.latest().expect("just pushed")
     }
 
