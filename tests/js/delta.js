@@ -147,12 +147,17 @@ export function decodeBody(body, baseline) {
   const entities = base.map((e) => advance(e, baseline?.tick ?? tick, tick, tickRate));
   for (const idx of changedAt) entities[idx] = readChanges(r, entities[idx]);
 
-  const gone = new Set();
-  for (const id of removed) {
-    const idx = base.findIndex((e) => e.id === id);
-    if (idx < 0) throw new Error(`removes unknown entity ${id}`);
-    if (changedAt.includes(idx)) throw new Error(`removes and changes ${id}`);
-    gone.add(id);
+  // Removed ids must be in the baseline and not also changed (linear in the baseline's size).
+  const gone = new Set(removed);
+  if (gone.size > 0) {
+    const changed = new Set(changedAt);
+    let found = 0;
+    base.forEach((e, idx) => {
+      if (!gone.has(e.id)) return;
+      if (changed.has(idx)) throw new Error(`removes and changes ${e.id}`);
+      found += 1;
+    });
+    if (found !== gone.size) throw new Error("removes an entity the baseline does not hold");
   }
   const kept = entities.filter((e) => !gone.has(e.id));
 
