@@ -297,7 +297,7 @@ pub fn settle(prev: &Snapshot, next: &mut Snapshot) {
         if o.kind != e.kind || o.owner != e.owner || o.vel != e.vel {
             continue;
         }
-        let p = [0, 1].map(|a| predict(o.pos[a], o.vel[a], prev.tick, next.tick, prev.tick_rate));
+        let p = advance(o, prev.tick, next.tick, prev.tick_rate).pos;
         if (0..2).all(|a| (p[a] as i32 - e.pos[a] as i32).abs() <= SETTLE_TOLERANCE) {
             e.pos = p;
         }
@@ -940,15 +940,11 @@ mod tests {
                 .map(|e| {
                     let mut e = *e;
                     match rnd(7) {
-                        0 => {
-                            e.pos = [0, 1]
-                                .map(|a| predict(e.pos[a], e.vel[a], base.tick, to, base.tick_rate))
-                        }
+                        0 => e.pos = advance(&e, base.tick, to, base.tick_rate).pos,
                         6 => {
-                            e.pos = [0, 1].map(|a| {
-                                let p = predict(e.pos[a], e.vel[a], base.tick, to, base.tick_rate);
-                                (p as i32 + rnd(3) as i32 - 1).clamp(0, 16383) as u16
-                            })
+                            e.pos = advance(&e, base.tick, to, base.tick_rate)
+                                .pos
+                                .map(|p| (p as i32 + rnd(3) as i32 - 1).clamp(0, 16383) as u16)
                         }
                         1 => {
                             e.pos = e

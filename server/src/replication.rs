@@ -146,10 +146,7 @@ mod tests {
                 2 => e.health = rng.u8(..),
                 3 => e.pos = [rng.u16(0..16384), rng.u16(0..16384)],
                 _ => {
-                    e.pos = [0, 1].map(|a| {
-                        let (from, to) = (Tick(tick - 1), Tick(tick));
-                        tickwire_protocol::delta::predict(e.pos[a], e.vel[a], from, to, 60)
-                    })
+                    e.pos = tickwire_protocol::delta::advance(e, Tick(tick - 1), Tick(tick), 60).pos
                 }
             }
         }
