@@ -42,9 +42,17 @@ const WHOLE_UNIT: i32 = 16;
 const WHOLE_BITS: u32 = 10;
 const VEL_HALF: i32 = 1 << (VEL_BITS - 1);
 const AIM_STEPS: i32 = 1 << AIM_BITS;
-/// A small aim change: ±32 steps (±11°) covers a player sweeping the mouse at ~180°/s over the
-/// few ticks a baseline usually lags.
+/// A small velocity change, per axis: [-32, 32) eighths of a unit per second.
+const VEL_DELTA_BITS: u32 = 6;
+/// A small aim change: [-32, 32) steps (±11°) covers a player sweeping the mouse at ~180°/s over
+/// the few ticks a baseline usually lags.
 const AIM_DELTA_BITS: u32 = 6;
+
+/// Whether `d` fits a two's-complement field of `bits` bits.
+fn fits_signed(d: i32, bits: u32) -> bool {
+    let half = 1 << (bits - 1);
+    (-half..half).contains(&d)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -343,10 +351,10 @@ fn write_changes(w: &mut BitWriter, p: &EntityState, n: &EntityState) {
     }
     if mask & FIELD_VEL != 0 {
         let d = [0, 1].map(|a| n.vel[a] as i32 - p.vel[a] as i32);
-        if d.iter().all(|d| (-32..32).contains(d)) {
+        if d.iter().all(|&d| fits_signed(d, VEL_DELTA_BITS)) {
             w.write_bool(false);
-            w.write_signed(d[0], 6);
-            w.write_signed(d[1], 6);
+            w.write_signed(d[0], VEL_DELTA_BITS);
+            w.write_signed(d[1], VEL_DELTA_BITS);
         } else {
             w.write_bool(true);
             write_pair(w, n.vel, VEL_BITS);
@@ -355,7 +363,7 @@ fn write_changes(w: &mut BitWriter, p: &EntityState, n: &EntityState) {
     if mask & FIELD_AIM != 0 {
         // The shortest way round the circle.
         let d = (n.aim as i32 - p.aim as i32 + AIM_STEPS / 2).rem_euclid(AIM_STEPS) - AIM_STEPS / 2;
-        if (-32..32).contains(&d) {
+        if fits_signed(d, AIM_DELTA_BITS) {
             w.write_bool(false);
             w.write_signed(d, AIM_DELTA_BITS);
         } else {
@@ -629,8 +637,8 @@ fn read_changes(r: &mut BitReader<'_>, p: &EntityState) -> Result<EntityState, D
         e.vel = if r.read_bool()? {
             read_pair(r, VEL_BITS)?
         } else {
-            let dx = r.read_signed(6)?;
-            let dy = r.read_signed(6)?;
+            let dx = r.read_signed(VEL_DELTA_BITS)?;
+            let dy = r.read_signed(VEL_DELTA_BITS)?;
             [vel_offset(p.vel[0], dx)?, vel_offset(p.vel[1], dy)?]
         };
     }
