@@ -758,11 +758,9 @@ impl Shard {
             id: bot.next_call,
             request,
         };
-        match codec::encode(&frame) {
-            Ok(body) => {
-                bot.outbox
-                    .extend_from_slice(&(body.len() as u32).to_le_bytes());
-                bot.outbox.extend_from_slice(&body);
+        match codec::encode_frame(&frame) {
+            Ok(bytes) => {
+                bot.outbox.extend_from_slice(&bytes);
                 self.mark(slot);
             }
             Err(e) => self.fail(slot, &format!("cannot encode a request: {e}")),

@@ -318,8 +318,8 @@ async fn control_task(
                 let Some((request, reply)) = call else { break };
                 let id = next_id;
                 next_id = next_id.wrapping_add(1);
-                let body = match codec::encode(&ClientFrame { id, request }) {
-                    Ok(body) => body,
+                let frame = match codec::encode_frame(&ClientFrame { id, request }) {
+                    Ok(frame) => frame,
                     Err(e) => {
                         let _ = reply.send(Err(ErrorBody::new(
                             tickwire_protocol::ErrorCode::BadRequest,
@@ -328,8 +328,7 @@ async fn control_task(
                         continue;
                     }
                 };
-                let len = (body.len() as u32).to_le_bytes();
-                if send.write_all(&len).await.is_err() || send.write_all(&body).await.is_err() {
+                if send.write_all(&frame).await.is_err() {
                     break;
                 }
                 pending.insert(id, reply);

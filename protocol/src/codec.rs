@@ -41,6 +41,16 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(bytes)
 }
 
+/// Encodes a control frame as it goes on the control stream: a `u32` little-endian length, then
+/// the encoded value (docs/PROTOCOL.md, "Control frames").
+pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let body = encode(value)?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
 /// Decodes exactly one value from `bytes`, which may be at most `limit` bytes long.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
     let limit = limit.min(MAX_CONTROL_BYTES);

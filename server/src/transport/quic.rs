@@ -304,15 +304,14 @@ async fn read_frames(
 
 async fn write_frames(mut send: quinn::SendStream, mut frames: mpsc::Receiver<ServerFrame>) {
     while let Some(frame) = frames.recv().await {
-        let body = match codec::encode(&frame) {
-            Ok(body) => body,
+        let bytes = match codec::encode_frame(&frame) {
+            Ok(bytes) => bytes,
             Err(e) => {
                 tracing::error!("cannot encode a server frame: {e}");
                 continue;
             }
         };
-        let len = (body.len() as u32).to_le_bytes();
-        if send.write_all(&len).await.is_err() || send.write_all(&body).await.is_err() {
+        if send.write_all(&bytes).await.is_err() {
             return;
         }
     }
