@@ -99,6 +99,25 @@ function readFull(r, id) {
   return { id, kind, owner, pos, vel, aim: r.bits(10), health: r.bits(8) };
 }
 
+/** Splits a snapshot packet (`0x02` + input ack + body) into {inputAck, body}. */
+export function splitPacket(packet) {
+  const bytes = new Uint8Array(packet);
+  if (bytes[0] !== 0x02 || bytes.length < 5) throw new Error("not a snapshot packet");
+  const inputAck = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1, true);
+  return { inputAck, body: bytes.subarray(5) };
+}
+
+/**
+ * Reads a body's header: {full: true, tick, tickRate} or {full: false, baselineLow, age}.
+ */
+export function readHeader(r) {
+  if (r.bit()) return { full: true, tick: r.bits(32), tickRate: r.bits(8) };
+  const baselineLow = r.bits(8);
+  const age = r.ugamma() + 1;
+  if (age > MAX_BASELINE_AGE) throw new Error("baseline older than allowed");
+  return { full: false, baselineLow, age };
+}
+
 /**
  * Decodes one delta body against `baseline` ({tick, tickRate, entities} or null for a full
  * snapshot). Returns {tick, tickRate, entities, shape}: entities sorted by id; shape says how
@@ -106,16 +125,14 @@ function readFull(r, id) {
  */
 export function decodeBody(body, baseline) {
   const r = new BitReader(body);
-  let tick, tickRate, age = 0, base = [];
-  if (r.bit()) {
-    tick = r.bits(32);
-    tickRate = r.bits(8);
+  const header = readHeader(r);
+  let tick, tickRate, base = [];
+  if (header.full) {
+    ({ tick, tickRate } = header);
   } else {
-    const low = r.bits(8);
-    age = r.ugamma() + 1;
-    if (age > MAX_BASELINE_AGE) throw new Error("baseline older than allowed");
+    const low = header.baselineLow;
     if (!baseline || (baseline.tick & 0xff) !== low) throw new Error(`baseline ${low} not held`);
-    tick = baseline.tick + age;
+    tick = baseline.tick + header.age;
     tickRate = baseline.tickRate;
     base = baseline.entities;
   }
@@ -187,18 +204,10 @@ export class SnapshotStream {
 
   /** Returns {inputAck, snapshot, delta} for a newer snapshot, or null for a stale one. */
   apply(packet) {
-    const bytes = new Uint8Array(packet);
-    if (bytes[0] !== 0x02 || bytes.length < 5) throw new Error("not a snapshot packet");
-    const inputAck = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1, true);
-    const body = bytes.subarray(5);
-    const delta = (body[0] & 1) === 0;
-    let baseline = null;
-    if (delta) {
-      const low = new BitReader(body);
-      low.bit();
-      const want = low.bits(8);
-      baseline = this.held.findLast((s) => (s.tick & 0xff) === want) ?? null;
-    }
+    const { inputAck, body } = splitPacket(packet);
+    const header = readHeader(new BitReader(body));
+    const delta = !header.full;
+    const baseline = delta ? this.held.findLast((s) => (s.tick & 0xff) === header.baselineLow) ?? null : null;
     const snapshot = decodeBody(body, baseline);
     if (this.current && snapshot.tick <= this.current.tick) return null;
     this.held.push(snapshot);

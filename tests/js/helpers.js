@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { before, after } from "node:test";
 import { io } from "socket.io-client";
-import { BitReader } from "./delta.js";
+import { BitReader, readHeader, splitPacket } from "./delta.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.TICKWIRE_TARGET_DIR ?? path.join(here, "..", "..", "target", "debug");
@@ -90,24 +90,16 @@ export function waitFor(socket, event, pred = () => true, what = event) {
  * each tick seen so far to the tick, to resolve a delta's tick.
  */
 export function binaryHeader(buf, ticks = new Map()) {
-  const bytes = new Uint8Array(buf);
-  if (bytes[0] !== 0x02) throw new Error(`not a snapshot packet: ${bytes[0]}`);
-  const inputAck = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1, true);
-  const r = new BitReader(bytes.subarray(5));
-  let tick;
-  let hasBaseline = false;
-  if (r.bit()) {
-    tick = r.bits(32);
-  } else {
-    hasBaseline = true;
-    const baselineLow = r.bits(8);
-    const age = r.ugamma() + 1;
-    const base = ticks.get(baselineLow);
-    if (base === undefined) throw new Error(`unknown baseline ${baselineLow}`);
-    tick = base + age;
+  const { inputAck, body } = splitPacket(buf);
+  const header = readHeader(new BitReader(body));
+  let tick = header.tick;
+  if (!header.full) {
+    const base = ticks.get(header.baselineLow);
+    if (base === undefined) throw new Error(`unknown baseline ${header.baselineLow}`);
+    tick = base + header.age;
   }
   ticks.set(tick & 0xff, tick);
-  return { inputAck, tick, hasBaseline };
+  return { inputAck, tick, hasBaseline: !header.full };
 }
 
 export const room = (name, maxPlayers = 8, extra = {}) => ({ name, mode: "arena", maxPlayers, private: false, ...extra });
