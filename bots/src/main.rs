@@ -16,6 +16,7 @@ use swarm::{Progress, SwarmConfig, Target};
 use tickwire_client::Trust;
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
+use tickwire_server::game::arena::{Arena, ArenaConfig};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Transport {
@@ -114,11 +115,8 @@ async fn main() -> anyhow::Result<()> {
     let mut local = None;
     let target = if args.local {
         let config = ServerConfig {
-            drones: args.drones,
             tick_rate: args.tick_rate,
             snapshot_rate: args.snapshot_rate,
-            match_secs: args.match_secs,
-            score_limit: args.score_limit,
             countdown_secs: args.countdown_secs,
             results_secs: args.results_secs,
             max_players: ServerConfig::default()
@@ -126,7 +124,15 @@ async fn main() -> anyhow::Result<()> {
                 .max(args.bots.div_ceil(args.rooms).min(64) as u8),
             ..ServerConfig::loopback()
         };
-        let s = Server::start(config)
+        let arena = ArenaConfig {
+            drones: args.drones,
+            match_secs: args.match_secs as f32,
+            score_limit: args.score_limit,
+            ..ArenaConfig::default()
+        };
+        let s = Server::builder(config)
+            .game::<Arena>("arena", arena)
+            .start()
             .await
             .context("starting the local server")?;
         let target = match args.transport {

@@ -54,7 +54,7 @@ fn with_net_id(world: &mut World, id: NetId) -> usize {
 #[test]
 fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(server(|c| c.drones = 10));
+    let server = rt.block_on(server(|c| c.arena.drones = 10));
     let mut app = headless_app(TickwireSettings::new(
         server.quic_addr,
         pin(&server),
@@ -177,7 +177,7 @@ fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
 #[test]
 fn prediction_glides_instead_of_snapping_on_a_lossy_path() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(server(|c| c.drones = 10));
+    let server = rt.block_on(server(|c| c.arena.drones = 10));
     // 5% of datagrams lost each way, inputs 20 ms late.
     let relay = rt
         .block_on(LossyRelay::start(
@@ -235,7 +235,7 @@ fn prediction_glides_instead_of_snapping_on_a_lossy_path() {
 #[test]
 fn the_headless_app_plays_with_a_bot_and_reports() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(server(|c| c.drones = 20));
+    let server = rt.block_on(server(|c| c.arena.drones = 20));
     let out = Command::new(env!("CARGO_BIN_EXE_tickwire-client-bevy"))
         .args([
             "--server",

@@ -264,7 +264,9 @@ pub trait GameClient: Send + Sync {
         async move {
             loop {
                 rx.changed().await.map_err(|_| ClientError::Closed)?;
-                if let Some(r) = rx.borrow_and_update().clone() {
+                // Copied out first, so the channel's read lock is not held past this line.
+                let newest = rx.borrow_and_update().clone();
+                if let Some(r) = newest {
                     return Ok(r);
                 }
             }

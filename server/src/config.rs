@@ -30,15 +30,6 @@ pub struct ServerConfig {
     /// Rooms this server hosts at most.
     #[arg(long, default_value_t = 1000)]
     pub max_rooms: usize,
-    /// Wandering NPC drones in each arena room.
-    #[arg(long, default_value_t = 20)]
-    pub drones: u32,
-    /// A match ends when a player reaches this score (10 per player kill, 1 per drone).
-    #[arg(long, default_value_t = 100)]
-    pub score_limit: i32,
-    /// A match ends after this many seconds at the latest.
-    #[arg(long, default_value_t = 180)]
-    pub match_secs: u32,
     /// Seconds of countdown once everyone is ready (or the owner starts).
     #[arg(long, default_value_t = 3)]
     pub countdown_secs: u32,

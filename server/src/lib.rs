@@ -10,15 +10,19 @@ pub mod http;
 pub mod lobby;
 pub mod match_log;
 pub mod metrics;
+pub mod random;
 pub mod rate;
 pub mod replication;
 pub mod room;
 pub mod session;
 pub mod tls;
 pub mod transport;
+pub mod watchdog;
 
 use axum::serve::ListenerExt;
 use config::ServerConfig;
+use game::arena::{Arena, ArenaConfig};
+use game::{GameMode, Modes};
 use lobby::LobbyHandle;
 use session::Rates;
 use std::net::SocketAddr;
@@ -41,6 +45,8 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     #[error("bad configuration: {0}")]
     Config(String),
+    #[error("cannot start the watchdog thread: {0}")]
+    Watchdog(std::io::Error),
 }
 
 /// A running server. Dropping it does not stop it; call [`Server::shutdown`].
@@ -55,9 +61,67 @@ pub struct Server {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Server {
+/// Builds a server: its configuration and the games it hosts, each under a mode name.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tickwire_server::ServerError> {
+/// use tickwire_server::Server;
+/// use tickwire_server::config::ServerConfig;
+/// use tickwire_server::game::arena::{Arena, ArenaConfig};
+///
+/// let server = Server::builder(ServerConfig::default())
+///     .game::<Arena>("arena", ArenaConfig::default())
+///     .start()
+///     .await?;
+/// println!("{}", server.listening_line());
+/// # Ok(()) }
+/// ```
+pub struct ServerBuilder {
+    config: ServerConfig,
+    modes: Modes,
+    /// The first mistake made while building, reported by `start`.
+    error: Option<ServerError>,
+}
+
+impl ServerBuilder {
+    /// Hosts `G` under `mode`: rooms created with that mode run a fresh `G` made from `config`.
+    pub fn game<G: GameMode>(mut self, mode: &str, config: G::Config) -> ServerBuilder {
+        if let Err(e) = self.modes.add::<G>(mode, config) {
+            self.error.get_or_insert(ServerError::Config(e.to_string()));
+        }
+        self
+    }
+
     /// Binds both listeners and starts serving. Must run inside a tokio runtime.
+    pub async fn start(self) -> Result<Server, ServerError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.modes.is_empty() {
+            return Err(ServerError::Config("no game registered".into()));
+        }
+        Server::serve(self.config, self.modes).await
+    }
+}
+
+impl Server {
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            modes: Modes::default(),
+            error: None,
+        }
+    }
+
+    /// A server hosting the built-in `arena` mode with its default settings.
     pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
+        Server::builder(config)
+            .game::<Arena>(tickwire_protocol::DEFAULT_MODE, ArenaConfig::default())
+            .start()
+            .await
+    }
+
+    async fn serve(config: ServerConfig, modes: Modes) -> Result<Server, ServerError> {
         if config.snapshot_rate > config.tick_rate {
             return Err(ServerError::Config(
                 "--snapshot-rate cannot exceed --tick-rate".into(),
@@ -99,7 +163,14 @@ impl Server {
                 })?),
                 None => None,
             };
-        let lobby = lobby::spawn(config.clone(), match_log);
+        let watchdog = watchdog::Watchdog::start().map_err(ServerError::Watchdog)?;
+        let lobby = lobby::spawn(lobby::LobbySetup {
+            config: config.clone(),
+            modes,
+            match_log,
+            watchdog,
+            random: Arc::new(random::SystemRandom::new()),
+        });
         let rates = Rates {
             tick_rate: config.tick_rate,
             snapshot_rate: config.effective_snapshot_rate(),

@@ -6,13 +6,13 @@
 //! directly: the lobby never waits on a room.
 
 use crate::config::ServerConfig;
-use crate::game::arena::{Arena, ArenaConfig};
-use crate::game::is_known_mode;
+use crate::game::Modes;
 use crate::match_log::MatchLog;
+use crate::random::{self, RandomSource};
 use crate::room::sim::Timing;
-use crate::room::task::{JoinRequest, RoomLabel};
+use crate::room::task::{JoinRequest, RoomLabel, RoomSetup, RoomStatus, StatusFeed};
 use crate::room::{self, Admitted, RoomCommand, RoomHandle, RoomLink, RoomSim};
-use ring::rand::SecureRandom;
+use crate::watchdog::{Heartbeat, Watchdog, Watched};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 const LOBBY_QUEUE: usize = 1024;
+/// Status changes rooms push; a room offers a change again when this is full.
+const STATUS_QUEUE: usize = 1024;
 
 pub enum LobbyCommand {
     List {
@@ -166,6 +168,8 @@ struct RoomEntry {
     code: Option<String>,
     members: BTreeSet<PlayerId>,
     handle: RoomHandle,
+    /// The lobby's copy of what the room last pushed.
+    status: RoomStatus,
     empty_since: Option<Instant>,
 }
 
@@ -189,12 +193,40 @@ struct Lobby {
     rooms: BTreeMap<RoomId, RoomEntry>,
     codes: HashMap<String, RoomId>,
     next_room: u32,
+    /// Given to each room for its status pushes.
+    status_feed: StatusFeed,
+    watchdog: Watchdog,
+    heartbeat: Arc<Heartbeat>,
+    /// Codes and tokens come from here; a failure refuses the call.
+    random: Arc<dyn RandomSource>,
+    modes: Modes,
+}
+
+/// What the lobby is started with.
+pub struct LobbySetup {
+    pub config: Arc<ServerConfig>,
+    pub modes: Modes,
+    pub match_log: Option<MatchLog>,
+    pub watchdog: Watchdog,
+    pub random: Arc<dyn RandomSource>,
 }
 
 /// Starts the lobby task; it ends when every handle is dropped.
-pub fn spawn(config: Arc<ServerConfig>, match_log: Option<MatchLog>) -> LobbyHandle {
+pub fn spawn(setup: LobbySetup) -> LobbyHandle {
+    let LobbySetup {
+        config,
+        modes,
+        match_log,
+        watchdog,
+        random,
+    } = setup;
     let (tx, rx) = mpsc::channel(LOBBY_QUEUE);
+    let (status_feed, statuses) = mpsc::channel(STATUS_QUEUE);
     let next_player = Arc::new(AtomicU32::new(1));
+    let heartbeat = watchdog.heartbeat(Watched {
+        what: "the lobby".into(),
+        kind: "lobby".into(),
+    });
     let lobby = Lobby {
         config,
         seats: HashMap::new(),
@@ -204,8 +236,13 @@ pub fn spawn(config: Arc<ServerConfig>, match_log: Option<MatchLog>) -> LobbyHan
         rooms: BTreeMap::new(),
         codes: HashMap::new(),
         next_room: 1,
+        status_feed,
+        watchdog,
+        heartbeat,
+        random,
+        modes,
     };
-    tokio::spawn(lobby.run(rx));
+    tokio::spawn(lobby.run(rx, statuses));
     LobbyHandle {
         tx,
         next_player,
@@ -214,7 +251,11 @@ pub fn spawn(config: Arc<ServerConfig>, match_log: Option<MatchLog>) -> LobbyHan
 }
 
 impl Lobby {
-    async fn run(mut self, mut rx: mpsc::Receiver<LobbyCommand>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<LobbyCommand>,
+        mut statuses: mpsc::Receiver<(RoomId, RoomStatus)>,
+    ) {
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -223,7 +264,14 @@ impl Lobby {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
+                // The lobby holds a sender itself, so this never ends.
+                Some((room, status)) = statuses.recv() => {
+                    if let Some(entry) = self.rooms.get_mut(&room) {
+                        entry.status = status;
+                    }
+                }
                 _ = sweep.tick() => {
+                    self.heartbeat.beat();
                     self.expire_disconnected();
                     self.close_empty_rooms();
                     self.publish_room_counts();
@@ -300,10 +348,15 @@ impl Lobby {
 
     fn info(entry: &RoomEntry) -> RoomInfo {
         RoomInfo {
-            players: (entry.members.len() + entry.handle.status.borrow().bots) as u8,
-            state: entry.handle.status.borrow().state,
+            players: Self::seated(entry) as u8,
+            state: entry.status.state,
             ..entry.info.clone()
         }
+    }
+
+    /// Seats taken, by players and server bots.
+    fn seated(entry: &RoomEntry) -> usize {
+        entry.members.len() + entry.status.bots
     }
 
     fn list(&self, mode: Option<&str>, open_only: bool) -> Vec<RoomInfo> {
@@ -317,21 +370,13 @@ impl Lobby {
 
     /// A free seat, and the match not yet under way.
     fn open(e: &RoomEntry) -> bool {
-        e.members.len() + e.handle.status.borrow().bots < e.info.max_players as usize
-            && matches!(
-                e.handle.status.borrow().state,
-                RoomState::Waiting | RoomState::Countdown
-            )
+        Self::seated(e) < e.info.max_players as usize
+            && matches!(e.status.state, RoomState::Waiting | RoomState::Countdown)
     }
 
     fn create(&mut self, req: CreateRoom) -> Result<RoomId, ErrorBody> {
         validate_name(&req.name)?;
-        if !is_known_mode(&req.mode) {
-            return Err(ErrorBody::new(
-                ErrorCode::UnknownMode,
-                format!("no mode named {:?}", req.mode),
-            ));
-        }
+        self.known_mode(&req.mode)?;
         let max_players = match req.max_players {
             0 => self.config.max_players,
             n if n <= self.config.max_players => n,
@@ -357,17 +402,20 @@ impl Lobby {
                 "this server hosts as many rooms as it may",
             ));
         }
+        // Drawn before anything is set up, so a failed random source leaves nothing behind.
+        let code = if req.private {
+            Some(self.new_code()?)
+        } else {
+            None
+        };
         let id = RoomId(self.next_room);
         self.next_room += 1;
-        let arena = Arena::new(ArenaConfig {
-            drones: self.config.drones,
-            score_limit: self.config.score_limit,
-            match_secs: self.config.match_secs as f32,
-            seed: id.0 as u64,
-        });
+        let Some(game) = self.modes.new_game(&req.mode, id.0 as u64) else {
+            return Err(unknown_mode(&req.mode));
+        };
         // The CLI caps the tick rate at 240.
         let tick_rate = u8::try_from(self.config.tick_rate).unwrap_or(u8::MAX);
-        let sim = RoomSim::new(Box::new(arena), tick_rate, self.config.ticks_per_snapshot());
+        let sim = RoomSim::new(game, tick_rate, self.config.ticks_per_snapshot());
         let mut sim = sim.with_timing(Timing {
             countdown_secs: self.config.countdown_secs,
             results_secs: self.config.results_secs,
@@ -383,14 +431,22 @@ impl Lobby {
             name: req.name.clone(),
             mode: req.mode.clone(),
         };
+        let status = RoomStatus::of(&sim);
+        let heartbeat = self.watchdog.heartbeat(Watched {
+            what: format!("room {id}"),
+            kind: req.mode.clone(),
+        });
         let handle = room::task::spawn(
-            id,
-            label,
             sim,
-            self.config.tick_period(),
-            self.match_log.clone(),
+            RoomSetup {
+                id,
+                label,
+                period: self.config.tick_period(),
+                match_log: self.match_log.clone(),
+                status: self.status_feed.clone(),
+                heartbeat,
+            },
         );
-        let code = req.private.then(|| self.new_code());
         if let Some(code) = &code {
             self.codes.insert(code.clone(), id);
         }
@@ -400,7 +456,7 @@ impl Lobby {
             mode: req.mode,
             players: 0,
             max_players,
-            state: handle.status.borrow().state,
+            state: status.state,
             private: req.private,
         };
         tracing::info!(room = %id, name = %info.name, "room created");
@@ -412,30 +468,33 @@ impl Lobby {
                 code,
                 members: BTreeSet::new(),
                 handle,
+                status,
                 empty_since: Some(Instant::now()),
             },
         );
         Ok(id)
     }
 
+    fn known_mode(&self, mode: &str) -> Result<(), ErrorBody> {
+        match self.modes.contains(mode) {
+            true => Ok(()),
+            false => Err(unknown_mode(mode)),
+        }
+    }
+
     /// A fresh private-room code no open room uses.
-    fn new_code(&self) -> String {
+    fn new_code(&self) -> Result<String, ErrorBody> {
         loop {
-            let code = new_code();
+            let code = random::room_code(self.random.as_ref())?;
             if !self.codes.contains_key(&code) {
-                return code;
+                return Ok(code);
             }
         }
     }
 
     /// The fullest open public room of `mode` (a free seat, match not started), or a new one.
     fn quick_room(&mut self, mode: &str) -> Result<RoomId, ErrorBody> {
-        if !is_known_mode(mode) {
-            return Err(ErrorBody::new(
-                ErrorCode::UnknownMode,
-                format!("no mode named {mode:?}"),
-            ));
-        }
+        self.known_mode(mode)?;
         let best = self
             .rooms
             .values()
@@ -496,21 +555,27 @@ impl Lobby {
             let _ = member.reply.send(Err(not_found(room)));
             return;
         };
-        if !spectator && entry.handle.status.borrow().state == RoomState::Playing {
+        if !spectator && entry.status.state == RoomState::Playing {
             let _ = member.reply.send(Err(ErrorBody::new(
                 ErrorCode::MatchInProgress,
                 "the match is under way; join when it ends",
             )));
             return;
         }
-        let bots = entry.handle.status.borrow().bots;
-        if !spectator && entry.members.len() + bots >= entry.info.max_players as usize {
+        if !spectator && Self::seated(entry) >= entry.info.max_players as usize {
             let _ = member.reply.send(Err(ErrorBody::new(
                 ErrorCode::RoomFull,
                 format!("room {} is full", room.0),
             )));
             return;
         }
+        let token = match random::reconnect_token(self.random.as_ref()) {
+            Ok(token) => token,
+            Err(e) => {
+                let _ = member.reply.send(Err(e.into()));
+                return;
+            }
+        };
         let player = member.player;
         let (member_name, member_link) = (member.name.clone(), member.link_id);
         if spectator {
@@ -519,7 +584,6 @@ impl Lobby {
             entry.members.insert(player);
         }
         entry.empty_since = None;
-        let token = new_token();
         let joined = Joined {
             room: Self::info(entry),
             player: member.player,
@@ -684,7 +748,7 @@ impl Lobby {
             let n = self
                 .rooms
                 .values()
-                .filter(|e| e.handle.status.borrow().state == state)
+                .filter(|e| e.status.state == state)
                 .count();
             metrics::gauge!(crate::metrics::ROOMS, "state" => state.as_str()).set(n as f64);
         }
@@ -704,30 +768,88 @@ impl Lobby {
     }
 }
 
+fn unknown_mode(mode: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::UnknownMode, format!("no mode named {mode:?}"))
+}
+
 fn not_found(room: RoomId) -> ErrorBody {
     ErrorBody::new(ErrorCode::NotFound, format!("no room {}", room.0))
 }
 
-/// Private room codes: 6 characters from 32 that are hard to confuse (no 0/O, 1/I), so about
-/// 10⁹ codes; with lobby calls rate-limited, guessing one is hopeless.
-const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::tests::Broken;
+    use crate::room::SnapshotPacket;
 
-fn new_code() -> String {
-    let mut bytes = [0u8; 6];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        tracing::error!("system random number generator failed");
-    }
-    bytes
-        .iter()
-        .map(|b| CODE_ALPHABET[(*b & 31) as usize] as char)
-        .collect()
-}
+    struct Discard;
 
-/// A random token a player can later present to resume its seat.
-fn new_token() -> String {
-    let mut bytes = [0u8; 16];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        tracing::error!("system random number generator failed");
+    impl crate::room::SnapshotSink for Discard {
+        fn send(&self, _: SnapshotPacket) {}
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+
+    fn member(lobby: &LobbyHandle) -> (Member, oneshot::Receiver<Result<Admitted, ErrorBody>>) {
+        let (_inputs_tx, inputs) = mpsc::channel(1);
+        let (events, _events_rx) = mpsc::channel(1);
+        let (reply, answer) = oneshot::channel();
+        let member = Member {
+            player: lobby.new_player_id(),
+            name: "ada".into(),
+            link_id: lobby.new_link_id(),
+            link: RoomLink {
+                inputs,
+                snapshots: Arc::new(Discard),
+                events,
+            },
+            reply,
+        };
+        (member, answer)
+    }
+
+    fn request(private: bool) -> CreateRoom {
+        CreateRoom {
+            name: "room".into(),
+            mode: tickwire_protocol::DEFAULT_MODE.into(),
+            max_players: 4,
+            private,
+            bots: 0,
+            fill_bots: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_random_source_refuses_codes_and_seats() {
+        let watchdog = Watchdog::start().unwrap();
+        let config = Arc::new(ServerConfig::loopback());
+        let mut modes = Modes::default();
+        modes
+            .add::<crate::game::arena::Arena>(tickwire_protocol::DEFAULT_MODE, Default::default())
+            .unwrap();
+        let lobby = spawn(LobbySetup {
+            config,
+            modes,
+            match_log: None,
+            watchdog,
+            random: Arc::new(Broken),
+        });
+        for private in [true, false] {
+            let (member, answer) = member(&lobby);
+            let cmd = LobbyCommand::Create {
+                request: request(private),
+                member,
+            };
+            lobby.send(cmd).await.unwrap();
+            let refused = answer.await.unwrap().err().expect("refused");
+            assert_eq!(refused.code, ErrorCode::Internal, "{refused:?}");
+        }
+        // No private room was made with a predictable code.
+        let (member, answer) = member(&lobby);
+        let cmd = LobbyCommand::JoinByCode {
+            code: "AAAAAA".into(),
+            member,
+        };
+        lobby.send(cmd).await.unwrap();
+        let refused = answer.await.unwrap().err().expect("refused");
+        assert_eq!(refused.code, ErrorCode::BadCode);
+    }
 }

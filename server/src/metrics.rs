@@ -15,6 +15,10 @@ pub const SNAPSHOTS_DROPPED: &str = "tickwire_snapshots_dropped_total";
 pub const ROOMS: &str = "tickwire_rooms";
 pub const DISCONNECTED_SLOW: &str = "tickwire_slow_disconnects_total";
 pub const FLOOD_DISCONNECTS: &str = "tickwire_flood_disconnects_total";
+/// Rooms (by mode) and the lobby (`kind="lobby"`) that stopped making progress, per episode.
+pub const STALLS: &str = "tickwire_stalls_total";
+/// How many of them are stalled now.
+pub const STALLED: &str = "tickwire_stalled";
 
 /// Transport label values.
 pub const QUIC: &str = "quic";

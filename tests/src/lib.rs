@@ -14,16 +14,31 @@ use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::{ClientFrame, CreateRoom, ServerFrame};
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
+use tickwire_server::game::arena::{Arena, ArenaConfig};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 /// Generous bound for anything a test waits on; a healthy run takes a fraction of it.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-pub async fn server(configure: impl FnOnce(&mut ServerConfig)) -> Server {
-    let mut config = ServerConfig::loopback();
-    configure(&mut config);
-    Server::start(config).await.expect("server starts")
+/// What a test server starts with: the server's own settings and the arena mode's.
+pub struct TestSetup {
+    pub server: ServerConfig,
+    pub arena: ArenaConfig,
+}
+
+/// A server on 127.0.0.1 hosting the arena, as `configure` leaves the setup.
+pub async fn server(configure: impl FnOnce(&mut TestSetup)) -> Server {
+    let mut setup = TestSetup {
+        server: ServerConfig::loopback(),
+        arena: ArenaConfig::default(),
+    };
+    configure(&mut setup);
+    Server::builder(setup.server)
+        .game::<Arena>("arena", setup.arena)
+        .start()
+        .await
+        .expect("server starts")
 }
 
 /// A request for a public arena room without bots; tests change fields with `..`.

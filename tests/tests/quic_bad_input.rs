@@ -73,7 +73,7 @@ impl Bystander {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_datagrams_and_bad_inputs_are_dropped() {
-    let server = server(|c| c.drones = 2).await;
+    let server = server(|c| c.arena.drones = 2).await;
     let mut bystander = Bystander::start(&server).await;
     let mut bad = connect(&server, "bad").await;
     bad.join_room(bystander.room).await.unwrap();
@@ -149,7 +149,7 @@ async fn malformed_datagrams_and_bad_inputs_are_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_control_frames_get_bad_request_and_the_stream_stays_usable() {
-    let server = server(|c| c.drones = 0).await;
+    let server = server(|c| c.arena.drones = 0).await;
     let mut bystander = Bystander::start(&server).await;
     let mut raw = RawControl::open(&server).await.unwrap();
 
@@ -191,7 +191,7 @@ async fn garbage_control_frames_get_bad_request_and_the_stream_stays_usable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_control_frame_closes_only_that_connection() {
-    let server = server(|c| c.drones = 0).await;
+    let server = server(|c| c.arena.drones = 0).await;
     let mut bystander = Bystander::start(&server).await;
     let mut raw = RawControl::open(&server).await.unwrap();
     raw.send(&hello(PROTOCOL_VERSION)).await.unwrap();
@@ -211,7 +211,7 @@ async fn an_oversized_control_frame_closes_only_that_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_protocol_version_is_refused_and_closed() {
-    let server = server(|c| c.drones = 0).await;
+    let server = server(|c| c.arena.drones = 0).await;
     let mut bystander = Bystander::start(&server).await;
     let mut raw = RawControl::open(&server).await.unwrap();
     raw.send(&hello(PROTOCOL_VERSION + 1)).await.unwrap();
@@ -226,7 +226,7 @@ async fn a_wrong_protocol_version_is_refused_and_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_unknown_and_invalid_rooms_are_refused() {
-    let server = server(|c| c.drones = 0).await;
+    let server = server(|c| c.arena.drones = 0).await;
     let mut bystander = Bystander::start(&server).await;
     let owner = connect(&server, "owner").await;
     let other = connect(&server, "other").await;

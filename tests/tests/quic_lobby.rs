@@ -29,7 +29,7 @@ async fn state(client: &mut Client, state: RoomState) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_rooms_are_unlisted_and_joined_by_code() {
-    let server = server(|c| c.drones = 0).await;
+    let server = server(|c| c.arena.drones = 0).await;
     let host = connect(&server, "host").await;
     let guest = connect(&server, "guest").await;
     let made = host
@@ -67,11 +67,11 @@ async fn ready_players_start_a_match_that_ends_with_results() {
     let _ = std::fs::remove_file(&log);
     let log_path = log.clone();
     let server = server(move |c| {
-        c.drones = 0;
-        c.match_secs = 1;
-        c.countdown_secs = 1;
-        c.results_secs = 1;
-        c.match_log = Some(log_path);
+        c.arena.drones = 0;
+        c.arena.match_secs = 1.0;
+        c.server.countdown_secs = 1;
+        c.server.results_secs = 1;
+        c.server.match_log = Some(log_path);
     })
     .await;
     let mut a = connect(&server, "a").await;
@@ -132,8 +132,8 @@ async fn ready_players_start_a_match_that_ends_with_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_owner_starts_early() {
     let server = server(|c| {
-        c.drones = 0;
-        c.countdown_secs = 1;
+        c.arena.drones = 0;
+        c.server.countdown_secs = 1;
     })
     .await;
     let mut owner = connect(&server, "owner").await;
@@ -158,8 +158,8 @@ async fn only_the_owner_starts_early() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lobby_limits_are_refused_with_their_codes() {
     let server = server(|c| {
-        c.drones = 0;
-        c.max_rooms = 2;
+        c.arena.drones = 0;
+        c.server.max_rooms = 2;
     })
     .await;
     let a = connect(&server, "a").await;
@@ -198,11 +198,11 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
     let _ = std::fs::remove_file(&log);
     let log_path = log.clone();
     let server = server(move |c| {
-        c.drones = 0;
-        c.match_secs = 1;
-        c.countdown_secs = 0;
-        c.results_secs = 1;
-        c.match_log = Some(log_path);
+        c.arena.drones = 0;
+        c.arena.match_secs = 1.0;
+        c.server.countdown_secs = 0;
+        c.server.results_secs = 1;
+        c.server.match_log = Some(log_path);
     })
     .await;
     let mut human = connect(&server, "human").await;
@@ -278,9 +278,9 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spectators_watch_a_match_without_a_seat() {
     let server = server(|c| {
-        c.drones = 3;
-        c.match_secs = 2;
-        c.countdown_secs = 0;
+        c.arena.drones = 3;
+        c.arena.match_secs = 2.0;
+        c.server.countdown_secs = 0;
     })
     .await;
     let mut player = connect(&server, "player").await;
@@ -341,10 +341,10 @@ async fn spectators_watch_a_match_without_a_seat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_fill_empty_seats_for_a_match_and_leave_after() {
     let server = server(|c| {
-        c.drones = 0;
-        c.match_secs = 1;
-        c.countdown_secs = 0;
-        c.results_secs = 1;
+        c.arena.drones = 0;
+        c.arena.match_secs = 1.0;
+        c.server.countdown_secs = 0;
+        c.server.results_secs = 1;
     })
     .await;
     let mut human = connect(&server, "human").await;

@@ -18,7 +18,7 @@ fn player_x(r: &tickwire_client::Received, player: PlayerId) -> Option<f32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_players_in_one_room_see_each_other_move() {
-    let server = server(|c| c.drones = 5).await;
+    let server = server(|c| c.arena.drones = 5).await;
     let mut a = connect(&server, "alice").await;
     let mut b = connect(&server, "bob").await;
     let joined = a.create_room(arena_room("duel", 2)).await.unwrap();
@@ -65,7 +65,7 @@ async fn two_players_in_one_room_see_each_other_move() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_in_different_rooms_never_see_each_other() {
-    let server = server(|c| c.drones = 3).await;
+    let server = server(|c| c.arena.drones = 3).await;
     let mut a = connect(&server, "a").await;
     let mut b = connect(&server, "b").await;
     let ra = a.create_room(arena_room("one", 4)).await.unwrap();
@@ -90,7 +90,7 @@ async fn players_in_different_rooms_never_see_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_path_still_converges_to_the_servers_world() {
-    let server = server(|c| c.drones = 40).await;
+    let server = server(|c| c.arena.drones = 40).await;
     // 15% of datagrams lost each way (snapshots, and the acks riding on inputs), and every
     // input datagram 40 ms late, so acks trail the snapshots by a few ticks.
     let relay = LossyRelay::start(server.quic_addr, 0.15, Duration::from_millis(40), 7)
@@ -138,7 +138,7 @@ async fn a_lossy_path_still_converges_to_the_servers_world() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_larger_than_a_datagram_still_arrive() {
-    let server = server(|c| c.drones = 1500).await;
+    let server = server(|c| c.arena.drones = 1500).await;
     let mut client = connect(&server, "big").await;
     let joined = client.create_room(arena_room("crowd", 2)).await.unwrap();
     let max = client.connection().max_datagram_size().unwrap();
@@ -170,8 +170,8 @@ async fn snapshots_larger_than_a_datagram_still_arrive() {
 async fn leaving_or_disconnecting_removes_the_player() {
     // No reconnect grace: a dropped connection gives the seat up at once.
     let server = server(|c| {
-        c.drones = 0;
-        c.reconnect_grace_secs = 0;
+        c.arena.drones = 0;
+        c.server.reconnect_grace_secs = 0;
     })
     .await;
     let mut a = connect(&server, "stays").await;
@@ -209,7 +209,7 @@ async fn leaving_or_disconnecting_removes_the_player() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_rooms_close_after_the_timeout() {
-    let server = server(|c| c.empty_room_secs = 1).await;
+    let server = server(|c| c.server.empty_room_secs = 1).await;
     let mut a = connect(&server, "a").await;
     a.create_room(arena_room("brief", 2)).await.unwrap();
     assert_eq!(a.list_rooms(Some("arena")).await.unwrap().len(), 1);

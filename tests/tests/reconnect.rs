@@ -23,8 +23,8 @@ async fn event(client: &mut Client, what: &str, pred: impl Fn(&RoomEvent) -> boo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_player_resumes_its_seat_over_either_transport() {
     let server = server(|c| {
-        c.drones = 2;
-        c.reconnect_grace_secs = 30;
+        c.arena.drones = 2;
+        c.server.reconnect_grace_secs = 30;
     })
     .await;
     let mut host = connect(&server, "host").await;
@@ -138,8 +138,8 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_grace_period_the_seat_is_freed() {
     let server = server(|c| {
-        c.drones = 0;
-        c.reconnect_grace_secs = 1;
+        c.arena.drones = 0;
+        c.server.reconnect_grace_secs = 1;
     })
     .await;
     let mut host = connect(&server, "host").await;

@@ -10,7 +10,7 @@ use tickwire_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socketio_player_plays_beside_a_quic_player() {
-    let server = server(|c| c.drones = 10).await;
+    let server = server(|c| c.arena.drones = 10).await;
     let url = format!("http://{}", server.http_addr);
     let mut sio = within("socket.io connect", SioClient::connect(&url, "sio"))
         .await

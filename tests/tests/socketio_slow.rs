@@ -27,8 +27,8 @@ async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
     // Many drones and no acks: every snapshot is a full one of several kilobytes.
     // No reconnect grace, so the cut-off player's seat is given up at once.
     let server = server(|c| {
-        c.drones = 2500;
-        c.reconnect_grace_secs = 0;
+        c.arena.drones = 2500;
+        c.server.reconnect_grace_secs = 0;
     })
     .await;
     let url = format!("http://{}", server.http_addr);

@@ -4,7 +4,7 @@
 //!
 //! Each system is a function over the hecs world, run in a fixed order by [`Arena::step`].
 
-use super::{Game, TickInput};
+use super::{Game, GameMode, TickInput};
 use glam::Vec2;
 use hecs::{Entity, World};
 use std::collections::BTreeMap;
@@ -43,6 +43,42 @@ impl Default for ArenaConfig {
             match_secs: 180.0,
             seed: 1,
         }
+    }
+}
+
+/// The arena's own command-line flags, for a server binary that registers it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ArenaArgs {
+    /// Wandering NPC drones in each arena room.
+    #[arg(long, default_value_t = 20)]
+    pub drones: u32,
+    /// An arena match ends when a player reaches this score (10 per player kill, 1 per drone).
+    #[arg(long, default_value_t = 100)]
+    pub score_limit: i32,
+    /// An arena match ends after this many seconds at the latest.
+    #[arg(long, default_value_t = 180)]
+    pub match_secs: u32,
+}
+
+impl ArenaArgs {
+    pub fn config(&self) -> ArenaConfig {
+        ArenaConfig {
+            drones: self.drones,
+            score_limit: self.score_limit,
+            match_secs: self.match_secs as f32,
+            ..ArenaConfig::default()
+        }
+    }
+}
+
+impl GameMode for Arena {
+    type Config = ArenaConfig;
+
+    fn new_room(config: &ArenaConfig, seed: u64) -> Arena {
+        Arena::new(ArenaConfig {
+            seed,
+            ..config.clone()
+        })
     }
 }
 

@@ -5,6 +5,8 @@ pub mod arena;
 pub mod brain;
 
 use hecs::World;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use tickwire_protocol::{EntityState, NetId, PlayerId, RoomEvent};
 
 /// What a player wants this tick: the input its queue gives this step (see `room::inputs`).
@@ -41,9 +43,52 @@ pub trait Game: Send {
     fn capture(&self, world: &World, out: &mut Vec<EntityState>);
 }
 
-/// The modes this server knows.
-pub const MODES: &[&str] = &[tickwire_protocol::DEFAULT_MODE];
+/// A game the server can host under a mode name: how to make one for a new room.
+pub trait GameMode: Game + Sized + 'static {
+    /// What the mode is registered with (for the arena: drones, score limit, match length).
+    type Config: Clone + Send + Sync + 'static;
+    /// A fresh game for one room. `seed` differs from room to room, for the game's random
+    /// numbers, so a room replays the same from the same inputs.
+    fn new_room(config: &Self::Config, seed: u64) -> Self;
+}
 
-pub fn is_known_mode(mode: &str) -> bool {
-    MODES.contains(&mode)
+type MakeGame = dyn Fn(u64) -> Box<dyn Game> + Send + Sync;
+
+/// The modes a server hosts, by name, each with its config: what rooms can be created.
+#[derive(Clone, Default)]
+pub struct Modes {
+    by_name: BTreeMap<String, Arc<MakeGame>>,
+}
+
+/// A mode name registered twice.
+#[derive(Debug, thiserror::Error)]
+#[error("mode {0:?} is registered twice")]
+pub struct DuplicateMode(pub String);
+
+impl Modes {
+    pub fn add<G: GameMode>(&mut self, name: &str, config: G::Config) -> Result<(), DuplicateMode> {
+        if self.by_name.contains_key(name) {
+            return Err(DuplicateMode(name.to_owned()));
+        }
+        let make = move |seed| Box::new(G::new_room(&config, seed)) as Box<dyn Game>;
+        self.by_name.insert(name.to_owned(), Arc::new(make));
+        Ok(())
+    }
+
+    pub fn contains(&self, mode: &str) -> bool {
+        self.by_name.contains_key(mode)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// A new game of `mode` for one room, if the mode is registered.
+    pub fn new_game(&self, mode: &str, seed: u64) -> Option<Box<dyn Game>> {
+        self.by_name.get(mode).map(|make| make(seed))
+    }
 }

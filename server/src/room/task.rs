@@ -10,6 +10,7 @@
 use super::sim::{Outgoing, RoomSim};
 use crate::match_log::MatchLog;
 use crate::metrics::{MISSED_TICKS, TICK_SECONDS};
+use crate::watchdog::Heartbeat;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -112,59 +113,76 @@ pub enum RoomCommand {
     },
 }
 
-/// What the room publishes about itself, read by the lobby when it lists rooms.
-#[derive(Clone, Debug, PartialEq)]
+/// What the lobby needs to know of a room to list it and seat players. The room pushes it to
+/// the lobby when it changes, and the lobby keeps its own copy: the lobby never reads anything
+/// the room owns, so neither can wait on the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoomStatus {
     pub state: RoomState,
     /// Server bots seated (they take seats like players).
     pub bots: usize,
-    pub tick: Tick,
-    pub missed_ticks: u64,
-    /// Duration of the last tick's work (steps, snapshots, sends).
-    pub last_tick_us: u64,
 }
+
+impl RoomStatus {
+    pub fn of(sim: &RoomSim) -> RoomStatus {
+        RoomStatus {
+            state: sim.state(),
+            bots: sim.bot_count(),
+        }
+    }
+}
+
+/// Where rooms push their [`RoomStatus`] changes: the lobby's status queue.
+pub type StatusFeed = mpsc::Sender<(RoomId, RoomStatus)>;
 
 #[derive(Clone)]
 pub struct RoomHandle {
     pub id: RoomId,
     pub commands: mpsc::Sender<RoomCommand>,
-    pub status: watch::Receiver<RoomStatus>,
 }
 
 /// A player's channels, as the room holds them.
 type Member = RoomLink;
 
-/// Starts a room task. It ends when every [`RoomHandle`] is dropped (the lobby closed it).
 /// What a room needs to know about itself for its match log lines.
 pub struct RoomLabel {
     pub name: String,
     pub mode: String,
 }
 
-pub fn spawn(
-    id: RoomId,
-    label: RoomLabel,
-    sim: RoomSim,
-    period: Duration,
-    match_log: Option<MatchLog>,
-) -> RoomHandle {
+/// What a room task is started with besides its simulation.
+pub struct RoomSetup {
+    pub id: RoomId,
+    pub label: RoomLabel,
+    pub period: Duration,
+    pub match_log: Option<MatchLog>,
+    /// The lobby's status queue; the room's status at spawn is taken as already known.
+    pub status: StatusFeed,
+    /// Beaten every tick, so a stalled room is noticed.
+    pub heartbeat: Arc<Heartbeat>,
+}
+
+/// Starts a room task. It ends when every [`RoomHandle`] is dropped (the lobby closed it).
+pub fn spawn(sim: RoomSim, setup: RoomSetup) -> RoomHandle {
+    let RoomSetup {
+        id,
+        label,
+        period,
+        match_log,
+        status,
+        heartbeat,
+    } = setup;
     let mode = label.mode.clone();
     let (commands, rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
-    let (status_tx, status) = watch::channel(RoomStatus {
-        state: sim.state(),
-        bots: sim.bot_count(),
-        tick: sim.tick(),
-        missed_ticks: 0,
-        last_tick_us: 0,
-    });
     tokio::spawn(
         RoomTask {
             id,
+            told: RoomStatus::of(&sim),
             sim,
             members: BTreeMap::new(),
-            status: status_tx,
+            status,
+            heartbeat,
             outgoing: Vec::new(),
-            missed: 0,
             tick_seconds: metrics::histogram!(TICK_SECONDS, "mode" => mode.clone()),
             missed_ticks: metrics::counter!(MISSED_TICKS, "mode" => mode),
             label,
@@ -173,20 +191,18 @@ pub fn spawn(
         }
         .run(rx, period),
     );
-    RoomHandle {
-        id,
-        commands,
-        status,
-    }
+    RoomHandle { id, commands }
 }
 
 struct RoomTask {
     id: RoomId,
     sim: RoomSim,
     members: BTreeMap<PlayerId, Member>,
-    status: watch::Sender<RoomStatus>,
+    status: StatusFeed,
+    /// The status the lobby has; pushed again until the lobby's queue takes it.
+    told: RoomStatus,
+    heartbeat: Arc<Heartbeat>,
     outgoing: Vec<Outgoing>,
-    missed: u64,
     tick_seconds: metrics::Histogram,
     missed_ticks: metrics::Counter,
     label: RoomLabel,
@@ -201,7 +217,10 @@ impl RoomTask {
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => {
+                        self.command(cmd);
+                        self.report_status();
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(next) => {
@@ -209,11 +228,12 @@ impl RoomTask {
                     let owed = 1 + (started - next).as_nanos() / period.as_nanos().max(1);
                     let owed = u32::try_from(owed).unwrap_or(u32::MAX);
                     let steps = owed.min(MAX_CATCH_UP);
-                    self.missed += (owed - steps) as u64;
                     self.missed_ticks.increment((owed - steps) as u64);
                     next += period * owed;
+                    self.heartbeat.beat();
                     self.tick(steps);
-                    self.publish_status(started.elapsed());
+                    self.tick_seconds.record(started.elapsed().as_secs_f64());
+                    self.report_status();
                 }
             }
         }
@@ -292,7 +312,6 @@ impl RoomTask {
             RoomCommand::Start { player, reply } => {
                 let _ = reply.send(self.sim.start(player));
                 self.send_events();
-                self.publish_status(Duration::ZERO);
             }
             RoomCommand::Inspect { tick, reply } => {
                 let _ = reply.send(self.sim.history().get(tick).cloned());
@@ -362,15 +381,12 @@ impl RoomTask {
         }
     }
 
-    fn publish_status(&self, took: Duration) {
-        self.tick_seconds.record(took.as_secs_f64());
-        let status = RoomStatus {
-            state: self.sim.state(),
-            bots: self.sim.bot_count(),
-            tick: self.sim.tick(),
-            missed_ticks: self.missed,
-            last_tick_us: took.as_micros() as u64,
-        };
-        self.status.send_replace(status);
+    /// Tells the lobby of a change in state or bots. Never waits: when the lobby's queue is
+    /// full the change is offered again after the next tick.
+    fn report_status(&mut self) {
+        let now = RoomStatus::of(&self.sim);
+        if now != self.told && self.status.try_send((self.id, now)).is_ok() {
+            self.told = now;
+        }
     }
 }
