@@ -83,10 +83,6 @@ impl Modes {
         self.by_name.is_empty()
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
-    }
-
     /// A new game of `mode` for one room, if the mode is registered.
     pub fn new_game(&self, mode: &str, seed: u64) -> Option<Box<dyn Game>> {
         self.by_name.get(mode).map(|make| make(seed))
