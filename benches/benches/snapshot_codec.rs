@@ -4,26 +4,27 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tickwire_benches::snapshot_pair;
-use tickwire_protocol::delta;
+use tickwire_protocol::{arena, delta};
 
 fn codec(c: &mut Criterion) {
     let (base, next) = snapshot_pair(16, 500, 1);
-    let entities = next.entities.len() as u64;
-    let full = delta::encode(None, &next);
-    let diff = delta::encode(Some(&base), &next);
+    let schema = arena::schema();
+    let entities = next.len() as u64;
+    let full = delta::encode(&schema, None, &next);
+    let diff = delta::encode(&schema, Some(&base), &next);
     let mut group = c.benchmark_group("snapshot");
     group.throughput(Throughput::Elements(entities));
     group.bench_function("encode_full_516", |b| {
-        b.iter(|| black_box(delta::encode(None, black_box(&next))))
+        b.iter(|| black_box(delta::encode(&schema, None, black_box(&next))))
     });
     group.bench_function("encode_delta_516", |b| {
-        b.iter(|| black_box(delta::encode(Some(&base), black_box(&next))))
+        b.iter(|| black_box(delta::encode(&schema, Some(&base), black_box(&next))))
     });
     group.bench_function("decode_full_516", |b| {
-        b.iter(|| black_box(delta::decode(black_box(&full), None).unwrap()))
+        b.iter(|| black_box(delta::decode(&schema, black_box(&full), None).unwrap()))
     });
     group.bench_function("decode_delta_516", |b| {
-        b.iter(|| black_box(delta::decode(black_box(&diff), Some(&base)).unwrap()))
+        b.iter(|| black_box(delta::decode(&schema, black_box(&diff), Some(&base)).unwrap()))
     });
     group.finish();
     println!(

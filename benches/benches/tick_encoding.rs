@@ -19,6 +19,7 @@ fn tick_encoding(c: &mut Criterion) {
         sim.step();
         history.push(sim.capture().clone());
     }
+    let schema = sim.schema().clone();
     let latest = history.latest().unwrap().tick;
     let acks: Vec<Option<Tick>> = (0..PLAYERS)
         .map(|p| Some(Tick(latest.0 - 1 - p % 4)))
@@ -31,7 +32,7 @@ fn tick_encoding(c: &mut Criterion) {
             let mut cache = EncodeCache::default();
             let mut bytes = 0;
             for ack in &acks {
-                bytes += cache.encode(&history, *ack).unwrap().len();
+                bytes += cache.encode(&schema, &history, *ack).unwrap().len();
             }
             black_box(bytes)
         })
@@ -42,7 +43,7 @@ fn tick_encoding(c: &mut Criterion) {
             let mut bytes = 0;
             for ack in &acks {
                 let base = ack.and_then(|t| history.get(t));
-                bytes += delta::encode(base, next).len();
+                bytes += delta::encode(&schema, base, next).len();
             }
             black_box(bytes)
         })

@@ -18,7 +18,7 @@ use crate::replication::{
 use bevy::prelude::*;
 use std::f32::consts::{PI, TAU};
 use std::time::Instant;
-use tickwire_protocol::{EntityState, Snapshot};
+use tickwire_protocol::{EntityState, Snapshot, arena};
 
 /// Bounds of the render delay, seconds.
 const MIN_DELAY: f64 = 0.010;
@@ -169,25 +169,25 @@ fn interpolate(
     let from = buffer.iter().rev().find(|s| s.tick.0 as f64 <= at);
     let to = buffer.iter().find(|s| s.tick.0 as f64 > at);
     for (net, mut shown) in &mut remote {
-        let a = from.and_then(|s| s.get(net.id));
-        let b = to.and_then(|s| s.get(net.id));
+        let a = from.and_then(|s| arena::get(s, net.id));
+        let b = to.and_then(|s| arena::get(s, net.id));
         let state = match (from, a, to, b) {
             (Some(from), Some(a), Some(to), Some(b)) => {
                 let t = ((at - from.tick.0 as f64) / (to.tick.0 - from.tick.0) as f64) as f32;
-                blend(a, b, t.clamp(0.0, 1.0))
+                blend(&a, &b, t.clamp(0.0, 1.0))
             }
             // Nothing newer yet: carry on along the velocity, for a short while.
             (Some(from), Some(a), None, _) => {
                 let ahead =
                     ((at - from.tick.0 as f64) / clock.tick_rate).clamp(0.0, MAX_EXTRAPOLATION);
-                let mut state = NetState::from_state(a);
+                let mut state = NetState::from_state(&a);
                 state.pos += state.vel * ahead as f32;
                 state
             }
             // It leaves at the next snapshot: hold it where it was last seen.
-            (_, Some(a), _, None) => NetState::from_state(a),
+            (_, Some(a), _, None) => NetState::from_state(&a),
             // It has just appeared: show its first position.
-            (_, None, _, Some(b)) => NetState::from_state(b),
+            (_, None, _, Some(b)) => NetState::from_state(&b),
             _ => continue,
         };
         if *shown != state {
@@ -218,7 +218,7 @@ mod tests {
     use tickwire_protocol::Tick;
 
     fn snapshot(tick: u32) -> Snapshot {
-        Snapshot::capture(Tick(tick), Vec::new())
+        arena::capture(Tick(tick), [])
     }
 
     #[test]

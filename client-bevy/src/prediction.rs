@@ -16,7 +16,7 @@ use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tickwire_protocol::input::BUTTON_FIRE;
-use tickwire_protocol::movement;
+use tickwire_protocol::{arena, movement};
 
 /// Inputs remembered while unacknowledged, at most (two seconds at 60 Hz): past it the oldest
 /// are forgotten and simply not replayed.
@@ -196,7 +196,7 @@ fn reconcile(
     };
     let dt = fixed.timestep().as_secs_f32();
     for received in incoming.read() {
-        let me = received.snapshot.get(local);
+        let me = arena::get(&received.snapshot, local);
         let Some(me) = me.filter(|m| m.health > 0) else {
             // Dead or not there: nothing to predict until the server shows it alive.
             prediction.predicted = None;
@@ -263,10 +263,10 @@ fn show_local(
     let Some(id) = room.joined.as_ref().map(|j| j.entity) else {
         return;
     };
-    let Some(newest) = buffer.newest().and_then(|r| r.snapshot.get(id)) else {
+    let Some(newest) = buffer.newest().and_then(|r| arena::get(&r.snapshot, id)) else {
         return;
     };
-    let mut state = NetState::from_state(newest);
+    let mut state = NetState::from_state(&newest);
     if let Some(shown) = prediction.shown(fixed.overstep_fraction()) {
         state.pos = shown;
         state.aim = intent.aim;

@@ -10,7 +10,7 @@ use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tickwire_client::Received;
-use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, RoomId, Snapshot, Tick};
+use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, RoomId, Snapshot, Tick, arena};
 
 /// Snapshots kept, at most: about a second at 60 Hz, far more than any render delay.
 pub const BUFFER_LEN: usize = 64;
@@ -173,11 +173,11 @@ fn sync_entities(
         None => buffer.newest().map(|r| &*r.snapshot),
     };
     let newest = buffer.newest().map(|r| &*r.snapshot);
-    let wanted = |id: NetId| -> Option<&EntityState> {
+    let wanted = |id: NetId| -> Option<EntityState> {
         if Some(id) == local {
-            newest?.get(id)
+            arena::get(newest?, id)
         } else {
-            shown?.get(id)
+            arena::get(shown?, id)
         }
     };
 
@@ -191,8 +191,8 @@ fn sync_entities(
     });
     let candidates = shown
         .into_iter()
-        .flat_map(|s| s.entities.iter())
-        .chain(local.and_then(|id| newest?.get(id)));
+        .flat_map(arena::entities)
+        .chain(local.and_then(|id| arena::get(newest?, id)));
     for state in candidates {
         if index.0.contains_key(&state.id) || wanted(state.id).is_none() {
             continue;
@@ -202,7 +202,7 @@ fn sync_entities(
             kind: state.kind,
             owner: state.owner,
         };
-        let shown_state = NetState::from_state(state);
+        let shown_state = NetState::from_state(&state);
         let mut entity = commands.spawn((
             net,
             shown_state,

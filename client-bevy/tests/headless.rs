@@ -131,7 +131,7 @@ fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
             let server_pos = w
                 .resource::<SnapshotBuffer>()
                 .newest()
-                .and_then(|r| r.snapshot.get(mine))
+                .and_then(|r| tickwire_protocol::arena::get(&r.snapshot, mine))
                 .map(|e| e.position());
             let predicted = w.resource::<Prediction>().predicted();
             let sent = w.resource::<PredictionStats>().inputs_sent;

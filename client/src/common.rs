@@ -95,7 +95,8 @@ impl SnapshotSink {
     ) -> Self {
         SnapshotSink {
             world: match decoding {
-                Decoding::Full => ClientWorld::default(),
+                // The game this client is built for.
+                Decoding::Full => ClientWorld::new(tickwire_protocol::arena::schema()),
                 Decoding::TicksOnly => ClientWorld::ticks_only(),
             },
             latest,

@@ -1,58 +1,38 @@
-//! The snapshot delta format (version 3): a snapshot encoded against a baseline snapshot the
-//! client already holds, or against nothing (a full snapshot). The exact bit layout is in
-//! docs/PROTOCOL.md; this is the reference implementation.
+//! The snapshot delta format (version 4): a snapshot encoded against a baseline snapshot the
+//! client already holds, or against nothing (a full snapshot), in the shape of the room's
+//! [`Schema`]. The exact bit layout is in docs/PROTOCOL.md; this is the reference
+//! implementation.
 //!
 //! Where the bits go:
-//! - both ends first carry every baseline entity forward along its velocity over the ticks
-//!   between the two snapshots ([`advance`]); an entity at rest, or moving in a straight line,
-//!   then needs nothing at all;
+//! - both ends first carry every baseline entity forward by its schema's predictions
+//!   ([`predict`]): a position along its velocity, a heading along its velocity, everything
+//!   else as it was; an entity that did just that needs nothing at all;
 //! - only entities that differ from that prediction are listed, by the gaps between their
 //!   indices in the baseline (a Rice code whose parameter both ends derive from the baseline's
 //!   size and the count), or by a bitmap over the baseline when that is cheaper (many changes);
-//! - a listed entity says which fields changed; position-only changes (the common case) take
-//!   one bit;
-//! - a position is sent against the prediction: one of its 8 neighbours in 3 bits (rounding to
-//!   sixteenths makes straight movers miss by one now and then), a residual in 3 or 7 bits per
-//!   axis, or absolute (10 bits per axis when it sits on whole units, 14 otherwise);
-//! - velocity and aim changes are small deltas when small, absolute otherwise;
+//! - a listed entity says which fields changed (one bit when the same fields changed as in the
+//!   entity of its kind listed before it);
+//! - each changed field is sent against its prediction as a Rice-coded residual, with one Rice
+//!   parameter per field for the whole snapshot chosen by the encoder, or absolutely when that
+//!   is cheaper (a fixed-point value on a whole unit takes the bits of its whole-unit range);
+//! - a new entity is sent like a change against the entity of its kind sent before it, or
+//!   against zeros;
 //! - the header names the baseline by the low byte of its tick and the gap to the new tick.
 
 use crate::bits::{BitReader, BitWriter, BitsExhausted, rice_bits, ugamma_bits};
 use crate::ids::{NetId, PlayerId, Tick};
-use crate::schema::{
-    AIM_BITS, EntityKind, EntityState, HEALTH_BITS, KIND_BITS, POS_BITS, VEL_BITS,
-};
-use crate::snapshot::Snapshot;
+use crate::schema::{FieldType, Plan, Schema, bits_for, heading};
+use crate::snapshot::{Head, Snapshot};
 
 /// Most entities a decoded snapshot may hold; larger claims are refused before allocating.
 pub const MAX_SNAPSHOT_ENTITIES: usize = 65_536;
 /// The oldest baseline a delta may use, in ticks before the new snapshot. It keeps the 8-bit
 /// tick in the header unambiguous: the client always holds a snapshot newer than the baseline.
 pub const MAX_BASELINE_AGE: u32 = 128;
-
-const FIELD_POS: u32 = 1;
-const FIELD_VEL: u32 = 2;
-const FIELD_AIM: u32 = 4;
-const FIELD_HEALTH: u32 = 8;
-const FIELD_BITS: u32 = 4;
-
-const POS_MAX: i32 = (1 << POS_BITS) - 1;
-/// Positions on whole units are multiples of this in quantised form (1/16 unit).
-const WHOLE_UNIT: i32 = 16;
-const WHOLE_BITS: u32 = 10;
-const VEL_HALF: i32 = 1 << (VEL_BITS - 1);
-const AIM_STEPS: i32 = 1 << AIM_BITS;
-/// A small velocity change, per axis: [-32, 32) eighths of a unit per second.
-const VEL_DELTA_BITS: u32 = 6;
-/// A small aim change: [-32, 32) steps (±11°) covers a player sweeping the mouse at ~180°/s over
-/// the few ticks a baseline usually lags.
-const AIM_DELTA_BITS: u32 = 6;
-
-/// Whether `d` fits a two's-complement field of `bits` bits.
-fn fits_signed(d: i32, bits: u32) -> bool {
-    let half = 1 << (bits - 1);
-    (-half..half).contains(&d)
-}
+/// A residual whose Rice quotient reaches this is sent as this many zero bits and the value.
+const ESCAPE: u32 = 16;
+/// Largest Rice parameter a section may name.
+const MAX_RICE: u32 = 24;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -72,6 +52,8 @@ pub enum DecodeError {
     RemovedAndUpdated(NetId),
     #[error("unknown entity kind {0}")]
     BadKind(u32),
+    #[error("baseline was decoded with another schema")]
+    WrongStride,
     #[error("malformed snapshot: {0}")]
     Malformed(&'static str),
 }
@@ -117,55 +99,230 @@ impl DeltaHeader {
 
 /// Whether a delta from `base` to `next` is allowed (else the encoder writes a full snapshot).
 pub fn usable_baseline(base: &Snapshot, next: &Snapshot) -> bool {
-    base.tick < next.tick && next.tick.0 - base.tick.0 <= MAX_BASELINE_AGE
+    base.tick < next.tick
+        && next.tick.0 - base.tick.0 <= MAX_BASELINE_AGE
+        && base.stride() == next.stride()
 }
 
-/// Encodes `next` against `base` (None, or a baseline too old or not older: a full snapshot).
-pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
-    let base = base.filter(|b| usable_baseline(b, next));
-    let empty: &[EntityState] = &[];
-    let base_entities = base.map_or(empty, |b| &b.entities[..]);
-    let age = base.map_or(0, |b| next.tick.0 - b.tick.0);
-    let base_tick = base.map_or(next.tick, |b| b.tick);
-    let tick_rate = base.map_or(next.tick_rate, |b| b.tick_rate);
+/// The span a prediction covers.
+#[derive(Copy, Clone, Debug)]
+pub struct Clock {
+    pub from: Tick,
+    pub to: Tick,
+    pub tick_rate: u8,
+}
 
-    // One merge pass over both sorted lists; a kept entity is compared with where the baseline
-    // predicts it, not with the baseline itself.
+/// Fills `out` with what the schema predicts an entity of `kind` to be at `clock.to`, given its
+/// baseline slots `base` (at `clock.from`) and its new slots `new`, of which only the fields
+/// without a prediction are read (a velocity is read from the new state: both ends know it by
+/// the time they predict what follows it).
+///
+/// A position moves along the mean of its baseline and new velocity (the trapezoid rule), as
+/// `round(V·t·kn / (2·kd·rate))` at each absolute tick `t` with `V` the sum of both velocities
+/// about their zero, rounded half away from zero, the difference taken and clamped to the
+/// range. Evaluating at absolute ticks makes predictions compose (a→b then b→c lands where a→c
+/// does for a constant velocity), which is what lets the server keep a straight mover exactly
+/// on its prediction ([`settle`]). A tick rate of 0 predicts no movement. A heading points along
+/// the new velocity ([`heading`]), or stays when that is zero.
+pub fn predict(
+    schema: &Schema,
+    kind: u16,
+    base: &[u32],
+    new: &[u32],
+    clock: Clock,
+    out: &mut [u32],
+) {
+    let layout = schema.layout(kind);
+    out[..layout.slots].copy_from_slice(&base[..layout.slots]);
+    for &(at, plan) in &layout.predicted {
+        match plan {
+            Plan::Hold => {}
+            Plan::Integrate {
+                velocity,
+                dims,
+                zero,
+                kn,
+                kd,
+                max,
+            } => {
+                if clock.tick_rate == 0 {
+                    continue;
+                }
+                let den = 2 * kd * clock.tick_rate as i64;
+                for a in 0..dims {
+                    let v = (base[velocity + a] as i64 - zero) + (new[velocity + a] as i64 - zero);
+                    if v == 0 {
+                        continue;
+                    }
+                    let p = base[at + a] as i128 + path(v, clock.to, kn, den)
+                        - path(v, clock.from, kn, den);
+                    out[at + a] = p.clamp(0, max as i128) as u32;
+                }
+            }
+            Plan::Heading {
+                velocity,
+                zero,
+                steps,
+            } => {
+                let (x, y) = (new[velocity] as i64 - zero, new[velocity + 1] as i64 - zero);
+                if let Some(h) = heading(x, y, steps) {
+                    out[at] = h;
+                }
+            }
+        }
+    }
+}
+
+/// The path of velocity sum `v` at absolute tick `t`: `v·t·kn / den` rounded half away from
+/// zero, exactly (in 64 bits when that cannot overflow, which is every schema's common case).
+#[inline]
+fn path(v: i64, t: Tick, kn: i64, den: i64) -> i128 {
+    let num = v.checked_mul(t.0 as i64).and_then(|n| n.checked_mul(kn));
+    match num.and_then(|n| n.checked_abs()?.checked_mul(2)?.checked_add(den)) {
+        Some(twice) => (twice / (2 * den) * num.map_or(0, i64::signum)) as i128,
+        None => wide_path(v, t, kn, den),
+    }
+}
+
+#[cold]
+fn wide_path(v: i64, t: Tick, kn: i64, den: i64) -> i128 {
+    let num = v as i128 * t.0 as i128 * kn as i128;
+    (num.abs() * 2 + den as i128) / (2 * den as i128) * num.signum()
+}
+
+/// How far (in quanta, per axis) [`settle`] lets a replicated position sit from the
+/// simulation's rounded one.
+pub const SETTLE_TOLERANCE: i64 = 2;
+
+/// Keeps entities that move at a constant velocity exactly on their prediction. For each
+/// integrated field of an entity of `next` that `prev` holds with the same kind, owner and
+/// velocity, if the position predicted from `prev` is within [`SETTLE_TOLERANCE`] of the
+/// captured one on every axis, that prediction becomes its position. Rounding would otherwise
+/// put most straight movers a quantum off their prediction in most snapshots, and each such
+/// miss costs a record. The replicated position stays within 2.5 quanta of the simulation's;
+/// the difference does not grow, because the prediction follows the quantised velocity exactly
+/// and the entity is re-captured as soon as it drifts out. Call it on each snapshot as captured,
+/// with the one captured before it.
+pub fn settle(schema: &Schema, prev: &Snapshot, next: &mut Snapshot) {
+    if prev.tick >= next.tick || next.tick_rate != prev.tick_rate || prev.stride() != next.stride()
+    {
+        return;
+    }
+    let clock = Clock {
+        from: prev.tick,
+        to: next.tick,
+        tick_rate: prev.tick_rate,
+    };
+    let mut predicted = vec![0; next.stride()];
+    let mut j = 0;
+    for i in 0..next.len() {
+        let head = next.heads()[i];
+        while j < prev.len() && prev.heads()[j].id < head.id {
+            j += 1;
+        }
+        if j == prev.len() || prev.heads()[j] != head {
+            continue;
+        }
+        let Some(kind) = schema.kinds().get(head.kind as usize) else {
+            continue;
+        };
+        let layout = schema.layout(head.kind);
+        let old = prev.values(j);
+        predict(
+            schema,
+            head.kind,
+            old,
+            next.values(i),
+            clock,
+            &mut predicted,
+        );
+        let values = next.values_mut(i);
+        for (f, plan) in layout.plans.iter().enumerate() {
+            let Plan::Integrate { velocity, .. } = *plan else {
+                continue;
+            };
+            let dims = kind.fields[f].dims as usize;
+            let at = layout.offsets[f];
+            let steady = old[velocity..velocity + dims] == values[velocity..velocity + dims];
+            let near = (0..dims).all(|a| {
+                (predicted[at + a] as i64 - values[at + a] as i64).abs() <= SETTLE_TOLERANCE
+            });
+            if steady && near {
+                values[at..at + dims].copy_from_slice(&predicted[at..at + dims]);
+            }
+        }
+    }
+}
+
+/// The Rice parameter for `count` changed indices among `len` baseline entities: gaps between
+/// them average about `len / count`, and a Rice code fits a geometric spread of gaps best with
+/// 2^shift near 0.69 of that mean (here 11/16). Both ends compute it; it is never sent.
+pub fn rice_shift(len: usize, count: usize) -> u32 {
+    let scaled = (len as u64 * 11) / (count.max(1) as u64 * 16);
+    scaled.checked_ilog2().unwrap_or(0)
+}
+
+/// Encodes `next` against `base` (None, or a baseline too old, not older, or of another
+/// stride: a full snapshot). Both must be in the shape of `schema`.
+pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
+    let base = base.filter(|b| usable_baseline(b, next));
+    let stride = next.stride();
+    let clock = Clock {
+        from: base.map_or(next.tick, |b| b.tick),
+        to: next.tick,
+        tick_rate: base.map_or(next.tick_rate, |b| b.tick_rate),
+    };
+    let base_len = base.map_or(0, |b| b.len());
+
+    // One merge pass over both sorted lists; a kept entity is compared with its prediction.
     let mut removed: Vec<NetId> = Vec::new();
-    let mut changed: Vec<(usize, EntityState, &EntityState)> = Vec::new();
-    let mut spawned: Vec<&EntityState> = Vec::new();
+    let mut changed: Vec<(usize, usize)> = Vec::new();
+    let mut predictions: Vec<u32> = Vec::new();
+    let mut spawned: Vec<usize> = Vec::new();
+    let mut scratch = vec![0u32; stride];
     let (mut i, mut j) = (0, 0);
-    while i < base_entities.len() || j < next.entities.len() {
-        match (base_entities.get(i), next.entities.get(j)) {
-            (Some(b), Some(n)) if b.id == n.id => {
-                if b.kind != n.kind || b.owner != n.owner {
-                    spawned.push(n);
+    while i < base_len || j < next.len() {
+        let b = base.and_then(|b| b.heads().get(i));
+        let n = next.heads().get(j);
+        match (b, n) {
+            (Some(bh), Some(nh)) if bh.id == nh.id => {
+                if bh != nh {
+                    spawned.push(j);
                 } else {
-                    let predicted = advance(b, base_tick, next.tick, tick_rate);
-                    if predicted != *n {
-                        changed.push((i, predicted, n));
+                    let base_values = base.map_or(&[][..], |b| b.values(i));
+                    predict(
+                        schema,
+                        nh.kind,
+                        base_values,
+                        next.values(j),
+                        clock,
+                        &mut scratch,
+                    );
+                    if !same_slots(&scratch, next.values(j)) {
+                        changed.push((i, j));
+                        predictions.extend_from_slice(&scratch);
                     }
                 }
                 i += 1;
                 j += 1;
             }
-            (Some(b), Some(n)) if b.id < n.id => {
-                removed.push(b.id);
+            (Some(bh), Some(nh)) if bh.id < nh.id => {
+                removed.push(bh.id);
                 i += 1;
             }
-            (Some(b), None) => {
-                removed.push(b.id);
+            (Some(bh), None) => {
+                removed.push(bh.id);
                 i += 1;
             }
-            (_, Some(n)) => {
-                spawned.push(n);
+            (_, Some(_)) => {
+                spawned.push(j);
                 j += 1;
             }
             (None, None) => unreachable!("loop condition"),
         }
     }
 
-    let mut w = BitWriter::with_capacity(8 + changed.len() * 2 + spawned.len() * 10);
+    let mut w = BitWriter::with_capacity(8 + changed.len() * 3 + spawned.len() * 8);
     match base {
         None => {
             w.write_bool(true);
@@ -175,7 +332,7 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
         Some(b) => {
             w.write_bool(false);
             w.write(b.tick.0 & 0xff, 8);
-            w.write_ugamma(age - 1);
+            w.write_ugamma(next.tick.0 - b.tick.0 - 1);
         }
     }
 
@@ -190,49 +347,523 @@ pub fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
     }
 
     // Changed entities: by index gaps or by a bitmap over the baseline, whichever is smaller.
-    let shift = rice_shift(base_entities.len(), changed.len());
+    let index_gaps = || {
+        let mut next_index = 0usize;
+        changed.iter().map(move |&(i, _)| {
+            let gap = i - next_index;
+            next_index = i + 1;
+            gap as u32
+        })
+    };
+    let shift = rice_shift(base_len, changed.len());
     let gap_bits: usize = ugamma_bits(changed.len() as u32) as usize
-        + index_gaps(&changed)
+        + index_gaps()
             .map(|g| rice_bits(g, shift) as usize)
             .sum::<usize>();
-    let bitmap = base_entities.len() < gap_bits;
+    let bitmap = base_len < gap_bits;
     w.write_bool(bitmap);
     if bitmap {
         let mut k = 0;
-        for idx in 0..base_entities.len() {
+        for idx in 0..base_len {
             let hit = changed.get(k).is_some_and(|c| c.0 == idx);
             w.write_bool(hit);
             k += hit as usize;
         }
     } else {
         w.write_ugamma(changed.len() as u32);
-        for gap in index_gaps(&changed) {
+        for gap in index_gaps() {
             w.write_rice(gap, shift);
         }
     }
-    for (_, predicted, n) in &changed {
-        write_changes(&mut w, predicted, n);
-    }
+    let records: Vec<Record<'_>> = changed
+        .iter()
+        .enumerate()
+        .map(|(k, &(_, j))| Record {
+            kind: next.heads()[j].kind,
+            reference: &predictions[k * stride..(k + 1) * stride],
+            values: next.values(j),
+        })
+        .collect();
+    write_section(&mut w, schema, FirstMask::Predicted, &records);
 
-    // Spawned (new, or replacing an entity whose kind or owner changed): full records.
+    // Spawned (new, or replacing an entity whose kind or owner changed): heads, then their
+    // values against the one of their kind before them.
     w.write_ugamma(spawned.len() as u32);
     let mut ids = IdGaps::default();
-    for n in &spawned {
-        w.write_ugamma(ids.gap(n.id));
-        write_full(&mut w, n);
+    let kind_bits = schema.kind_bits();
+    for &j in &spawned {
+        let h = next.heads()[j];
+        w.write_ugamma(ids.gap(h.id));
+        w.write(h.kind as u32, kind_bits);
+        match h.owner {
+            Some(p) => {
+                w.write_bool(true);
+                w.write_ugamma(p.0);
+            }
+            None => w.write_bool(false),
+        }
     }
+    let zeros = zero_slots(schema);
+    let mut last_of_kind: Vec<Option<usize>> = vec![None; schema.kinds().len()];
+    let records: Vec<Record<'_>> = spawned
+        .iter()
+        .map(|&j| {
+            let kind = next.heads()[j].kind;
+            let reference = match last_of_kind[kind as usize].replace(j) {
+                Some(prev) => next.values(prev),
+                None => &zeros[kind as usize * stride..][..stride],
+            };
+            Record {
+                kind,
+                reference,
+                values: next.values(j),
+            }
+        })
+        .collect();
+    write_section(&mut w, schema, FirstMask::All, &records);
     w.finish()
 }
 
-fn index_gaps<'a>(
-    changed: &'a [(usize, EntityState, &EntityState)],
-) -> impl Iterator<Item = u32> + 'a {
-    let mut next = 0usize;
-    changed.iter().map(move |(i, _, _)| {
-        let gap = i - next;
-        next = i + 1;
-        gap as u32
+/// Slot-wise equality, inlined (a handful of slots: a library compare costs more than it does).
+#[inline]
+fn same_slots(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Each kind's zero values (what the first new entity of a kind is sent against), `stride`
+/// slots per kind.
+fn zero_slots(schema: &Schema) -> Vec<u32> {
+    let stride = schema.stride();
+    let mut out = vec![0; stride * schema.kinds().len()];
+    for (k, kind) in schema.kinds().iter().enumerate() {
+        let layout = schema.layout(k as u16);
+        for (f, field) in kind.fields.iter().enumerate() {
+            let at = k * stride + layout.offsets[f];
+            out[at..at + field.dims as usize].fill(field.ty.zero_slot());
+        }
+    }
+    out
+}
+
+/// An entity as a section sends it: its values against a reference.
+struct Record<'a> {
+    kind: u16,
+    reference: &'a [u32],
+    values: &'a [u32],
+}
+
+fn field_changed(r: &Record<'_>, at: usize, dims: usize) -> bool {
+    r.reference[at..at + dims] != r.values[at..at + dims]
+}
+
+/// Whether a field type is sent as a residual against its reference (else absolutely).
+fn has_residual(ty: &FieldType) -> bool {
+    matches!(
+        ty,
+        FieldType::Fixed { .. } | FieldType::Int { .. } | FieldType::Angle { .. }
+    )
+}
+
+/// The residual of `value` against `reference`, zig-zagged (angles: the shortest way round).
+fn residual(ty: &FieldType, reference: u32, value: u32) -> u64 {
+    let d = match ty {
+        FieldType::Angle { bits } => {
+            let steps = 1i64 << bits;
+            (value as i64 - reference as i64 + steps / 2).rem_euclid(steps) - steps / 2
+        }
+        _ => value as i64 - reference as i64,
+    };
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+fn unresidual(ty: &FieldType, reference: u32, z: u64) -> Result<u32, DecodeError> {
+    let d = (z >> 1) as i64 ^ -((z & 1) as i64);
+    let v = match ty {
+        FieldType::Angle { bits } => (reference as i64 + d).rem_euclid(1 << bits),
+        _ => reference as i64 + d,
+    };
+    if (0..=ty.max_slot() as i64).contains(&v) {
+        Ok(v as u32)
+    } else {
+        Err(DecodeError::Malformed("value out of its declared range"))
+    }
+}
+
+/// A fixed-point type in steps of 1/den (den > 1) can send a value on a whole unit as that
+/// unit's offset from the lowest whole unit in range: `(lowest, bits)`.
+fn whole_units(ty: &FieldType) -> Option<(i64, i64, u32)> {
+    let FieldType::Fixed { step, min_q, count } = ty else {
+        return None;
+    };
+    if step.num != 1 || step.den < 2 {
+        return None;
+    }
+    let den = step.den as i64;
+    let lowest = min_q.div_euclid(den) + (min_q.rem_euclid(den) != 0) as i64;
+    let highest = (min_q + *count as i64 - 1).div_euclid(den);
+    (highest >= lowest).then(|| (den, lowest, bits_for((highest - lowest + 1) as u64)))
+}
+
+fn is_whole(ty: &FieldType, q: u32) -> Option<u32> {
+    let FieldType::Fixed { min_q, .. } = ty else {
+        return None;
+    };
+    let (den, lowest, _) = whole_units(ty)?;
+    let v = min_q + q as i64;
+    (v.rem_euclid(den) == 0).then(|| (v / den - lowest) as u32)
+}
+
+/// Bits of a field's values sent absolutely.
+fn absolute_bits(ty: &FieldType, values: &[u32]) -> u32 {
+    match ty {
+        FieldType::Bool => 0,
+        FieldType::Entity => values.iter().map(|&v| ugamma_bits(v)).sum(),
+        _ => {
+            let plain = ty.bits() * values.len() as u32;
+            match whole_units(ty) {
+                Some((_, _, bits)) if values.iter().all(|&q| is_whole(ty, q).is_some()) => {
+                    1 + bits * values.len() as u32
+                }
+                Some(_) => 1 + plain,
+                None => plain,
+            }
+        }
+    }
+}
+
+fn write_absolute(w: &mut BitWriter, ty: &FieldType, reference: &[u32], values: &[u32]) {
+    match ty {
+        // A bool that changed is the other value.
+        FieldType::Bool => debug_assert!(reference != values),
+        FieldType::Entity => values.iter().for_each(|&v| w.write_ugamma(v)),
+        _ => {
+            let bits = ty.bits();
+            if let Some((_, _, whole_bits)) = whole_units(ty) {
+                let whole: Option<Vec<u32>> = values.iter().map(|&q| is_whole(ty, q)).collect();
+                w.write_bool(whole.is_some());
+                if let Some(whole) = whole {
+                    whole.iter().for_each(|&u| w.write(u, whole_bits));
+                    return;
+                }
+            }
+            values.iter().for_each(|&v| w.write(v, bits));
+        }
+    }
+}
+
+fn read_absolute(
+    r: &mut BitReader<'_>,
+    ty: &FieldType,
+    reference: &[u32],
+    out: &mut [u32],
+) -> Result<(), DecodeError> {
+    match ty {
+        FieldType::Bool => {
+            for (o, &b) in out.iter_mut().zip(reference) {
+                *o = b ^ 1;
+            }
+            return Ok(());
+        }
+        FieldType::Entity => {
+            for o in out.iter_mut() {
+                *o = r.read_ugamma()?;
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    if let Some((den, lowest, bits)) = whole_units(ty)
+        && r.read_bool()?
+    {
+        let FieldType::Fixed { min_q, .. } = ty else {
+            unreachable!("whole units are fixed-point")
+        };
+        for o in out.iter_mut() {
+            let q = (lowest + r.read(bits)? as i64) * den - min_q;
+            *o = u32::try_from(q)
+                .ok()
+                .filter(|&q| q <= ty.max_slot())
+                .ok_or(DecodeError::Malformed("value out of its declared range"))?;
+        }
+        return Ok(());
+    }
+    let bits = ty.bits();
+    for o in out.iter_mut() {
+        let v = r.read(bits)?;
+        if v > ty.max_slot() {
+            return Err(DecodeError::Malformed("value out of its declared range"));
+        }
+        *o = v;
+    }
+    Ok(())
+}
+
+/// Bits of one residual slot with Rice parameter `k` (escaped when the quotient is too long).
+fn residual_bits(z: u64, k: u32, plain_bits: u32) -> u64 {
+    let q = z >> k;
+    if q < ESCAPE as u64 {
+        q + 1 + k as u64
+    } else {
+        ESCAPE as u64 + plain_bits as u64
+    }
+}
+
+/// The mask a section's first record of a kind is compared with.
+#[derive(Copy, Clone)]
+enum FirstMask {
+    /// Changes: the predicted fields (a prediction missed by rounding is the commonest change).
+    Predicted,
+    /// New entities: every field (the first of a kind is sent against zeros).
+    All,
+}
+
+impl FirstMask {
+    fn expects(self, layout: &crate::schema::KindLayout, field: usize) -> bool {
+        match self {
+            FirstMask::Predicted => layout.plans[field] != Plan::Hold,
+            FirstMask::All => true,
+        }
+    }
+}
+
+/// What a section sends for one (kind, field): absolutely, or residuals with Rice parameter k.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+enum Coding {
+    Absolute,
+    Rice(u32),
+}
+
+impl Coding {
+    fn write(self, w: &mut BitWriter) {
+        w.write_bool(self == Coding::Absolute);
+        if let Coding::Rice(k) = self {
+            w.write_ugamma(k);
+        }
+    }
+
+    fn read(r: &mut BitReader<'_>) -> Result<Coding, DecodeError> {
+        if r.read_bool()? {
+            return Ok(Coding::Absolute);
+        }
+        match r.read_ugamma()? {
+            k if k <= MAX_RICE => Ok(Coding::Rice(k)),
+            _ => Err(DecodeError::Malformed("Rice parameter too large")),
+        }
+    }
+
+    /// Bits of [`Coding::write`].
+    fn bits(self) -> u64 {
+        match self {
+            Coding::Absolute => 1,
+            Coding::Rice(k) => 1 + ugamma_bits(k) as u64,
+        }
+    }
+}
+
+/// The masks of every record, then a coding per (kind, field) that any record changed, then
+/// each record's changed fields in the kind's order.
+fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: &[Record<'_>]) {
+    if records.is_empty() {
+        return;
+    }
+    // Masks, and which fields of which kinds they use.
+    let mut used: Vec<Vec<bool>> = vec![Vec::new(); schema.kinds().len()];
+    let mut last: Vec<Option<&Record<'_>>> = vec![None; schema.kinds().len()];
+    for r in records {
+        let kind = &schema.kinds()[r.kind as usize];
+        let layout = schema.layout(r.kind);
+        let dims = |f: usize| kind.fields[f].dims as usize;
+        let same = match last[r.kind as usize].replace(r) {
+            Some(prev) => (0..kind.fields.len()).all(|f| {
+                let at = layout.offsets[f];
+                field_changed(prev, at, dims(f)) == field_changed(r, at, dims(f))
+            }),
+            None => (0..kind.fields.len())
+                .all(|f| field_changed(r, layout.offsets[f], dims(f)) == first.expects(layout, f)),
+        };
+        w.write_bool(same);
+        let used = &mut used[r.kind as usize];
+        used.resize(kind.fields.len(), false);
+        for (f, used) in used.iter_mut().enumerate() {
+            let hit = field_changed(r, layout.offsets[f], dims(f));
+            if !same {
+                w.write_bool(hit);
+            }
+            *used |= hit;
+        }
+    }
+    // Codings, chosen for the fewest bits over the section.
+    let mut codings: Vec<Vec<Coding>> = vec![Vec::new(); schema.kinds().len()];
+    let mut zs: Vec<u64> = Vec::new();
+    for (k, kind) in schema.kinds().iter().enumerate() {
+        let layout = schema.layout(k as u16);
+        for (f, &hit) in used[k].iter().enumerate() {
+            let field = &kind.fields[f];
+            let (at, dims) = (layout.offsets[f], field.dims as usize);
+            if !hit || !has_residual(&field.ty) {
+                codings[k].push(Coding::Absolute);
+                continue;
+            }
+            let mut absolute = 0u64;
+            zs.clear();
+            for r in records
+                .iter()
+                .filter(|r| r.kind as usize == k && field_changed(r, at, dims))
+            {
+                absolute += absolute_bits(&field.ty, &r.values[at..at + dims]) as u64;
+                for a in 0..dims {
+                    zs.push(residual(&field.ty, r.reference[at + a], r.values[at + a]));
+                }
+            }
+            let plain = field.ty.bits();
+            // A Rice code fits residuals best with 2^k near their mean: try around it.
+            let mean = zs.iter().sum::<u64>() / zs.len().max(1) as u64;
+            let guess = (64 - mean.leading_zeros()).min(MAX_RICE);
+            let (best_k, best) = (guess.saturating_sub(1)..=(guess + 1).min(MAX_RICE))
+                .map(|k| {
+                    (
+                        k,
+                        zs.iter().map(|&z| residual_bits(z, k, plain)).sum::<u64>(),
+                    )
+                })
+                .min_by_key(|&(k, bits)| (bits + Coding::Rice(k).bits(), k))
+                .expect("at least k = 0");
+            let coding = if absolute + Coding::Absolute.bits() <= best + Coding::Rice(best_k).bits()
+            {
+                Coding::Absolute
+            } else {
+                Coding::Rice(best_k)
+            };
+            coding.write(w);
+            codings[k].push(coding);
+        }
+    }
+    // Values.
+    for r in records {
+        let kind = &schema.kinds()[r.kind as usize];
+        let layout = schema.layout(r.kind);
+        for &f in &layout.order {
+            let field = &kind.fields[f];
+            let (at, dims) = (layout.offsets[f], field.dims as usize);
+            if !field_changed(r, at, dims) {
+                continue;
+            }
+            let (reference, values) = (&r.reference[at..at + dims], &r.values[at..at + dims]);
+            match codings[r.kind as usize][f] {
+                Coding::Absolute => write_absolute(w, &field.ty, reference, values),
+                Coding::Rice(k) => {
+                    for a in 0..dims {
+                        let z = residual(&field.ty, reference[a], values[a]);
+                        if z >> k < ESCAPE as u64 {
+                            w.write_rice(z as u32, k);
+                        } else {
+                            w.write(0, ESCAPE);
+                            w.write(values[a], field.ty.bits());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a section's first two parts say: per record a mask (one bool per field of its kind,
+/// flattened, record `n`'s from `starts[n]`), and per (kind, field) the coding.
+struct SectionPlan {
+    masks: Vec<bool>,
+    starts: Vec<usize>,
+    codings: Vec<Vec<Coding>>,
+}
+
+/// Reads a section's masks and codings for records of the given kinds.
+fn read_section_plan(
+    r: &mut BitReader<'_>,
+    schema: &Schema,
+    first: FirstMask,
+    kinds: &[u16],
+) -> Result<SectionPlan, DecodeError> {
+    let mut masks: Vec<bool> = Vec::new();
+    let mut starts = Vec::with_capacity(kinds.len());
+    let mut last: Vec<Option<usize>> = vec![None; schema.kinds().len()];
+    let mut used: Vec<Vec<bool>> = vec![Vec::new(); schema.kinds().len()];
+    for &k in kinds {
+        let n = schema.kinds()[k as usize].fields.len();
+        let start = masks.len();
+        starts.push(start);
+        let same = r.read_bool()?;
+        if same {
+            match last[k as usize] {
+                Some(prev) => masks.extend_from_within(prev..prev + n),
+                None => {
+                    let layout = schema.layout(k);
+                    masks.extend((0..n).map(|f| first.expects(layout, f)));
+                }
+            }
+        } else {
+            if n > r.remaining() {
+                return Err(DecodeError::Truncated);
+            }
+            for _ in 0..n {
+                masks.push(r.read_bool()?);
+            }
+        }
+        last[k as usize] = Some(start);
+        let used = &mut used[k as usize];
+        used.resize(n, false);
+        for (u, &m) in used.iter_mut().zip(&masks[start..start + n]) {
+            *u |= m;
+        }
+    }
+    let mut codings: Vec<Vec<Coding>> = vec![Vec::new(); schema.kinds().len()];
+    for (k, kind) in schema.kinds().iter().enumerate() {
+        for (f, &hit) in used[k].iter().enumerate() {
+            let coding = if hit && has_residual(&kind.fields[f].ty) {
+                Coding::read(r)?
+            } else {
+                Coding::Absolute
+            };
+            codings[k].push(coding);
+        }
+    }
+    Ok(SectionPlan {
+        masks,
+        starts,
+        codings,
     })
+}
+
+/// Reads one field's changed values against `reference` into `out`.
+fn read_field(
+    r: &mut BitReader<'_>,
+    ty: &FieldType,
+    coding: Coding,
+    reference: &[u32],
+    out: &mut [u32],
+) -> Result<(), DecodeError> {
+    match coding {
+        Coding::Absolute => read_absolute(r, ty, reference, out),
+        Coding::Rice(k) => {
+            for (o, &p) in out.iter_mut().zip(reference) {
+                let mut q = 0u64;
+                while !r.read_bool()? {
+                    q += 1;
+                    if q == ESCAPE as u64 {
+                        break;
+                    }
+                }
+                *o = if q == ESCAPE as u64 {
+                    let v = r.read(ty.bits())?;
+                    if v > ty.max_slot() {
+                        return Err(DecodeError::Malformed("value out of its declared range"));
+                    }
+                    v
+                } else {
+                    unresidual(ty, p, (q << k) | r.read(k)? as u64)?
+                };
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Ids and indices are written as gaps from the previous one plus one, starting from 0, so a run
@@ -259,214 +890,6 @@ impl IdGaps {
     }
 }
 
-/// Where a velocity carries a position from tick `from` to tick `to` (all in quantised units:
-/// position 1/16, velocity 1/8 per second, so one velocity unit moves 2/`tick_rate` position
-/// units per tick). The path is evaluated at both absolute ticks, each rounded half away from
-/// zero, and the difference taken: `round(2·v·to / rate) − round(2·v·from / rate)`. That makes
-/// predictions compose — a→b then b→c lands exactly where a→c does — which is what lets the
-/// server keep a straight mover exactly on its prediction ([`settle`]). Clamps to the position
-/// range; a tick rate of 0 predicts no movement.
-pub fn predict(pos: u16, vel: u16, from: Tick, to: Tick, tick_rate: u8) -> u16 {
-    if tick_rate == 0 {
-        return pos;
-    }
-    let v = vel as i64 - VEL_HALF as i64;
-    let path = |t: Tick| {
-        let num = v * 2 * t.0 as i64;
-        let den = tick_rate as i64;
-        (num.abs() * 2 + den) / (2 * den) * num.signum()
-    };
-    (pos as i64 + path(to) - path(from)).clamp(0, POS_MAX as i64) as u16
-}
-
-/// How far (in sixteenths, per axis) [`settle`] lets a replicated position sit from the
-/// simulation's rounded one.
-pub const SETTLE_TOLERANCE: i32 = 2;
-
-/// Keeps entities that fly straight exactly on their prediction. For each entity of `next`
-/// that `prev` holds with the same kind, owner and velocity, if the position predicted from
-/// `prev` is within [`SETTLE_TOLERANCE`] of the captured one on both axes, that prediction
-/// becomes its position. Rounding to sixteenths would otherwise put most straight movers a
-/// sixteenth off their prediction in most snapshots, and each such miss costs a record. The
-/// replicated position stays within 2.5 sixteenths (0.16 units) of the simulation's; the
-/// difference does not grow, because the prediction follows the quantised velocity exactly and
-/// the entity is re-captured as soon as it drifts out. Call it on each snapshot as captured,
-/// with the one captured before it.
-pub fn settle(prev: &Snapshot, next: &mut Snapshot) {
-    if prev.tick >= next.tick || next.tick_rate != prev.tick_rate {
-        return;
-    }
-    let mut old = prev.entities.iter().peekable();
-    for e in &mut next.entities {
-        while old.next_if(|o| o.id < e.id).is_some() {}
-        let Some(o) = old.next_if(|o| o.id == e.id) else {
-            continue;
-        };
-        if o.kind != e.kind || o.owner != e.owner || o.vel != e.vel {
-            continue;
-        }
-        let p = advance(o, prev.tick, next.tick, prev.tick_rate).pos;
-        if (0..2).all(|a| (p[a] as i32 - e.pos[a] as i32).abs() <= SETTLE_TOLERANCE) {
-            e.pos = p;
-        }
-    }
-}
-
-/// The baseline entity carried forward from tick `from` to `to`: its position moved by
-/// [`predict`], every other field as it was. Entities the new snapshot holds exactly like this
-/// are not sent.
-pub fn advance(b: &EntityState, from: Tick, to: Tick, tick_rate: u8) -> EntityState {
-    EntityState {
-        pos: [0, 1].map(|a| predict(b.pos[a], b.vel[a], from, to, tick_rate)),
-        ..*b
-    }
-}
-
-/// The Rice parameter for `count` changed indices among `len` baseline entities: gaps between
-/// them average about `len / count`, and a Rice code fits a geometric spread of gaps best with
-/// 2^shift near 0.69 of that mean (here 11/16). Both ends compute it; it is never sent.
-pub fn rice_shift(len: usize, count: usize) -> u32 {
-    let scaled = (len as u64 * 11) / (count.max(1) as u64 * 16);
-    scaled.checked_ilog2().unwrap_or(0)
-}
-
-/// A changed entity against where the baseline predicts it (`p`): which fields differ, then each.
-fn write_changes(w: &mut BitWriter, p: &EntityState, n: &EntityState) {
-    let pos = p.pos != n.pos;
-    let only_pos = pos && p.vel == n.vel && p.aim == n.aim && p.health == n.health;
-    w.write_bool(only_pos);
-    let mask = if only_pos {
-        FIELD_POS
-    } else {
-        let flag = |changed: bool, field: u32| if changed { field } else { 0 };
-        let mask = flag(pos, FIELD_POS)
-            | flag(p.vel != n.vel, FIELD_VEL)
-            | flag(p.aim != n.aim, FIELD_AIM)
-            | flag(p.health != n.health, FIELD_HEALTH);
-        w.write(mask, FIELD_BITS);
-        mask
-    };
-    if mask & FIELD_POS != 0 {
-        write_position(w, p.pos, n.pos);
-    }
-    if mask & FIELD_VEL != 0 {
-        let d = [0, 1].map(|a| n.vel[a] as i32 - p.vel[a] as i32);
-        if d.iter().all(|&d| fits_signed(d, VEL_DELTA_BITS)) {
-            w.write_bool(false);
-            w.write_signed(d[0], VEL_DELTA_BITS);
-            w.write_signed(d[1], VEL_DELTA_BITS);
-        } else {
-            w.write_bool(true);
-            write_pair(w, n.vel, VEL_BITS);
-        }
-    }
-    if mask & FIELD_AIM != 0 {
-        // The shortest way round the circle.
-        let d = (n.aim as i32 - p.aim as i32 + AIM_STEPS / 2).rem_euclid(AIM_STEPS) - AIM_STEPS / 2;
-        if fits_signed(d, AIM_DELTA_BITS) {
-            w.write_bool(false);
-            w.write_signed(d, AIM_DELTA_BITS);
-        } else {
-            w.write_bool(true);
-            w.write(n.aim as u32, AIM_BITS);
-        }
-    }
-    if mask & FIELD_HEALTH != 0 {
-        w.write(n.health as u32, HEALTH_BITS);
-    }
-}
-
-/// The eight positions next to a prediction, in the order class 0 numbers them: most entities
-/// that miss their prediction at all miss it by one sixteenth, from rounding.
-const NEIGHBOURS: [[i32; 2]; 8] = [
-    [-1, -1],
-    [0, -1],
-    [1, -1],
-    [-1, 0],
-    [1, 0],
-    [-1, 1],
-    [0, 1],
-    [1, 1],
-];
-
-/// A position against its prediction (never equal to it: then the field is not sent): class 0
-/// one of the 8 neighbouring positions (3 bits), 1 within ±3 per axis (3 bits each), 2 within
-/// ±63 (7 bits each), 3 absolute.
-fn write_position(w: &mut BitWriter, predicted: [u16; 2], pos: [u16; 2]) {
-    let r = [0, 1].map(|a| pos[a] as i32 - predicted[a] as i32);
-    let within = |m: i32| r.iter().all(|d| d.abs() <= m);
-    if let Some(k) = NEIGHBOURS.iter().position(|n| *n == r) {
-        w.write(0, 2);
-        w.write(k as u32, 3);
-    } else if within(3) {
-        w.write(1, 2);
-        w.write_signed(r[0], 3);
-        w.write_signed(r[1], 3);
-    } else if within(63) {
-        w.write(2, 2);
-        w.write_signed(r[0], 7);
-        w.write_signed(r[1], 7);
-    } else {
-        w.write(3, 2);
-        write_absolute_position(w, pos);
-    }
-}
-
-/// 1 bit "on whole units", then 10 bits per axis (whole units) or 14 (sixteenths).
-fn write_absolute_position(w: &mut BitWriter, pos: [u16; 2]) {
-    let whole = pos
-        .iter()
-        .all(|&p| p as i32 % WHOLE_UNIT == 0 && (p as i32 / WHOLE_UNIT) < (1 << WHOLE_BITS));
-    w.write_bool(whole);
-    if whole {
-        w.write(pos[0] as u32 / WHOLE_UNIT as u32, WHOLE_BITS);
-        w.write(pos[1] as u32 / WHOLE_UNIT as u32, WHOLE_BITS);
-    } else {
-        write_pair(w, pos, POS_BITS);
-    }
-}
-
-fn read_absolute_position(r: &mut BitReader<'_>) -> Result<[u16; 2], DecodeError> {
-    if r.read_bool()? {
-        let x = r.read(WHOLE_BITS)? as u16 * WHOLE_UNIT as u16;
-        let y = r.read(WHOLE_BITS)? as u16 * WHOLE_UNIT as u16;
-        if x as i32 > POS_MAX || y as i32 > POS_MAX {
-            return Err(DecodeError::Malformed("position out of range"));
-        }
-        Ok([x, y])
-    } else {
-        Ok(read_pair(r, POS_BITS)?)
-    }
-}
-
-fn write_full(w: &mut BitWriter, e: &EntityState) {
-    w.write(e.kind as u32, KIND_BITS);
-    match e.owner {
-        Some(p) => {
-            w.write_bool(true);
-            w.write_ugamma(p.0);
-        }
-        None => w.write_bool(false),
-    }
-    write_absolute_position(w, e.pos);
-    let resting = e.vel == EntityState::REST_VEL;
-    w.write_bool(resting);
-    if !resting {
-        write_pair(w, e.vel, VEL_BITS);
-    }
-    w.write(e.aim as u32, AIM_BITS);
-    w.write(e.health as u32, HEALTH_BITS);
-}
-
-fn write_pair(w: &mut BitWriter, v: [u16; 2], bits: u32) {
-    w.write(v[0] as u32, bits);
-    w.write(v[1] as u32, bits);
-}
-
-fn read_pair(r: &mut BitReader<'_>, bits: u32) -> Result<[u16; 2], BitsExhausted> {
-    Ok([r.read(bits)? as u16, r.read(bits)? as u16])
-}
-
 /// Reads the header, so a client can find the baseline a delta needs.
 pub fn read_header(bytes: &[u8]) -> Result<DeltaHeader, DecodeError> {
     let mut r = BitReader::new(bytes);
@@ -487,9 +910,14 @@ fn read_header_from(r: &mut BitReader<'_>) -> Result<DeltaHeader, DecodeError> {
     Ok(DeltaHeader::Delta { baseline_low, age })
 }
 
-/// Decodes a delta. `base` must be the snapshot the header names when it is a delta; it is
-/// ignored for a full snapshot.
-pub fn decode(bytes: &[u8], base: Option<&Snapshot>) -> Result<Snapshot, DecodeError> {
+/// Decodes a delta in the shape of `schema`. `base` must be the snapshot the header names when
+/// it is a delta; it is ignored for a full snapshot.
+pub fn decode(
+    schema: &Schema,
+    bytes: &[u8],
+    base: Option<&Snapshot>,
+) -> Result<Snapshot, DecodeError> {
+    let stride = schema.stride();
     let mut r = BitReader::new(bytes);
     let header = read_header_from(&mut r)?;
     let (base, tick, tick_rate) = match (header, base) {
@@ -512,13 +940,21 @@ pub fn decode(bytes: &[u8], base: Option<&Snapshot>) -> Result<Snapshot, DecodeE
             (Some(b), tick, b.tick_rate)
         }
     };
-    let base_entities: &[EntityState] = base.map_or(&[], |b| &b.entities);
+    if base.is_some_and(|b| b.stride() != stride) {
+        return Err(DecodeError::WrongStride);
+    }
+    let base_len = base.map_or(0, |b| b.len());
+    let clock = Clock {
+        from: base.map_or(tick, |b| b.tick),
+        to: tick,
+        tick_rate,
+    };
 
     // Removals.
     let mut removed = Vec::new();
     if r.read_bool()? {
         let count = r.read_ugamma()? as usize + 1;
-        if count > base_entities.len() {
+        if count > base_len {
             return Err(DecodeError::TooManyEntities(count));
         }
         removed.reserve(count);
@@ -531,26 +967,25 @@ pub fn decode(bytes: &[u8], base: Option<&Snapshot>) -> Result<Snapshot, DecodeE
     // Changed entities, as indices into the baseline.
     let mut changed_at: Vec<usize> = Vec::new();
     if r.read_bool()? {
-        if base_entities.len() > r.remaining() {
+        if base_len > r.remaining() {
             return Err(DecodeError::Truncated);
         }
-        for idx in 0..base_entities.len() {
+        for idx in 0..base_len {
             if r.read_bool()? {
                 changed_at.push(idx);
             }
         }
     } else {
         let count = r.read_ugamma()? as usize;
-        if count > base_entities.len() {
+        if count > base_len {
             return Err(DecodeError::TooManyEntities(count));
         }
         changed_at.reserve(count);
-        let shift = rice_shift(base_entities.len(), count);
+        let shift = rice_shift(base_len, count);
         let mut next = 0usize;
         for _ in 0..count {
             // The largest gap that still lands inside the baseline.
-            let room = base_entities
-                .len()
+            let room = base_len
                 .checked_sub(next + 1)
                 .ok_or(DecodeError::Malformed("changed index past the baseline"))?
                 as u32;
@@ -562,162 +997,226 @@ pub fn decode(bytes: &[u8], base: Option<&Snapshot>) -> Result<Snapshot, DecodeE
             next = idx + 1;
         }
     }
+
     // Every baseline entity carried forward, then the listed ones corrected.
-    let base_tick = base.map_or(tick, |b| b.tick);
-    let mut entities: Vec<EntityState> = base_entities
-        .iter()
-        .map(|b| advance(b, base_tick, tick, tick_rate))
-        .collect();
-    for &idx in &changed_at {
-        entities[idx] = read_changes(&mut r, &entities[idx])?;
+    let mut out = Snapshot::empty(tick, stride).with_tick_rate(tick_rate);
+    let mut scratch = vec![0u32; stride];
+    if let Some(b) = base {
+        for i in 0..b.len() {
+            let head = b.heads()[i];
+            if head.kind as usize >= schema.kinds().len() {
+                return Err(DecodeError::BadKind(head.kind as u32));
+            }
+            predict(
+                schema,
+                head.kind,
+                b.values(i),
+                b.values(i),
+                clock,
+                &mut scratch,
+            );
+            out.push_sorted(head, &scratch);
+        }
+        let kinds: Vec<u16> = changed_at.iter().map(|&i| b.heads()[i].kind).collect();
+        let SectionPlan {
+            masks,
+            starts,
+            codings,
+        } = read_section_plan(&mut r, schema, FirstMask::Predicted, &kinds)?;
+        let mut values = vec![0u32; stride];
+        for (n, &idx) in changed_at.iter().enumerate() {
+            let kind_index = kinds[n];
+            let kind = &schema.kinds()[kind_index as usize];
+            let layout = schema.layout(kind_index);
+            let mask = &masks[starts[n]..starts[n] + kind.fields.len()];
+            let old = b.values(idx);
+            values.copy_from_slice(old);
+            let mut predicted_done = false;
+            for &f in &layout.order {
+                let field = &kind.fields[f];
+                let (at, dims) = (layout.offsets[f], field.dims as usize);
+                if layout.plans[f] != Plan::Hold && !predicted_done {
+                    // Every field a prediction reads is final now.
+                    predict(schema, kind_index, old, &values, clock, &mut scratch);
+                    for &g in layout
+                        .order
+                        .iter()
+                        .filter(|&&g| layout.plans[g] != Plan::Hold)
+                    {
+                        let (at, dims) = (layout.offsets[g], kind.fields[g].dims as usize);
+                        values[at..at + dims].copy_from_slice(&scratch[at..at + dims]);
+                    }
+                    predicted_done = true;
+                }
+                if mask[f] {
+                    let mut reference = [0u32; 4];
+                    reference[..dims].copy_from_slice(&values[at..at + dims]);
+                    let coding = codings[kind_index as usize][f];
+                    read_field(
+                        &mut r,
+                        &field.ty,
+                        coding,
+                        &reference[..dims],
+                        &mut values[at..at + dims],
+                    )?;
+                }
+            }
+            out.values_mut(idx).copy_from_slice(&values);
+        }
+    } else {
+        read_section_plan(&mut r, schema, FirstMask::Predicted, &[])?;
     }
 
     // Drop the removed (each must be in the baseline and not also changed).
     if !removed.is_empty() {
-        let mut gone = vec![false; entities.len()];
+        let mut gone = vec![false; out.len()];
         for id in &removed {
-            let idx = base_entities
-                .binary_search_by_key(id, |e| e.id)
-                .map_err(|_| DecodeError::UnknownEntity(*id))?;
+            let idx = out.index_of(*id).ok_or(DecodeError::UnknownEntity(*id))?;
             if changed_at.binary_search(&idx).is_ok() {
                 return Err(DecodeError::RemovedAndUpdated(*id));
             }
             gone[idx] = true;
         }
-        let mut k = 0;
-        entities.retain(|_| {
-            k += 1;
-            !gone[k - 1]
-        });
+        out.retain_indices(|i| !gone[i]);
     }
 
-    // Spawned: full records merged in by id.
+    // Spawned: heads, then values against the one of their kind before them, merged in by id.
     let count = r.read_ugamma()? as usize;
     if count > MAX_SNAPSHOT_ENTITIES || count > r.remaining() {
         return Err(DecodeError::TooManyEntities(count));
     }
-    let mut spawned = Vec::with_capacity(count);
+    let kind_bits = schema.kind_bits();
+    let mut heads = Vec::with_capacity(count);
     let mut ids = IdGaps::default();
     for _ in 0..count {
         let id = ids.id(r.read_ugamma()?)?;
-        spawned.push(read_full(&mut r, id)?);
-    }
-    let entities = merge_spawned(entities, spawned);
-    if entities.len() > MAX_SNAPSHOT_ENTITIES {
-        return Err(DecodeError::TooManyEntities(entities.len()));
-    }
-    Ok(Snapshot {
-        tick,
-        tick_rate,
-        entities,
-    })
-}
-
-/// Reads a change record against the predicted entity `p`.
-fn read_changes(r: &mut BitReader<'_>, p: &EntityState) -> Result<EntityState, DecodeError> {
-    let mask = if r.read_bool()? {
-        FIELD_POS
-    } else {
-        r.read(FIELD_BITS)?
-    };
-    let mut e = *p;
-    if mask & FIELD_POS != 0 {
-        let residual = match r.read(2)? {
-            0 => Some(NEIGHBOURS[r.read(3)? as usize]),
-            1 => Some([r.read_signed(3)?, r.read_signed(3)?]),
-            2 => Some([r.read_signed(7)?, r.read_signed(7)?]),
-            _ => None,
-        };
-        e.pos = match residual {
-            Some([dx, dy]) => [offset(p.pos[0], dx)?, offset(p.pos[1], dy)?],
-            None => read_absolute_position(r)?,
-        };
-    }
-    if mask & FIELD_VEL != 0 {
-        e.vel = if r.read_bool()? {
-            read_pair(r, VEL_BITS)?
+        let kind = r.read(kind_bits)?;
+        if kind as usize >= schema.kinds().len() {
+            return Err(DecodeError::BadKind(kind));
+        }
+        let owner = if r.read_bool()? {
+            Some(PlayerId(r.read_ugamma()?))
         } else {
-            let dx = r.read_signed(VEL_DELTA_BITS)?;
-            let dy = r.read_signed(VEL_DELTA_BITS)?;
-            [vel_offset(p.vel[0], dx)?, vel_offset(p.vel[1], dy)?]
+            None
         };
+        heads.push(Head {
+            id,
+            kind: kind as u16,
+            owner,
+        });
     }
-    if mask & FIELD_AIM != 0 {
-        e.aim = if r.read_bool()? {
-            r.read(AIM_BITS)? as u16
-        } else {
-            (p.aim as i32 + r.read_signed(AIM_DELTA_BITS)?).rem_euclid(AIM_STEPS) as u16
-        };
+    let kinds: Vec<u16> = heads.iter().map(|h| h.kind).collect();
+    let SectionPlan {
+        masks,
+        starts,
+        codings,
+    } = read_section_plan(&mut r, schema, FirstMask::All, &kinds)?;
+    let zeros = zero_slots(schema);
+    let mut spawned_values = vec![0u32; count * stride];
+    let mut last_of_kind: Vec<Option<usize>> = vec![None; schema.kinds().len()];
+    for n in 0..count {
+        let kind_index = kinds[n];
+        let kind = &schema.kinds()[kind_index as usize];
+        let layout = schema.layout(kind_index);
+        match last_of_kind[kind_index as usize].replace(n) {
+            Some(prev) => {
+                spawned_values.copy_within(prev * stride..(prev + 1) * stride, n * stride);
+            }
+            None => spawned_values[n * stride..(n + 1) * stride]
+                .copy_from_slice(&zeros[kind_index as usize * stride..][..stride]),
+        }
+        let values = &mut spawned_values[n * stride..(n + 1) * stride];
+        let mask = &masks[starts[n]..starts[n] + kind.fields.len()];
+        for &f in &layout.order {
+            if mask[f] {
+                let field = &kind.fields[f];
+                let (at, dims) = (layout.offsets[f], field.dims as usize);
+                let mut reference = [0u32; 4];
+                reference[..dims].copy_from_slice(&values[at..at + dims]);
+                let coding = codings[kind_index as usize][f];
+                read_field(
+                    &mut r,
+                    &field.ty,
+                    coding,
+                    &reference[..dims],
+                    &mut values[at..at + dims],
+                )?;
+            }
+        }
     }
-    if mask & FIELD_HEALTH != 0 {
-        e.health = r.read(HEALTH_BITS)? as u8;
+    let out = merge_spawned(out, &heads, &spawned_values);
+    if out.len() > MAX_SNAPSHOT_ENTITIES {
+        return Err(DecodeError::TooManyEntities(out.len()));
     }
-    Ok(e)
+    Ok(out)
 }
 
-fn offset(p: u16, d: i32) -> Result<u16, DecodeError> {
-    let v = p as i32 + d;
-    if !(0..=POS_MAX).contains(&v) {
-        return Err(DecodeError::Malformed("position out of range"));
-    }
-    Ok(v as u16)
-}
-
-fn vel_offset(v: u16, d: i32) -> Result<u16, DecodeError> {
-    let n = v as i32 + d;
-    if !(0..(2 * VEL_HALF)).contains(&n) {
-        return Err(DecodeError::Malformed("velocity out of range"));
-    }
-    Ok(n as u16)
-}
-
-fn read_full(r: &mut BitReader<'_>, id: NetId) -> Result<EntityState, DecodeError> {
-    let kind_bits = r.read(KIND_BITS)?;
-    let kind = EntityKind::from_bits(kind_bits).ok_or(DecodeError::BadKind(kind_bits))?;
-    let owner = if r.read_bool()? {
-        Some(PlayerId(r.read_ugamma()?))
-    } else {
-        None
-    };
-    let pos = read_absolute_position(r)?;
-    let vel = if r.read_bool()? {
-        EntityState::REST_VEL
-    } else {
-        read_pair(r, VEL_BITS)?
-    };
-    Ok(EntityState {
-        id,
-        kind,
-        owner,
-        pos,
-        vel,
-        aim: r.read(AIM_BITS)? as u16,
-        health: r.read(HEALTH_BITS)? as u8,
-    })
-}
-
-/// Both lists sorted by id; a spawned entity replaces one with the same id.
-fn merge_spawned(kept: Vec<EntityState>, spawned: Vec<EntityState>) -> Vec<EntityState> {
-    if spawned.is_empty() {
+/// Both sorted by id; a spawned entity replaces one with the same id.
+fn merge_spawned(kept: Snapshot, heads: &[Head], values: &[u32]) -> Snapshot {
+    if heads.is_empty() {
         return kept;
     }
-    let mut out = Vec::with_capacity(kept.len() + spawned.len());
-    let mut kept = kept.into_iter().peekable();
-    for s in spawned {
-        while let Some(k) = kept.next_if(|k| k.id < s.id) {
-            out.push(k);
+    let stride = kept.stride();
+    let mut out = Snapshot::empty(kept.tick, stride).with_tick_rate(kept.tick_rate);
+    let mut k = 0;
+    for (n, h) in heads.iter().enumerate() {
+        while k < kept.len() && kept.heads()[k].id < h.id {
+            out.push_sorted(kept.heads()[k], kept.values(k));
+            k += 1;
         }
-        kept.next_if(|k| k.id == s.id);
-        out.push(s);
+        if k < kept.len() && kept.heads()[k].id == h.id {
+            k += 1;
+        }
+        out.push_sorted(*h, &values[n * stride..(n + 1) * stride]);
     }
-    out.extend(kept);
+    for i in k..kept.len() {
+        out.push_sorted(kept.heads()[i], kept.values(i));
+    }
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arena::{self, EntityKind, EntityState};
+    use crate::schema::{Field, Kind, Predict};
+    use crate::snapshot::Capture;
     use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn schema() -> Arc<Schema> {
+        arena::schema()
+    }
+
+    fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
+        super::encode(&schema(), base, next)
+    }
+
+    fn decode(bytes: &[u8], base: Option<&Snapshot>) -> Result<Snapshot, DecodeError> {
+        super::decode(&schema(), bytes, base)
+    }
+
+    fn snap(tick: u32, es: &[EntityState]) -> Snapshot {
+        arena::capture(Tick(tick), es.iter().copied()).with_tick_rate(60)
+    }
+
+    fn states(s: &Snapshot) -> Vec<EntityState> {
+        arena::entities(s).collect()
+    }
+
+    /// An arena entity carried from `from` to `to` at its own velocity.
+    fn advance(e: &EntityState, from: Tick, to: Tick, tick_rate: u8) -> EntityState {
+        e.advance(from, to, tick_rate)
+    }
+
+    /// One axis of a position carried at a constant velocity.
+    fn predict_pos(pos: u16, vel: u16, from: Tick, to: Tick, tick_rate: u8) -> u16 {
+        let e = EntityState {
+            pos: [pos, 0],
+            vel: [vel, EntityState::REST_VEL[1]],
+            ..entity(1, 0)
+        };
+        advance(&e, from, to, tick_rate).pos[0]
+    }
 
     fn entity(id: u32, x: u16) -> EntityState {
         EntityState {
@@ -733,19 +1232,16 @@ mod tests {
 
     #[test]
     fn unchanged_world_costs_only_the_header() {
-        let a = Snapshot::capture(Tick(1), (1..=500).map(|i| entity(i, 10)).collect());
-        let b = Snapshot {
-            tick: Tick(2),
-            ..a.clone()
-        };
+        let es: Vec<_> = (1..=500).map(|i| entity(i, 10)).collect();
+        let (a, b) = (snap(1, &es), snap(2, &es));
         let bytes = encode(Some(&a), &b);
         assert!(bytes.len() <= 2, "{} bytes", bytes.len());
         assert_eq!(decode(&bytes, Some(&a)), Ok(b));
     }
 
-    /// 100 drones flying along x at 80 units/s, 60 Hz, captured at `tick`.
-    fn fleet(tick: u32) -> Snapshot {
-        let es = (1..=100)
+    /// 100 drones flying along x at 80 units/s, 60 Hz, at `tick`.
+    fn fleet(tick: u32) -> Vec<EntityState> {
+        (1..=100)
             .map(|i| {
                 EntityState::quantise(
                     NetId(i),
@@ -757,14 +1253,13 @@ mod tests {
                     30.0,
                 )
             })
-            .collect();
-        Snapshot::capture(Tick(tick), es).with_tick_rate(60)
+            .collect()
     }
 
     #[test]
     fn straight_movers_cost_nothing() {
         // Baseline 3 ticks back: every drone is where its velocity carries it.
-        let (a, b) = (fleet(10), fleet(13));
+        let (a, b) = (snap(10, &fleet(10)), snap(13, &fleet(13)));
         let bytes = encode(Some(&a), &b);
         assert!(bytes.len() <= 2, "{} bytes", bytes.len());
         assert_eq!(decode(&bytes, Some(&a)), Ok(b));
@@ -772,18 +1267,19 @@ mod tests {
 
     #[test]
     fn movers_off_their_prediction_are_listed() {
-        let (a, mut b) = (fleet(10), fleet(13));
+        let a = fleet(10);
+        let mut b = fleet(13);
         // One stops (velocity and position), one is a sixteenth off, one jumps far.
-        b.entities[3].vel = EntityState::REST_VEL;
-        b.entities[3].pos = a.entities[3].pos;
-        b.entities[40].pos[1] += 1;
-        b.entities[70].pos = [8000, 8000];
-        let bytes = encode(Some(&a), &b);
-        assert_eq!(decode(&bytes, Some(&a)), Ok(b.clone()));
-        // The neighbour costs its index gap, 1 bit pos-only and 5 bits of position.
+        b[3].vel = EntityState::REST_VEL;
+        b[3].pos = a[3].pos;
+        b[40].pos[1] += 1;
+        b[70].pos = [8000, 8000];
+        let (sa, sb) = (snap(10, &a), snap(13, &b));
+        assert_eq!(decode(&encode(Some(&sa), &sb), Some(&sa)), Ok(sb));
+        // The neighbour costs its index gap, its mask, a coding and its residual.
         let mut one = fleet(13);
-        one.entities[40].pos[1] += 1;
-        let bits = encode(Some(&a), &one).len() * 8;
+        one[40].pos[1] += 1;
+        let bits = encode(Some(&sa), &snap(13, &one)).len() * 8;
         assert!(bits <= 32, "{bits} bits");
     }
 
@@ -799,71 +1295,57 @@ mod tests {
             aim: 0,
             health: 100,
         };
-        let base = Snapshot::capture(
-            Tick(1000),
-            (1..=100).map(|i| at_rest(i, i as u16)).collect(),
-        )
-        .with_tick_rate(60);
-        let mut next = base.clone();
-        next.tick = Tick(1001);
-        next.entities[37].pos = [500 * 16, 250 * 16];
+        let world: Vec<_> = (1..=100).map(|i| at_rest(i, i as u16)).collect();
+        let base = snap(1000, &world);
+        let mut moved = world.clone();
+        moved[37].pos = [500 * 16, 250 * 16];
+        let next = snap(1001, &moved);
         let bytes = encode(Some(&base), &next);
-        assert_eq!(bytes, [0xd0, 0xa3, 0xe5, 0xd3, 0xa7, 0x4f]);
+        assert_eq!(bytes, [0xd0, 0xa3, 0xe5, 0xe9, 0xd3, 0x27]);
         assert_eq!(decode(&bytes, Some(&base)), Ok(next));
     }
 
     #[test]
     fn settle_keeps_straight_movers_on_their_prediction() {
         let mut prev = fleet(10);
-        prev.entities[5].vel = EntityState::REST_VEL;
+        prev[5].vel = EntityState::REST_VEL;
         let mut next = fleet(11);
-        next.entities[5].vel = EntityState::REST_VEL; // at rest in both: stays
-        next.entities[5].pos = prev.entities[5].pos;
-        next.entities[1].pos[1] += 1; // a sixteenth off: settled
-        next.entities[2].pos[1] += 3; // pushed: kept
-        next.entities[3].vel[1] += 40; // turned: kept
-        next.entities[4].pos[0] += 2; // two off on the moving axis: settled
-        let captured = next.clone();
-        settle(&prev, &mut next);
-        for (i, (p, (n, c))) in prev
-            .entities
-            .iter()
-            .zip(next.entities.iter().zip(&captured.entities))
-            .enumerate()
-        {
-            let predicted = advance(p, prev.tick, next.tick, 60);
+        next[5].vel = EntityState::REST_VEL; // at rest in both: stays
+        next[5].pos = prev[5].pos;
+        next[1].pos[1] += 1; // a sixteenth off: settled
+        next[2].pos[1] += 3; // pushed: kept
+        next[3].vel[1] += 40; // turned: kept
+        next[4].pos[0] += 2; // two off on the moving axis: settled
+        let (sp, mut sn) = (snap(10, &prev), snap(11, &next));
+        super::settle(&schema(), &sp, &mut sn);
+        for (i, (p, (n, c))) in prev.iter().zip(states(&sn).iter().zip(&next)).enumerate() {
             match i {
                 2 | 3 => assert_eq!(n, c, "entity {i} keeps its captured state"),
-                _ => assert_eq!(*n, predicted, "entity {i} settles on its prediction"),
+                _ => assert_eq!(*n, advance(p, Tick(10), Tick(11), 60), "entity {i} settles"),
             }
         }
         // Captured and settled tick after tick, the fleet costs nothing but the header against
         // any of its earlier snapshots.
-        let mut chain = vec![fleet(20)];
+        let mut chain = vec![snap(20, &fleet(20))];
         for t in 21..=40 {
-            let mut s = fleet(t);
-            settle(chain.last().unwrap(), &mut s);
+            let mut s = snap(t, &fleet(t));
+            super::settle(&schema(), chain.last().unwrap(), &mut s);
             chain.push(s);
         }
         let last = chain.last().unwrap();
         for base in &chain[..chain.len() - 1] {
             let bytes = encode(Some(base), last);
-            // Full flag, baseline byte, γ(age − 1), then four empty sections: nothing listed.
-            let header_bits = 9 + ugamma_bits(last.tick.0 - base.tick.0 - 1) as usize + 4;
-            assert_eq!(
-                bytes.len(),
-                header_bits.div_ceil(8),
-                "from tick {}",
-                base.tick.0
-            );
+            // Full flag, baseline byte, γ(age − 1), then three empty sections: nothing listed.
+            let header_bits = 9 + ugamma_bits(last.tick.0 - base.tick.0 - 1) as usize + 3;
+            assert_eq!(bytes.len(), header_bits.div_ceil(8), "from {}", base.tick.0);
             assert_eq!(decode(&bytes, Some(base)).as_ref(), Ok(last));
         }
     }
 
     #[test]
     fn wrong_missing_or_old_baselines() {
-        let a = Snapshot::capture(Tick(1), vec![entity(1, 1)]);
-        let b = Snapshot::capture(Tick(2), vec![entity(1, 2)]);
+        let a = snap(1, &[entity(1, 1)]);
+        let b = snap(2, &[entity(1, 2)]);
         let bytes = encode(Some(&a), &b);
         assert_eq!(decode(&bytes, None), Err(DecodeError::MissingBaseline(1)));
         assert!(matches!(
@@ -871,7 +1353,7 @@ mod tests {
             Err(DecodeError::BaselineMismatch { .. })
         ));
         // A baseline older than MAX_BASELINE_AGE gives a full snapshot.
-        let late = Snapshot::capture(Tick(1 + MAX_BASELINE_AGE + 1), vec![entity(1, 3)]);
+        let late = snap(1 + MAX_BASELINE_AGE + 1, &[entity(1, 3)]);
         let bytes = encode(Some(&a), &late);
         assert!(matches!(read_header(&bytes), Ok(DeltaHeader::Full { .. })));
         assert_eq!(decode(&bytes, None), Ok(late));
@@ -883,16 +1365,191 @@ mod tests {
         // 80 units/s = 640 velocity units above the midpoint: 2·640·t/60 is 213.3 at tick 10
         // and 277.3 at 13, so 277 − 213 = 64 sixteenths (4 units).
         let (a, b) = t(10, 13);
-        assert_eq!(predict(1000, 8192 + 640, a, b, 60), 1064);
-        assert_eq!(predict(1000, 8192 - 640, a, b, 60), 936);
+        assert_eq!(predict_pos(1000, 8192 + 640, a, b, 60), 1064);
+        assert_eq!(predict_pos(1000, 8192 - 640, a, b, 60), 936);
         // One tick moves 22 or 21 sixteenths depending on where it starts (213.3 → 234.7 →
         // 256.0 round to 213, 235, 256), and the steps add up to the three-tick prediction.
-        assert_eq!(predict(1000, 8192 + 640, Tick(10), Tick(11), 60), 1022);
-        assert_eq!(predict(1000, 8192 + 640, Tick(11), Tick(12), 60), 1021);
+        assert_eq!(predict_pos(1000, 8192 + 640, Tick(10), Tick(11), 60), 1022);
+        assert_eq!(predict_pos(1000, 8192 + 640, Tick(11), Tick(12), 60), 1021);
         let (a, b) = t(0, 128);
-        assert_eq!(predict(10, 0, a, b, 1), 0);
-        assert_eq!(predict(16000, 16383, a, b, 1), POS_MAX as u16);
-        assert_eq!(predict(5, 9999, a, b, 0), 5);
+        assert_eq!(predict_pos(10, 0, a, b, 1), 0);
+        assert_eq!(predict_pos(16000, 16383, a, b, 1), 16383);
+        assert_eq!(predict_pos(5, 9999, a, b, 0), 5);
+    }
+
+    /// A schema with every field type, a heading, and a kind of 70 fields (more than a 64-bit
+    /// mask holds).
+    fn mixed_schema() -> Schema {
+        let f = |name: &str, ty, dims, predict| Field {
+            name: name.into(),
+            ty,
+            dims,
+            predict,
+        };
+        let ship = Kind {
+            name: "ship".into(),
+            fields: vec![
+                f(
+                    "pos",
+                    FieldType::fixed(0.0, 1000.0, 1, 16),
+                    2,
+                    Predict::Integrate(1),
+                ),
+                f(
+                    "vel",
+                    FieldType::fixed(-128.0, 128.0, 1, 8),
+                    2,
+                    Predict::Hold,
+                ),
+                f(
+                    "angle",
+                    FieldType::Angle { bits: 10 },
+                    1,
+                    Predict::Heading(1),
+                ),
+                f(
+                    "team",
+                    FieldType::Enum {
+                        variants: vec!["red".into(), "blue".into(), "green".into()],
+                    },
+                    1,
+                    Predict::Hold,
+                ),
+                f("shield", FieldType::Bool, 1, Predict::Hold),
+                f("target", FieldType::Entity, 1, Predict::Hold),
+                f(
+                    "ammo",
+                    FieldType::Int { min: -5, max: 300 },
+                    1,
+                    Predict::Hold,
+                ),
+            ],
+        };
+        let wide = Kind {
+            name: "wide".into(),
+            fields: (0..70)
+                .map(|i| {
+                    f(
+                        &format!("f{i}"),
+                        FieldType::Int { min: 0, max: 1000 },
+                        1,
+                        Predict::Hold,
+                    )
+                })
+                .collect(),
+        };
+        Schema::new(vec![ship, wide]).unwrap()
+    }
+
+    fn mixed_snapshot(
+        schema: &Schema,
+        tick: u32,
+        rate: u8,
+        es: &[(u32, u16, Option<u32>, Vec<u32>)],
+    ) -> Snapshot {
+        let mut c = Capture::new(schema.stride());
+        for (id, kind, owner, values) in es {
+            c.push(
+                Head {
+                    id: NetId(*id),
+                    kind: *kind,
+                    owner: owner.map(PlayerId),
+                },
+                values,
+            );
+        }
+        Snapshot::capture(c, Tick(tick)).with_tick_rate(rate)
+    }
+
+    fn arb_mixed_entity() -> impl Strategy<Value = (u32, u16, Option<u32>, Vec<u32>)> {
+        let ship = (
+            0u32..16000,
+            0u32..16000,
+            0u32..2048,
+            0u32..2048,
+            0u32..1024,
+            0u32..3,
+            0u32..2,
+            prop_oneof![Just(0u32), any::<u32>()],
+            0u32..306,
+        )
+            .prop_map(|(x, y, vx, vy, a, t, s, e, am)| (0u16, vec![x, y, vx, vy, a, t, s, e, am]));
+        let wide = proptest::collection::vec(0u32..1001, 70).prop_map(|v| (1u16, v));
+        (
+            0u32..300,
+            proptest::option::of(0u32..5),
+            prop_oneof![ship, wide],
+        )
+            .prop_map(|(id, owner, (kind, values))| (id, kind, owner, values))
+    }
+
+    /// Changes an entity's values a little or a lot (or not at all), per field.
+    fn nudge(values: &mut [u32], kind: u16, rnd: &mut impl FnMut(u32) -> u32) {
+        let max: Vec<u32> = if kind == 0 {
+            vec![15999, 15999, 2047, 2047, 1023, 2, 1, u32::MAX, 305]
+        } else {
+            vec![1000; 70]
+        };
+        for (v, m) in values.iter_mut().zip(max) {
+            match rnd(6) {
+                0 => *v = rnd(m.min(1 << 30)),
+                1 => *v = (*v as i64 + rnd(9) as i64 - 4).clamp(0, m as i64) as u32,
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_heading_follows_the_new_velocity() {
+        let schema = mixed_schema();
+        // Flying north-east at (40, 40) u/s, then turning to (0, 40): a 90° heading.
+        let ship = |x, vx: u32, vy: u32, angle| {
+            (
+                1,
+                0u16,
+                None,
+                vec![x, 800, 1024 + vx * 8, 1024 + vy * 8, angle, 0, 0, 0, 5],
+            )
+        };
+        let a = mixed_snapshot(&schema, 10, 60, &[ship(800, 40, 40, 128)]);
+        let b = mixed_snapshot(&schema, 11, 60, &[ship(811, 0, 40, 256)]);
+        let bytes = super::encode(&schema, Some(&a), &b);
+        assert_eq!(super::decode(&schema, &bytes, Some(&a)), Ok(b));
+    }
+
+    proptest! {
+        #[test]
+        fn any_schema_round_trips(
+            base in proptest::collection::vec(arb_mixed_entity(), 0..40),
+            spawn in proptest::collection::vec(arb_mixed_entity(), 0..8),
+            (tick, age, rate, seed) in (0u32..1 << 30, 1u32..=MAX_BASELINE_AGE, 0u8..=120, any::<u64>()),
+        ) {
+            let schema = mixed_schema();
+            let a = mixed_snapshot(&schema, tick, rate, &base);
+            let mut state = seed;
+            let mut rnd = |n: u32| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) % n.max(1) as u64) as u32
+            };
+            let mut next: Vec<_> = base.iter().filter(|_| rnd(8) != 0).cloned().collect();
+            for e in &mut next {
+                nudge(&mut e.3, e.1, &mut rnd);
+            }
+            next.extend(spawn);
+            let b = mixed_snapshot(&schema, tick + age, rate, &next);
+            let bytes = super::encode(&schema, Some(&a), &b);
+            prop_assert_eq!(super::decode(&schema, &bytes, Some(&a)), Ok(b.clone()));
+            let full = super::encode(&schema, None, &b);
+            prop_assert_eq!(super::decode(&schema, &full, None), Ok(b));
+        }
+
+        #[test]
+        fn any_schema_survives_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600), base in proptest::collection::vec(arb_mixed_entity(), 0..40)) {
+            let schema = mixed_schema();
+            let a = mixed_snapshot(&schema, 1000, 60, &base);
+            let _ = super::decode(&schema, &bytes, Some(&a));
+            let _ = super::decode(&schema, &bytes, None);
+        }
     }
 
     fn arb_entity() -> impl Strategy<Value = EntityState> {
@@ -925,7 +1582,7 @@ mod tests {
             0u8..=240,
             proptest::collection::vec(arb_entity(), 0..120),
         )
-            .prop_map(|(tick, rate, es)| Snapshot::capture(Tick(tick), es).with_tick_rate(rate))
+            .prop_map(|(tick, rate, es)| arena::capture(Tick(tick), es).with_tick_rate(rate))
     }
 
     /// A snapshot derived from `base` by small, game-like changes `age` ticks later.
@@ -941,12 +1598,10 @@ mod tests {
                 rng_state.set(s);
                 ((s >> 33) % n as u64) as u32
             };
-            let mut entities: Vec<EntityState> = base
-                .entities
-                .iter()
+            let mut entities: Vec<EntityState> = states(&base)
+                .into_iter()
                 .filter(|_| rnd(10) != 0)
-                .map(|e| {
-                    let mut e = *e;
+                .map(|mut e| {
                     match rnd(7) {
                         0 => e.pos = advance(&e, base.tick, to, base.tick_rate).pos,
                         6 => {
@@ -974,10 +1629,7 @@ mod tests {
             for k in 0..rnd(5) {
                 entities.push(entity(200 + k, rnd(16000) as u16));
             }
-            let next = Snapshot {
-                tick: to,
-                ..Snapshot::capture(base.tick, entities).with_tick_rate(base.tick_rate)
-            };
+            let next = arena::capture(to, entities).with_tick_rate(base.tick_rate);
             (base, next)
         })
     }
@@ -985,7 +1637,7 @@ mod tests {
     proptest! {
         #[test]
         fn delta_round_trips(base in arb_snapshot(), next in arb_snapshot()) {
-            let next = Snapshot { tick_rate: base.tick_rate, ..next };
+            let next = next.with_tick_rate(base.tick_rate);
             let bytes = encode(Some(&base), &next);
             let used = usable_baseline(&base, &next).then_some(&base);
             prop_assert_eq!(decode(&bytes, used), Ok(next.clone()));
@@ -1007,8 +1659,8 @@ mod tests {
             let span = (hop1 + hop2).max(1) as f64;
             let vmax = (4000.0 * rate as f64 / (2.0 * span)).min(8191.0);
             let vel = (8192.0 + speed * vmax).round() as u16;
-            let via = predict(predict(pos, vel, a, b, rate), vel, b, c, rate);
-            prop_assert_eq!(via, predict(pos, vel, a, c, rate));
+            let via = predict_pos(predict_pos(pos, vel, a, b, rate), vel, b, c, rate);
+            prop_assert_eq!(via, predict_pos(pos, vel, a, c, rate));
         }
 
         #[test]

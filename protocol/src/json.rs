@@ -4,9 +4,10 @@
 //! client writes requests and parses the rest.
 
 use crate::ids::{PlayerId, RoomId, Tick};
+use crate::schema::FieldType;
 use crate::{
     CreateRoom, ErrorBody, ErrorCode, Input, InputBatch, Joined, MatchResult, NetId, PlayerScore,
-    Reply, Request, RoomEvent, RoomInfo, RoomState, Snapshot, Welcome,
+    Reply, Request, RoomEvent, RoomInfo, RoomState, Schema, Snapshot, Welcome,
 };
 use glam::Vec2;
 use serde::{Deserialize, Serialize};
@@ -258,6 +259,8 @@ struct JoinedJson {
     entity: u32,
     reconnect_token: String,
     code: Option<String>,
+    #[serde(default)]
+    schema: Option<Schema>,
 }
 
 impl TryFrom<JoinedJson> for Joined {
@@ -270,6 +273,7 @@ impl TryFrom<JoinedJson> for Joined {
             entity: NetId(j.entity),
             reconnect_token: j.reconnect_token,
             code: j.code,
+            schema: j.schema.map(std::sync::Arc::new),
         })
     }
 }
@@ -482,6 +486,7 @@ fn joined(j: &Joined) -> Value {
         "entity": j.entity.0,
         "reconnectToken": j.reconnect_token,
         "code": j.code,
+        "schema": j.schema,
     })
 }
 
@@ -547,25 +552,47 @@ pub fn room_event(e: &RoomEvent) -> Value {
     }
 }
 
-/// A player's full view as JSON (for `encoding: "json"` clients).
-pub fn snapshot(s: &Snapshot, input_ack: u32) -> Value {
+/// A player's full view as JSON (for `encoding: "json"` clients): each entity's id, kind name,
+/// owner and every field of its kind by name, dequantised (a field of several dims is an
+/// array; an enum is its variant's name, an entity reference its id or null).
+pub fn snapshot(schema: &Schema, s: &Snapshot, input_ack: u32) -> Value {
     let entities: Vec<Value> = s
-        .entities
         .iter()
-        .map(|e| {
-            let (p, v) = (e.position(), e.velocity());
-            json!({
-                "id": e.id.0,
-                "kind": e.kind.as_str(),
-                "owner": e.owner.map(|o| o.0),
-                "pos": [p.x, p.y],
-                "vel": [v.x, v.y],
-                "aim": e.aim_angle(),
-                "health": e.health,
-            })
+        .filter_map(|e| {
+            let kind = schema.kind(e.kind)?;
+            let mut out = serde_json::Map::new();
+            out.insert("id".into(), json!(e.id.0));
+            out.insert("kind".into(), json!(kind.name));
+            out.insert("owner".into(), json!(e.owner.map(|o| o.0)));
+            let mut at = 0;
+            for field in &kind.fields {
+                let dims = field.dims as usize;
+                let values: Vec<Value> = e.values[at..at + dims]
+                    .iter()
+                    .map(|&q| field_json(&field.ty, q))
+                    .collect();
+                at += dims;
+                let value = if dims == 1 {
+                    values.into_iter().next().unwrap_or(Value::Null)
+                } else {
+                    Value::Array(values)
+                };
+                out.insert(field.name.clone(), value);
+            }
+            Some(Value::Object(out))
         })
         .collect();
     json!({"tick": s.tick.0, "inputAck": input_ack, "entities": entities})
+}
+
+fn field_json(ty: &FieldType, q: u32) -> Value {
+    match ty {
+        FieldType::Int { min, .. } => json!(min + q as i64),
+        FieldType::Enum { variants } => json!(variants.get(q as usize)),
+        FieldType::Bool => json!(q != 0),
+        FieldType::Entity => json!((q != 0).then_some(q)),
+        FieldType::Fixed { .. } | FieldType::Angle { .. } => json!(ty.dequantise(q)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -655,6 +682,7 @@ mod tests {
             entity: NetId(3),
             reconnect_token: "t".into(),
             code: Some("ABCDEF".into()),
+            schema: Some(crate::arena::schema()),
         };
         let create = Request::CreateRoom(CreateRoom {
             name: "r".into(),

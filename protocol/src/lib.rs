@@ -6,6 +6,7 @@
 //! datagram packet framing, the receiver's world of decoded snapshots, and the movement rules a
 //! client needs to predict its own player.
 
+pub mod arena;
 pub mod bits;
 pub mod codec;
 pub mod delta;
@@ -19,14 +20,15 @@ pub mod schema;
 pub mod snapshot;
 pub mod world;
 
+pub use arena::{EntityKind, EntityState};
 pub use ids::{NetId, PlayerId, RoomId, Tick};
 pub use input::{Input, InputBatch, InputError};
 pub use messages::*;
-pub use schema::{EntityKind, EntityState};
-pub use snapshot::Snapshot;
+pub use schema::Schema;
+pub use snapshot::{Capture, EntityRef, Head, Snapshot};
 
 /// Bumped whenever the wire format changes in a way an older peer cannot read.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// ALPN identifier of tickwire over QUIC; it carries the protocol generation too.
 pub const ALPN: &[u8] = b"tickwire/1";

@@ -4,7 +4,9 @@
 //! [`ServerFrame::Reply`] carrying the same id, and pushes [`ServerFrame::Event`]s on its own.
 
 use crate::ids::{NetId, PlayerId, RoomId};
+use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Longest player or room name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -127,6 +129,35 @@ pub struct Joined {
     pub reconnect_token: String,
     /// The private room's join code (None for public rooms).
     pub code: Option<String>,
+    /// The room's replicated schema, which its snapshots follow (filled in by the room). On
+    /// every transport it travels in its JSON form (docs/PROTOCOL.md, "Schemas").
+    #[serde(with = "schema_as_json")]
+    pub schema: Option<Arc<Schema>>,
+}
+
+/// A schema inside a bincode message: its JSON text, the one encoding of a schema.
+mod schema_as_json {
+    use super::Schema;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(s: &Option<Arc<Schema>>, out: S) -> Result<S::Ok, S::Error> {
+        let text = s
+            .as_ref()
+            .map(|s| serde_json::to_string(&**s).map_err(serde::ser::Error::custom))
+            .transpose()?;
+        text.serialize(out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<Schema>>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map(Arc::new)
+                .map_err(D::Error::custom)
+        })
+        .transpose()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,32 @@
-//! A snapshot: the quantised state of every replicated entity of a room at one tick.
+//! A snapshot: the quantised state of every replicated entity of a room at one tick, in the
+//! shape of the room's [`Schema`](crate::schema::Schema) but without knowing it: each entity is
+//! a head (id, kind, owner) and `stride` slots, the kind's own slots first and zeros after.
 
-use crate::ids::{NetId, Tick};
-use crate::schema::EntityState;
+use crate::ids::{NetId, PlayerId, Tick};
 
 /// The tick rate a snapshot assumes when none is given.
 pub const DEFAULT_TICK_RATE: u8 = 60;
+
+/// Who an entity is: what the codec treats as its identity. A change of kind or owner is sent
+/// as a new entity.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Head {
+    pub id: NetId,
+    /// Index into the schema's kinds.
+    pub kind: u16,
+    /// The player who owns it (an avatar, a projectile's shooter), if any.
+    pub owner: Option<PlayerId>,
+}
+
+/// One entity of a snapshot.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct EntityRef<'a> {
+    pub id: NetId,
+    pub kind: u16,
+    pub owner: Option<PlayerId>,
+    /// The entity's slots (its kind's, then zeros up to the snapshot's stride).
+    pub values: &'a [u32],
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -13,21 +35,42 @@ pub struct Snapshot {
     /// baseline velocity over the ticks between the two snapshots; this is the clock for that.
     /// 0 turns prediction off.
     pub tick_rate: u8,
-    /// Sorted by id, ids unique. [`Snapshot::capture`] establishes this; the delta decoder
-    /// preserves it.
-    pub entities: Vec<EntityState>,
+    /// Sorted by id, ids unique.
+    heads: Vec<Head>,
+    /// `stride` slots per head, in the same order.
+    values: Vec<u32>,
+    stride: usize,
 }
 
 impl Snapshot {
-    /// Builds a snapshot from entities in any order (the server's ECS iteration order).
-    pub fn capture(tick: Tick, mut entities: Vec<EntityState>) -> Snapshot {
-        entities.sort_unstable_by_key(|e| e.id);
-        entities.dedup_by_key(|e| e.id);
+    /// An empty snapshot whose entities have `stride` slots.
+    pub fn empty(tick: Tick, stride: usize) -> Snapshot {
         Snapshot {
             tick,
             tick_rate: DEFAULT_TICK_RATE,
-            entities,
+            heads: Vec::new(),
+            values: Vec::new(),
+            stride,
         }
+    }
+
+    /// Builds a snapshot from entities in any order (a game's ECS iteration order); of two
+    /// with one id, the first is kept.
+    pub fn capture(mut capture: Capture, tick: Tick) -> Snapshot {
+        let stride = capture.stride;
+        capture.order.sort_by_key(|&(id, i)| (id, i));
+        capture.order.dedup_by_key(|(id, _)| *id);
+        let mut snapshot = Snapshot::empty(tick, stride);
+        snapshot.heads.reserve(capture.order.len());
+        snapshot.values.reserve(capture.order.len() * stride);
+        for &(_, i) in &capture.order {
+            let i = i as usize;
+            snapshot.heads.push(capture.heads[i]);
+            snapshot
+                .values
+                .extend_from_slice(&capture.values[i * stride..(i + 1) * stride]);
+        }
+        snapshot
     }
 
     pub fn with_tick_rate(mut self, tick_rate: u8) -> Snapshot {
@@ -35,10 +78,111 @@ impl Snapshot {
         self
     }
 
-    pub fn get(&self, id: NetId) -> Option<&EntityState> {
-        self.entities
-            .binary_search_by_key(&id, |e| e.id)
-            .ok()
-            .map(|i| &self.entities[i])
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    pub fn heads(&self) -> &[Head] {
+        &self.heads
+    }
+
+    pub fn values(&self, index: usize) -> &[u32] {
+        &self.values[index * self.stride..(index + 1) * self.stride]
+    }
+
+    pub fn values_mut(&mut self, index: usize) -> &mut [u32] {
+        &mut self.values[index * self.stride..(index + 1) * self.stride]
+    }
+
+    pub fn entity(&self, index: usize) -> EntityRef<'_> {
+        let h = self.heads[index];
+        EntityRef {
+            id: h.id,
+            kind: h.kind,
+            owner: h.owner,
+            values: self.values(index),
+        }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = EntityRef<'_>> + '_ {
+        (0..self.heads.len()).map(|i| self.entity(i))
+    }
+
+    pub fn index_of(&self, id: NetId) -> Option<usize> {
+        self.heads.binary_search_by_key(&id, |h| h.id).ok()
+    }
+
+    pub fn get(&self, id: NetId) -> Option<EntityRef<'_>> {
+        self.index_of(id).map(|i| self.entity(i))
+    }
+
+    /// Appends an entity whose id is above every id held (the decoder's order).
+    pub(crate) fn push_sorted(&mut self, head: Head, values: &[u32]) {
+        debug_assert!(self.heads.last().is_none_or(|h| h.id < head.id));
+        self.heads.push(head);
+        let start = self.values.len();
+        self.values.extend_from_slice(values);
+        self.values.resize(start + self.stride, 0);
+    }
+
+    /// Keeps the entities for which `keep(index)` holds.
+    pub(crate) fn retain_indices(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let stride = self.stride;
+        let mut out = 0;
+        for i in 0..self.heads.len() {
+            if keep(i) {
+                self.heads[out] = self.heads[i];
+                self.values
+                    .copy_within(i * stride..(i + 1) * stride, out * stride);
+                out += 1;
+            }
+        }
+        self.heads.truncate(out);
+        self.values.truncate(out * stride);
+    }
+}
+
+/// Entities gathered in any order, to become a [`Snapshot`].
+pub struct Capture {
+    stride: usize,
+    heads: Vec<Head>,
+    values: Vec<u32>,
+    order: Vec<(NetId, u32)>,
+}
+
+impl Capture {
+    pub fn new(stride: usize) -> Capture {
+        Capture {
+            stride,
+            heads: Vec::new(),
+            values: Vec::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// Adds an entity; `values` are its kind's slots (at most `stride`; the rest are zeros).
+    pub fn push(&mut self, head: Head, values: &[u32]) {
+        let n = values.len().min(self.stride);
+        self.order.push((head.id, self.heads.len() as u32));
+        self.heads.push(head);
+        let start = self.values.len();
+        self.values.extend_from_slice(&values[..n]);
+        self.values.resize(start + self.stride, 0);
+    }
+
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
     }
 }

@@ -4,7 +4,7 @@
 //! [`delta::MAX_BASELINE_AGE`] ticks, so the baseline is always here.
 
 use crate::delta::{self, DecodeError};
-use crate::{Snapshot, Tick};
+use crate::{Schema, Snapshot, Tick};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -12,14 +12,13 @@ use std::sync::Arc;
 /// may use ([`delta::MAX_BASELINE_AGE`]), and the newest.
 pub const KEPT_SNAPSHOTS: usize = delta::MAX_BASELINE_AGE as usize + 1;
 
-#[derive(Default)]
 pub struct ClientWorld {
+    /// The room's schema; None: read only each snapshot's header and keep its tick, with no
+    /// entities (see [`ClientWorld::ticks_only`]).
+    schema: Option<Arc<Schema>>,
     /// Ticks strictly increasing; the back is the newest. Shared, so handing the newest to the
     /// game costs a reference count, not a copy.
     kept: VecDeque<Arc<Snapshot>>,
-    /// Read only each snapshot's header and keep its tick, with no entities (see
-    /// [`ClientWorld::ticks_only`]).
-    ticks_only: bool,
 }
 
 /// What applying one snapshot did.
@@ -33,14 +32,26 @@ pub enum Applied {
 }
 
 impl ClientWorld {
+    /// A world that decodes snapshots in the shape of `schema`.
+    pub fn new(schema: Arc<Schema>) -> ClientWorld {
+        ClientWorld {
+            schema: Some(schema),
+            kept: VecDeque::new(),
+        }
+    }
+
+    pub fn schema(&self) -> Option<&Arc<Schema>> {
+        self.schema.as_ref()
+    }
+
     /// A world that follows the snapshot stream's ticks without decoding the entities: every
     /// kept snapshot is empty. For load generators, which must acknowledge ticks (the server
     /// does the same delta work for them as for a real player) but need not see the world;
     /// decoding is most of a client's CPU per snapshot.
     pub fn ticks_only() -> ClientWorld {
         ClientWorld {
+            schema: None,
             kept: VecDeque::new(),
-            ticks_only: true,
         }
     }
 
@@ -86,18 +97,15 @@ impl ClientWorld {
         {
             return Ok(Applied::Stale(tick));
         }
-        let snapshot = if self.ticks_only {
-            let tick_rate = match header {
-                delta::DeltaHeader::Full { tick_rate, .. } => tick_rate,
-                delta::DeltaHeader::Delta { .. } => base.map_or(0, |b| b.tick_rate),
-            };
-            Snapshot {
-                tick,
-                tick_rate,
-                entities: Vec::new(),
+        let snapshot = match &self.schema {
+            Some(schema) => delta::decode(schema, body, base)?,
+            _ => {
+                let tick_rate = match header {
+                    delta::DeltaHeader::Full { tick_rate, .. } => tick_rate,
+                    delta::DeltaHeader::Delta { .. } => base.map_or(0, |b| b.tick_rate),
+                };
+                Snapshot::empty(tick, 0).with_tick_rate(tick_rate)
             }
-        } else {
-            delta::decode(body, base)?
         };
         let delta = base.is_some();
         // Keep what a later delta may still name as its baseline.
@@ -117,12 +125,17 @@ impl ClientWorld {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EntityKind, EntityState, NetId};
+    use crate::NetId;
+    use crate::arena::{self, EntityKind, EntityState};
+
+    fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
+        delta::encode(&arena::schema(), base, next)
+    }
 
     fn snap(tick: u32, x: u16) -> Snapshot {
-        Snapshot::capture(
+        arena::capture(
             Tick(tick),
-            vec![EntityState {
+            [EntityState {
                 id: NetId(3),
                 kind: EntityKind::Player,
                 owner: None,
@@ -136,30 +149,30 @@ mod tests {
 
     #[test]
     fn deltas_apply_in_order_and_late_ones_are_ignored() {
-        let mut world = ClientWorld::default();
+        let mut world = ClientWorld::new(arena::schema());
         let (s1, s2, s3) = (snap(1, 10), snap(2, 20), snap(3, 30));
         assert_eq!(
-            world.apply(&delta::encode(None, &s1)),
+            world.apply(&encode(None, &s1)),
             Ok(Applied::Newer {
                 tick: Tick(1),
                 delta: false
             })
         );
         assert_eq!(
-            world.apply(&delta::encode(Some(&s1), &s3)),
+            world.apply(&encode(Some(&s1), &s3)),
             Ok(Applied::Newer {
                 tick: Tick(3),
                 delta: true
             })
         );
         assert_eq!(
-            world.apply(&delta::encode(Some(&s1), &s2)),
+            world.apply(&encode(Some(&s1), &s2)),
             Ok(Applied::Stale(Tick(2)))
         );
         assert_eq!(world.current(), Some(&s3));
         let s4 = snap(4, 40);
         assert_eq!(
-            world.apply(&delta::encode(Some(&s2), &s4)),
+            world.apply(&encode(Some(&s2), &s4)),
             Err(DecodeError::MissingBaseline(2))
         );
     }
@@ -168,16 +181,16 @@ mod tests {
     fn a_ticks_only_world_follows_the_ticks_without_entities() {
         let mut world = ClientWorld::ticks_only();
         let (s1, s3, s4) = (snap(1, 10), snap(3, 30), snap(4, 40));
-        world.apply(&delta::encode(None, &s1)).unwrap();
+        world.apply(&encode(None, &s1)).unwrap();
         assert_eq!(
-            world.apply(&delta::encode(Some(&s1), &s3)),
+            world.apply(&encode(Some(&s1), &s3)),
             Ok(Applied::Newer {
                 tick: Tick(3),
                 delta: true
             })
         );
         assert_eq!(
-            world.apply(&delta::encode(Some(&s3), &s4)),
+            world.apply(&encode(Some(&s3), &s4)),
             Ok(Applied::Newer {
                 tick: Tick(4),
                 delta: true
@@ -185,6 +198,6 @@ mod tests {
         );
         let current = world.current().unwrap();
         assert_eq!((current.tick, current.tick_rate), (Tick(4), s1.tick_rate));
-        assert!(current.entities.is_empty());
+        assert!(current.is_empty());
     }
 }

@@ -260,16 +260,18 @@ impl Lobby {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd),
-                    None => break,
-                },
+                // Statuses first: a call answered after a room pushed a change sees it.
+                biased;
                 // The lobby holds a sender itself, so this never ends.
                 Some((room, status)) = statuses.recv() => {
                     if let Some(entry) = self.rooms.get_mut(&room) {
                         entry.status = status;
                     }
                 }
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
                 _ = sweep.tick() => {
                     self.heartbeat.beat();
                     self.expire_disconnected();
@@ -590,6 +592,7 @@ impl Lobby {
             entity: NetId(0),
             reconnect_token: token.clone(),
             code: entry.code.clone(),
+            schema: None,
         };
         let cmd = RoomCommand::Join(Box::new(JoinRequest {
             player: member.player,
@@ -690,6 +693,7 @@ impl Lobby {
             entity: NetId(0),
             reconnect_token: record.token.clone(),
             code: entry.code.clone(),
+            schema: None,
         };
         let cmd = RoomCommand::Reattach(Box::new(JoinRequest {
             player,

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use std::collections::VecDeque;
-use tickwire_protocol::{Snapshot, Tick, delta};
+use tickwire_protocol::{Schema, Snapshot, Tick, delta};
 
 /// Snapshots kept to delta against: about one second at 60 Hz. An ack older than this gets a
 /// full snapshot.
@@ -64,7 +64,12 @@ pub struct EncodeCache {
 impl EncodeCache {
     /// The delta from `baseline` (which must be in `history`, else a full snapshot is made) to
     /// the latest snapshot in `history`.
-    pub fn encode(&mut self, history: &History, baseline: Option<Tick>) -> Option<Bytes> {
+    pub fn encode(
+        &mut self,
+        schema: &Schema,
+        history: &History,
+        baseline: Option<Tick>,
+    ) -> Option<Bytes> {
         let latest = history.latest()?;
         if self.tick != Some(latest.tick) {
             self.tick = Some(latest.tick);
@@ -78,7 +83,7 @@ impl EncodeCache {
         if let Some((_, bytes)) = self.entries.iter().find(|(k, _)| *k == key) {
             return Some(bytes.clone());
         }
-        let bytes = Bytes::from(delta::encode(base, latest));
+        let bytes = Bytes::from(delta::encode(schema, base, latest));
         self.encodes += 1;
         self.entries.push((key, bytes.clone()));
         Some(bytes)
@@ -91,12 +96,12 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::VecDeque;
     use tickwire_protocol::world::{Applied, ClientWorld};
-    use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId};
+    use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, arena};
 
     fn snap(tick: u32, x: u16) -> Snapshot {
-        Snapshot::capture(
+        arena::capture(
             Tick(tick),
-            vec![EntityState {
+            [EntityState {
                 id: NetId(1),
                 kind: EntityKind::Drone,
                 owner: None,
@@ -118,19 +123,27 @@ mod tests {
         assert!(history.get(Tick(5)).is_none());
         let mut cache = EncodeCache::default();
         let latest = history.latest().unwrap().tick;
-        let a = cache.encode(&history, Some(Tick(latest.0 - 2))).unwrap();
-        let b = cache.encode(&history, Some(Tick(latest.0 - 2))).unwrap();
+        let a = cache
+            .encode(&arena::schema(), &history, Some(Tick(latest.0 - 2)))
+            .unwrap();
+        let b = cache
+            .encode(&arena::schema(), &history, Some(Tick(latest.0 - 2)))
+            .unwrap();
         assert_eq!(a, b);
         assert_eq!(cache.encodes, 1);
         // Too old, unknown and absent baselines all give the same full snapshot.
-        let full = cache.encode(&history, Some(Tick(5))).unwrap();
-        cache.encode(&history, None).unwrap();
-        cache.encode(&history, Some(Tick(latest.0 + 100))).unwrap();
+        let full = cache
+            .encode(&arena::schema(), &history, Some(Tick(5)))
+            .unwrap();
+        cache.encode(&arena::schema(), &history, None).unwrap();
+        cache
+            .encode(&arena::schema(), &history, Some(Tick(latest.0 + 100)))
+            .unwrap();
         assert_eq!(cache.encodes, 2);
         assert_eq!(delta::read_header(&full).unwrap().baseline_low(), None);
         let base = history.get(Tick(latest.0 - 2)).unwrap();
         assert_eq!(
-            delta::decode(&a, Some(base)).unwrap(),
+            delta::decode(&arena::schema(), &a, Some(base)).unwrap(),
             *history.latest().unwrap()
         );
     }
@@ -145,9 +158,7 @@ mod tests {
                 1 => e.aim = rng.u16(0..1024),
                 2 => e.health = rng.u8(..),
                 3 => e.pos = [rng.u16(0..16384), rng.u16(0..16384)],
-                _ => {
-                    e.pos = tickwire_protocol::delta::advance(e, Tick(tick - 1), Tick(tick), 60).pos
-                }
+                _ => e.pos = e.advance(Tick(tick - 1), Tick(tick), 60).pos,
             }
         }
         for _ in 0..rng.usize(0..4) {
@@ -185,11 +196,11 @@ mod tests {
             let mut cache = EncodeCache::default();
             // Three clients with independent loss.
             let mut clients: Vec<(ClientWorld, Option<Tick>, VecDeque<Option<Tick>>)> =
-                (0..3).map(|_| (ClientWorld::default(), None, VecDeque::new())).collect();
+                (0..3).map(|_| (ClientWorld::new(arena::schema()), None, VecDeque::new())).collect();
             let mut decoded = 0;
             for t in 1..=ticks {
                 evolve(&mut world, t, &mut next_id, &mut rng);
-                history.push(Snapshot::capture(Tick(t), world.clone()));
+                history.push(arena::capture(Tick(t), world.iter().copied()));
                 let truth = history.latest().unwrap().clone();
                 for (client, acked, in_flight) in clients.iter_mut() {
                     // Acks sent `ack_delay` ticks ago arrive now, unless lost.
@@ -198,7 +209,7 @@ mod tests {
                     {
                         *acked = Some(acked.map_or(a, |x| x.max(a)));
                     }
-                    let body = cache.encode(&history, *acked).unwrap();
+                    let body = cache.encode(&arena::schema(), &history, *acked).unwrap();
                     let mut ack = None;
                     if rng.u32(0..100) >= snapshot_loss {
                         match client.apply(&body) {

@@ -8,7 +8,7 @@ use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket, SnapshotSink}
 use std::sync::Arc;
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, InputError, Joined, PROTOCOL_VERSION, PlayerId, Reply,
-    Request, RoomEvent, RoomId, Welcome, validate_chat, validate_name,
+    Request, RoomEvent, RoomId, Schema, Welcome, validate_chat, validate_name,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -114,6 +114,7 @@ pub struct Rates {
 
 struct Membership {
     room: RoomId,
+    schema: Arc<Schema>,
     inputs: mpsc::Sender<InputBatch>,
     commands: mpsc::WeakSender<RoomCommand>,
 }
@@ -157,6 +158,11 @@ impl Session {
 
     pub fn room(&self) -> Option<RoomId> {
         self.room.as_ref().map(|m| m.room)
+    }
+
+    /// The schema of the room the player is in.
+    pub fn schema(&self) -> Option<&Arc<Schema>> {
+        self.room.as_ref().map(|m| &m.schema)
     }
 
     pub async fn request(&mut self, request: Request) -> Outcome {
@@ -314,8 +320,13 @@ impl Session {
         let Admitted { joined, commands } = answer
             .await
             .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
+        let schema = joined
+            .schema
+            .clone()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "the room sent no schema"))?;
         self.room = Some(Membership {
             room: joined.room.id,
+            schema,
             inputs: ends.inputs,
             commands,
         });

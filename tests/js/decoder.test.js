@@ -1,26 +1,33 @@
 // The snapshot format against a second implementation: tests/js/delta.js decodes the binary
-// snapshots from docs/PROTOCOL.md alone, and must agree with the JSON view the server sends of
-// the same ticks: a live room of 200 wandering drones (most deltas list their few changed
-// entities by Rice-coded gaps), players who turn, aim, join and leave.
+// snapshots from docs/PROTOCOL.md alone, with the schema the join reply carries, and must agree
+// with the JSON view the server sends of the same ticks: a live room of 200 wandering drones
+// (most deltas list their few changed entities by Rice-coded gaps), players who turn, aim, join
+// and leave.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer, call, withTimeout, room } from "./helpers.js";
-import { SnapshotStream, decodeBody } from "./delta.js";
+import { SnapshotStream, compileSchema, decodeBody, fromView } from "./delta.js";
 
 const ctx = useServer(["--drones", "200"]);
 const open = ctx.open;
 
-test("the worked example in PROTOCOL.md decodes to what it says", () => {
-  const atRest = (i) => ({ id: i, kind: "drone", owner: null, pos: [i * 16, 160], vel: [8192, 8192], aim: 0, health: 100 });
+test("the worked example in PROTOCOL.md decodes to what it says", async () => {
+  const { socket } = await open({ name: "example" });
+  const made = await call(socket, "room:create", room("example", 2));
+  await call(socket, "room:leave");
+  const s = compileSchema(made.schema);
+  const drone = s.kinds.findIndex((k) => k.name === "drone");
+  // pos (x·16, 160), at rest (velocity slot 8192 is 0 u/s), aim 0, health 100.
+  const atRest = (i) => ({ id: i, kind: drone, owner: null, slots: [i * 16, 160, 8192, 8192, 0, 100] });
   const baseline = { tick: 1000, tickRate: 60, entities: Array.from({ length: 100 }, (_, k) => atRest(k + 1)) };
-  const body = Uint8Array.from([0xd0, 0xa3, 0xe5, 0xd3, 0xa7, 0x4f]);
-  const out = decodeBody(body, baseline);
+  const body = Uint8Array.from([0xd0, 0xa3, 0xe5, 0xe9, 0xd3, 0x27]);
+  const out = decodeBody(s, body, baseline);
   assert.equal(out.tick, 1001);
   assert.deepEqual(out.shape, { bitmap: false, changed: 1, removed: 0, spawned: 0 });
-  const expected = baseline.entities.map((e) => (e.id === 38 ? { ...e, pos: [500 * 16, 250 * 16] } : e));
+  const expected = baseline.entities.map((e) => (e.id === 38 ? { ...e, slots: [500 * 16, 250 * 16, 8192, 8192, 0, 100] } : e));
   assert.deepEqual(out.entities, expected);
   // One byte short is an error, not a different world.
-  assert.throws(() => decodeBody(body.subarray(0, 5), baseline), /out of bits/);
+  assert.throws(() => decodeBody(s, body.subarray(0, 5), baseline), /out of bits/);
 });
 
 test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the JSON view of the same ticks", async () => {
@@ -32,10 +39,10 @@ test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the J
   // The binary player decodes with tests/js/delta.js, acks every snapshot, runs in a circle
   // while sweeping its aim and holds fire now and then. The JSON player is sent the server's
   // own decoding of the same ticks.
-  const stream = new SnapshotStream();
+  assert.ok(made.schema?.kinds?.length > 0, "the join reply carries the room's schema");
+  const stream = new SnapshotStream(made.schema);
   const decoded = new Map();
   const viewed = new Map();
-  const TAU = 2 * Math.PI;
   let deltas = 0;
   let seq = 0;
   const seen = { listed: 0, bitmap: 0, removed: 0, spawned: 0 };
@@ -89,22 +96,15 @@ test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the J
   assert.ok(seen.listed > 0, "changed entities listed by Rice-coded gaps");
   assert.ok(seen.spawned > 0 && seen.removed > 0, "an entity spawned and one removed");
 
-  // JSON carries dequantised values; quantise them back (PROTOCOL.md, Quantisation).
-  const quantised = (e) => ({
-    id: e.id, kind: e.kind, owner: e.owner,
-    pos: e.pos.map((v) => Math.round(v * 16)),
-    vel: e.vel.map((v) => Math.round(v * 8) + 8192),
-    aim: Math.round((((e.aim % TAU) + TAU) % TAU) / TAU * 1024) % 1024,
-    health: e.health,
-  });
+  // JSON carries dequantised values; quantise them back with the schema (PROTOCOL.md, Schemas).
   const ticks = common().sort((x, y) => x - y);
   for (const t of ticks) {
-    assert.deepEqual(decoded.get(t), viewed.get(t).map(quantised), `tick ${t}`);
+    assert.deepEqual(decoded.get(t), viewed.get(t).map((v) => fromView(stream.schema, v)), `tick ${t}`);
   }
   // The compared ticks were not a still world.
   const first = decoded.get(ticks[0]);
   const last = decoded.get(ticks[ticks.length - 1]);
   assert.ok(first.length > 2, "the room has drones");
-  assert.notDeepEqual(first.map((e) => e.pos), last.map((e) => e.pos), "entities moved");
+  assert.notDeepEqual(first.map((e) => e.slots), last.map((e) => e.slots), "entities moved");
   for (const s of [bin, json]) await call(s, "room:leave");
 });

@@ -1,18 +1,24 @@
-// A second implementation of the snapshot packet and its delta body (format 3), written from
+// A second implementation of the snapshot packet and its delta body (format 4), written from
 // docs/PROTOCOL.md alone, so the tests can hold that document to "precise enough to write a
-// decoder from". A browser client can start from it. Entities stay in quantised integers
-// (PROTOCOL.md, Quantisation), so a decoded world compares exactly with the server's.
+// decoder from". It knows no game: it compiles the schema a join reply carries (its JSON form)
+// and decodes any room's snapshots with it. Entities stay in quantised slots (PROTOCOL.md,
+// "Schemas"), so a decoded world compares exactly with the server's; `view` dequantises.
 
 const MAX_BASELINE_AGE = 128;
 const MAX_ENTITIES = 65536;
-const POS_MAX = 16383;
-const VEL_REST = 8192;
-const KINDS = ["player", "drone", "projectile"];
-const NEIGHBOURS = [[-1, -1], [0, -1], [1, -1], [-1, 0], [1, 0], [-1, 1], [0, 1], [1, 1]];
+const ESCAPE = 16;
+const MAX_RICE = 24;
+const ATAN_TABLE = [
+  536870912, 316933406, 167458907, 85004756, 42667331, 21354465, 10679838, 5340245, 2670163,
+  1335087, 667544, 333772, 166886, 83443, 41722, 20861, 10430, 5215, 2608, 1304, 652, 326, 163,
+  81, 41, 20, 10, 5,
+];
+const TURN = 2 ** 32;
 
 /** Reads bits least-significant first, as docs/PROTOCOL.md packs them. */
 export class BitReader {
   constructor(bytes) { this.bytes = bytes; this.pos = 0; }
+  remaining() { return this.bytes.length * 8 - this.pos; }
   bit() {
     if (this.pos >= this.bytes.length * 8) throw new Error("out of bits");
     const b = (this.bytes[this.pos >> 3] >> (this.pos & 7)) & 1;
@@ -20,7 +26,6 @@ export class BitReader {
     return b;
   }
   bits(n) { let v = 0; for (let i = 0; i < n; i++) v += this.bit() * 2 ** i; return v; }
-  signed(n) { const v = this.bits(n); return v >= 2 ** (n - 1) ? v - 2 ** n : v; }
   gamma() {
     let len = 0;
     while (!this.bit()) {
@@ -43,60 +48,179 @@ export class BitReader {
   }
 }
 
-/** Where a velocity carries a position from tick `from` to tick `to` (PROTOCOL.md, Prediction). */
-export function predict(pos, vel, from, to, rate) {
-  if (rate === 0) return pos;
-  const path = (t) => {
-    const n = (vel - VEL_REST) * 2 * t;
-    return Math.sign(n) * Math.floor((2 * Math.abs(n) + rate) / (2 * rate));
-  };
-  return Math.min(Math.max(pos + path(to) - path(from), 0), POS_MAX);
+const bitsFor = (count) => (count <= 1 ? 0 : (count - 1).toString(2).length);
+
+/** `num / den` rounded half away from zero, exactly (`den` > 0). */
+function roundDiv(num, den) {
+  const a = 2 * Math.abs(num) + den;
+  const b = 2 * den;
+  if (Number.isSafeInteger(a) && Number.isSafeInteger(b * (a / b + 1))) {
+    let q = Math.floor(a / b);
+    while (q * b > a) q -= 1;
+    while ((q + 1) * b <= a) q += 1;
+    return Math.sign(num) * q;
+  }
+  const q = (2n * BigInt(Math.abs(num)) + BigInt(den)) / (2n * BigInt(den));
+  return Math.sign(num) * Number(q);
 }
 
-function advance(e, from, to, rate) {
-  return { ...e, pos: [predict(e.pos[0], e.vel[0], from, to, rate), predict(e.pos[1], e.vel[1], from, to, rate)] };
+/** The direction of (x, y) in `2^bits` steps of a turn, in integers (PROTOCOL.md, Heading). */
+export function heading(x, y, bits) {
+  const m = Math.max(Math.abs(x), Math.abs(y));
+  if (m === 0) return null;
+  let base = 0;
+  if (x < 0) { x = -x; y = -y; base = TURN / 2; }
+  const shift = 28 - (m.toString(2).length - 1);
+  if (shift >= 0) { x *= 2 ** shift; y *= 2 ** shift; } else { x = Math.floor(x / 2 ** -shift); y = Math.floor(y / 2 ** -shift); }
+  let z = 0;
+  for (let i = 0; i < ATAN_TABLE.length; i++) {
+    const dx = Math.floor(y / 2 ** i);
+    const dy = Math.floor(x / 2 ** i);
+    if (y > 0) { x += dx; y -= dy; z += ATAN_TABLE[i]; } else { x -= dx; y += dy; z -= ATAN_TABLE[i]; }
+  }
+  const turns = (((base + z) % TURN) + TURN) % TURN;
+  return Math.floor((turns + 2 ** (31 - bits)) / 2 ** (32 - bits)) % 2 ** bits;
 }
 
-function inRange(v, max, what) {
-  if (v < 0 || v > max) throw new Error(`${what} out of range`);
+/** A field type's slot bounds and absolute width. */
+function typeInfo(f) {
+  switch (f.type) {
+    case "fixed": return { max: f.count - 1, bits: bitsFor(f.count), zero: Math.min(Math.max(-f.minQ, 0), f.count - 1), residual: true };
+    case "int": return { max: f.max - f.min, bits: bitsFor(f.max - f.min + 1), zero: Math.min(Math.max(0, f.min), f.max) - f.min, residual: true };
+    case "angle": return { max: 2 ** f.bits - 1, bits: f.bits, zero: 0, residual: true };
+    case "enum": return { max: f.variants.length - 1, bits: bitsFor(f.variants.length), zero: 0, residual: false };
+    case "bool": return { max: 1, bits: 1, zero: 0, residual: false };
+    case "entity": return { max: 2 ** 32 - 1, bits: 32, zero: 0, residual: false };
+    default: throw new Error(`unknown field type ${f.type}`);
+  }
+}
+
+/** Whole units of a fixed-point field in steps of 1/den: {den, lowest, bits}, or null. */
+function wholeUnits(f) {
+  if (f.type !== "fixed" || f.step.num !== 1 || f.step.den < 2) return null;
+  const den = f.step.den;
+  const mod = ((f.minQ % den) + den) % den;
+  const lowest = Math.floor(f.minQ / den) + (mod !== 0 ? 1 : 0);
+  const highest = Math.floor((f.minQ + f.count - 1) / den);
+  return highest >= lowest ? { den, lowest, bits: bitsFor(highest - lowest + 1) } : null;
+}
+
+const gcd = (a, b) => (b === 0 ? Math.max(a, 1) : gcd(b, a % b));
+
+/** Compiles a schema's JSON form into what decoding needs. */
+export function compileSchema(schema) {
+  const kinds = schema.kinds.map((k) => {
+    let at = 0;
+    const fields = k.fields.map((f) => {
+      const field = { ...f, at, info: typeInfo(f), whole: wholeUnits(f), predict: f.predict ?? { type: "hold" } };
+      at += f.dims;
+      return field;
+    });
+    for (const f of fields) {
+      if (f.predict.type === "hold") continue;
+      const v = fields[f.predict.from];
+      f.source = v.at;
+      f.zero = -v.minQ;
+      if (f.predict.type === "integrate") {
+        const kn = v.step.num * f.step.den;
+        const kd = v.step.den * f.step.num;
+        const g = gcd(kn, kd);
+        f.kn = kn / g;
+        f.kd = kd / g;
+      }
+    }
+    const order = fields.filter((f) => f.predict.type === "hold").concat(fields.filter((f) => f.predict.type !== "hold"));
+    return { name: k.name, fields, order, slots: at };
+  });
+  const stride = Math.max(0, ...kinds.map((k) => k.slots));
+  const zeros = kinds.map((k) => {
+    const z = new Array(stride).fill(0);
+    for (const f of k.fields) for (let a = 0; a < f.dims; a++) z[f.at + a] = f.info.zero;
+    return z;
+  });
+  return { kinds, stride, zeros, kindBits: bitsFor(kinds.length) };
+}
+
+/** Fills the predicted fields of `out` from baseline slots `base` and new slots `out` (held fields final). */
+function predictFields(kind, base, out, from, to, rate) {
+  for (const f of kind.fields) {
+    if (f.predict.type === "integrate") {
+      if (rate === 0) continue;
+      for (let a = 0; a < f.dims; a++) {
+        const v = base[f.source + a] - f.zero + (out[f.source + a] - f.zero);
+        const den = 2 * f.kd * rate;
+        const path = (t) => roundDiv(v * t * f.kn, den);
+        out[f.at + a] = Math.min(Math.max(base[f.at + a] + path(to) - path(from), 0), f.info.max);
+      }
+    } else if (f.predict.type === "heading") {
+      const h = heading(out[f.source] - f.zero, out[f.source + 1] - f.zero, f.bits);
+      if (h !== null) out[f.at] = h;
+    }
+  }
+}
+
+function inRange(v, max) {
+  if (!(v >= 0 && v <= max)) throw new Error("value out of its declared range");
   return v;
 }
 
-function readAbsolutePosition(r) {
-  if (r.bit()) return [inRange(r.bits(10) * 16, POS_MAX, "position"), inRange(r.bits(10) * 16, POS_MAX, "position")];
-  return [r.bits(14), r.bits(14)];
+function readAbsolute(r, f, out) {
+  if (f.type === "bool") { out[f.at] ^= 1; return; }
+  if (f.type === "entity") { for (let a = 0; a < f.dims; a++) out[f.at + a] = r.ugamma(); return; }
+  if (f.whole && r.bit()) {
+    for (let a = 0; a < f.dims; a++) out[f.at + a] = inRange((f.whole.lowest + r.bits(f.whole.bits)) * f.whole.den - f.minQ, f.info.max);
+    return;
+  }
+  for (let a = 0; a < f.dims; a++) out[f.at + a] = inRange(r.bits(f.info.bits), f.info.max);
 }
 
-function readChanges(r, p) {
-  const mask = r.bit() ? 1 : r.bits(4);
-  const e = { ...p };
-  if (mask & 1) {
-    const cls = r.bits(2);
-    let d = null;
-    if (cls === 0) d = NEIGHBOURS[r.bits(3)];
-    else if (cls === 1) d = [r.signed(3), r.signed(3)];
-    else if (cls === 2) d = [r.signed(7), r.signed(7)];
-    e.pos = d === null
-      ? readAbsolutePosition(r)
-      : [inRange(p.pos[0] + d[0], POS_MAX, "position"), inRange(p.pos[1] + d[1], POS_MAX, "position")];
+function readField(r, f, coding, out) {
+  if (coding === "absolute") return readAbsolute(r, f, out);
+  const k = coding;
+  for (let a = 0; a < f.dims; a++) {
+    let q = 0;
+    while (!r.bit()) { q += 1; if (q === ESCAPE) break; }
+    if (q === ESCAPE) { out[f.at + a] = inRange(r.bits(f.info.bits), f.info.max); continue; }
+    const z = q * 2 ** k + r.bits(k);
+    const d = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    const p = out[f.at + a];
+    out[f.at + a] = f.type === "angle" ? (((p + d) % 2 ** f.bits) + 2 ** f.bits) % 2 ** f.bits : inRange(p + d, f.info.max);
   }
-  if (mask & 2) {
-    e.vel = r.bit()
-      ? [r.bits(14), r.bits(14)]
-      : [inRange(p.vel[0] + r.signed(6), POS_MAX, "velocity"), inRange(p.vel[1] + r.signed(6), POS_MAX, "velocity")];
-  }
-  if (mask & 4) e.aim = r.bit() ? r.bits(10) : (((p.aim + r.signed(6)) % 1024) + 1024) % 1024;
-  if (mask & 8) e.health = r.bits(8);
-  return e;
 }
 
-function readFull(r, id) {
-  const kind = KINDS[r.bits(2)];
-  if (kind === undefined) throw new Error("unknown entity kind");
-  const owner = r.bit() ? r.ugamma() : null;
-  const pos = readAbsolutePosition(r);
-  const vel = r.bit() ? [VEL_REST, VEL_REST] : [r.bits(14), r.bits(14)];
-  return { id, kind, owner, pos, vel, aim: r.bits(10), health: r.bits(8) };
+/** A section's masks (per record, one bool per field) and codings (per kind, per field). */
+function readSectionPlan(r, s, kinds, first) {
+  const masks = [];
+  const last = new Map();
+  const used = s.kinds.map((k) => new Array(k.fields.length).fill(false));
+  for (const ki of kinds) {
+    const kind = s.kinds[ki];
+    let mask;
+    if (r.bit()) {
+      mask = last.get(ki) ?? kind.fields.map((f) => first === "all" || f.predict.type !== "hold");
+    } else {
+      mask = kind.fields.map(() => r.bit() === 1);
+    }
+    last.set(ki, mask);
+    masks.push(mask);
+    mask.forEach((m, i) => { used[ki][i] ||= m; });
+  }
+  const codings = s.kinds.map((kind, ki) => kind.fields.map((f, i) => {
+    if (!used[ki][i] || !f.info.residual) return "absolute";
+    if (r.bit()) return "absolute";
+    const k = r.ugamma();
+    if (k > MAX_RICE) throw new Error("Rice parameter too large");
+    return k;
+  }));
+  return { masks, codings };
+}
+
+function readRecord(r, kind, mask, codings, values, afterHeld) {
+  let predicted = false;
+  for (const f of kind.order) {
+    if (f.predict.type !== "hold" && !predicted) { afterHeld(values); predicted = true; }
+    if (mask[kind.fields.indexOf(f)]) readField(r, f, codings[kind.fields.indexOf(f)], values);
+  }
 }
 
 /** Splits a snapshot packet (`0x02` + input ack + body) into {inputAck, body}. */
@@ -119,11 +243,12 @@ export function readHeader(r) {
 }
 
 /**
- * Decodes one delta body against `baseline` ({tick, tickRate, entities} or null for a full
- * snapshot). Returns {tick, tickRate, entities, shape}: entities sorted by id; shape says how
- * the body listed its changes ({bitmap, changed, removed, spawned}).
+ * Decodes one delta body in the shape of compiled schema `s` against `baseline` ({tick,
+ * tickRate, entities} or null for a full snapshot). Returns {tick, tickRate, entities, shape}:
+ * entities ({id, kind, owner, slots}) sorted by id; shape says how the body listed its changes
+ * ({bitmap, changed, removed, spawned}).
  */
-export function decodeBody(body, baseline) {
+export function decodeBody(s, body, baseline) {
   const r = new BitReader(body);
   const header = readHeader(r);
   let tick, tickRate, base = [];
@@ -136,6 +261,7 @@ export function decodeBody(body, baseline) {
     tickRate = baseline.tickRate;
     base = baseline.entities;
   }
+  const from = baseline?.tick ?? tick;
 
   const removed = [];
   if (r.bit()) {
@@ -153,7 +279,7 @@ export function decodeBody(body, baseline) {
     const count = r.ugamma();
     if (count > base.length) throw new Error("too many changes");
     const q = Math.floor((11 * base.length) / (16 * Math.max(count, 1)));
-    const k = q === 0 ? 0 : Math.floor(Math.log2(q));
+    const k = q === 0 ? 0 : q.toString(2).length - 1;
     let next = 0;
     for (let i = 0; i < count; i++) {
       const idx = next + r.rice(k, base.length - next - 1);
@@ -161,10 +287,25 @@ export function decodeBody(body, baseline) {
       next = idx + 1;
     }
   }
-  const entities = base.map((e) => advance(e, baseline?.tick ?? tick, tick, tickRate));
-  for (const idx of changedAt) entities[idx] = readChanges(r, entities[idx]);
+  // Every baseline entity carried forward by its predictions, then the listed ones corrected.
+  const entities = base.map((e) => {
+    const kind = s.kinds[e.kind];
+    const slots = e.slots.slice();
+    predictFields(kind, e.slots, slots, from, tick, tickRate);
+    return { ...e, slots };
+  });
+  if (changedAt.length > 0) {
+    const plan = readSectionPlan(r, s, changedAt.map((i) => base[i].kind), "predicted");
+    changedAt.forEach((idx, n) => {
+      const b = base[idx];
+      const kind = s.kinds[b.kind];
+      const values = b.slots.slice();
+      readRecord(r, kind, plan.masks[n], plan.codings[b.kind], values, (v) => predictFields(kind, b.slots, v, from, tick, tickRate));
+      entities[idx] = { ...b, slots: values };
+    });
+  }
 
-  // Removed ids must be in the baseline and not also changed (linear in the baseline's size).
+  // Removed ids must be in the baseline and not also changed.
   const gone = new Set(removed);
   if (gone.size > 0) {
     const changed = new Set(changedAt);
@@ -178,13 +319,30 @@ export function decodeBody(body, baseline) {
   }
   const kept = entities.filter((e) => !gone.has(e.id));
 
-  const spawned = new Map();
+  // Spawned: heads, then values against the one of their kind before them (or zeros).
   const count = r.ugamma();
+  if (count > MAX_ENTITIES || count > r.remaining()) throw new Error("too many entities");
+  const heads = [];
   let next = 0;
   for (let i = 0; i < count; i++) {
     const id = next + r.ugamma();
     next = id + 1;
-    spawned.set(id, readFull(r, id));
+    const kind = r.bits(s.kindBits);
+    if (kind >= s.kinds.length) throw new Error("unknown entity kind");
+    const owner = r.bit() ? r.ugamma() : null;
+    heads.push({ id, kind, owner });
+  }
+  const spawned = new Map();
+  if (count > 0) {
+    const plan = readSectionPlan(r, s, heads.map((h) => h.kind), "all");
+    const lastOfKind = new Map();
+    heads.forEach((h, n) => {
+      const kind = s.kinds[h.kind];
+      const values = (lastOfKind.get(h.kind) ?? s.zeros[h.kind]).slice();
+      readRecord(r, kind, plan.masks[n], plan.codings[h.kind], values, () => {});
+      lastOfKind.set(h.kind, values);
+      spawned.set(h.id, { ...h, slots: values });
+    });
   }
   const all = kept.filter((e) => !spawned.has(e.id)).concat([...spawned.values()]);
   all.sort((a, b) => a.id - b.id);
@@ -193,13 +351,60 @@ export function decodeBody(body, baseline) {
   return { tick, tickRate, entities: all, shape };
 }
 
+/** An entity's fields by name, dequantised as the JSON snapshot face writes them. */
+export function view(s, e) {
+  const kind = s.kinds[e.kind];
+  const out = { id: e.id, kind: kind.name, owner: e.owner };
+  for (const f of kind.fields) {
+    const values = e.slots.slice(f.at, f.at + f.dims).map((q) => dequantise(f, q));
+    out[f.name] = f.dims === 1 ? values[0] : values;
+  }
+  return out;
+}
+
+export function dequantise(f, q) {
+  switch (f.type) {
+    case "fixed": return ((f.minQ + q) * f.step.num) / f.step.den;
+    case "int": return f.min + q;
+    case "angle": { const a = (q / 2 ** f.bits) * 2 * Math.PI; return a >= Math.PI ? a - 2 * Math.PI : a; }
+    case "enum": return f.variants[q];
+    case "bool": return q !== 0;
+    default: return q === 0 ? null : q;
+  }
+}
+
+/** A JSON-face value back to its slot (PROTOCOL.md, "Schemas"). */
+export function quantise(f, v) {
+  switch (f.type) {
+    case "fixed": return Math.round((v * f.step.den) / f.step.num) - f.minQ;
+    case "int": return v - f.min;
+    case "angle": { const steps = 2 ** f.bits; const t = (((v % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI)) / (2 * Math.PI); return Math.round(t * steps) % steps; }
+    case "enum": return f.variants.indexOf(v);
+    case "bool": return v ? 1 : 0;
+    default: return v ?? 0;
+  }
+}
+
+/** A JSON-face entity in the slots a decoder holds. */
+export function fromView(s, v) {
+  const kindIndex = s.kinds.findIndex((k) => k.name === v.kind);
+  const kind = s.kinds[kindIndex];
+  const slots = new Array(s.stride).fill(0);
+  for (const f of kind.fields) {
+    const vals = f.dims === 1 ? [v[f.name]] : v[f.name];
+    vals.forEach((x, a) => { slots[f.at + a] = quantise(f, x); });
+  }
+  return { id: v.id, kind: kindIndex, owner: v.owner, slots };
+}
+
 /**
- * A client's side of the snapshot stream: decodes snapshot packets (`0x02` + input ack + body)
- * in arrival order, keeping every decoded snapshot up to 128 ticks older than the newest so any
- * baseline the server may pick is held.
+ * A client's side of the snapshot stream in the shape of a room's schema (its JSON form, from
+ * the join reply): decodes snapshot packets (`0x02` + input ack + body) in arrival order,
+ * keeping every decoded snapshot up to 128 ticks older than the newest so any baseline the
+ * server may pick is held.
  */
 export class SnapshotStream {
-  constructor() { this.held = []; }
+  constructor(schema) { this.schema = compileSchema(schema); this.held = []; }
   get current() { return this.held[this.held.length - 1] ?? null; }
 
   /** Returns {inputAck, snapshot, delta} for a newer snapshot, or null for a stale one. */
@@ -208,7 +413,7 @@ export class SnapshotStream {
     const header = readHeader(new BitReader(body));
     const delta = !header.full;
     const baseline = delta ? this.held.findLast((s) => (s.tick & 0xff) === header.baselineLow) ?? null : null;
-    const snapshot = decodeBody(body, baseline);
+    const snapshot = decodeBody(this.schema, body, baseline);
     if (this.current && snapshot.tick <= this.current.tick) return null;
     this.held.push(snapshot);
     this.held = this.held.filter((s) => s.tick + MAX_BASELINE_AGE >= snapshot.tick);

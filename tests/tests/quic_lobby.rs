@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use tickwire_client::{Client, ClientError};
+use tickwire_protocol::arena;
 use tickwire_protocol::{CreateRoom, ErrorCode, RoomEvent, RoomState};
 use tickwire_tests::*;
 
@@ -232,9 +233,7 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
     state(&mut human, RoomState::Playing).await;
     let me = human.player();
     let bots_at = |r: &tickwire_client::Received| -> Vec<(u32, [u16; 2])> {
-        r.snapshot
-            .entities
-            .iter()
+        arena::entities(&r.snapshot)
             .filter(|e| e.kind == tickwire_protocol::EntityKind::Player && e.owner != Some(me))
             .map(|e| (e.id.0, e.pos))
             .collect()
@@ -305,15 +304,13 @@ async fn spectators_watch_a_match_without_a_seat() {
     assert_eq!(watching.room.players, 2, "and takes no seat");
     let me = watcher.player();
     let seen = snapshot_where(&mut watcher, "the match's entities", |r| {
-        r.snapshot
-            .entities
-            .iter()
+        arena::entities(&r.snapshot)
             .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
             .count()
             == 2
     })
     .await;
-    assert!(seen.snapshot.entities.iter().all(|e| e.owner != Some(me)));
+    assert!(arena::entities(&seen.snapshot).all(|e| e.owner != Some(me)));
     // Its acks turn the stream into deltas, and it hears the room's events.
     for _ in 0..10 {
         watcher.send_input(glam::Vec2::ZERO, 0.0, 0).unwrap();
@@ -359,9 +356,7 @@ async fn bots_fill_empty_seats_for_a_match_and_leave_after() {
     human.set_ready(true).await.unwrap();
     state(&mut human, RoomState::Playing).await;
     let players = |r: &tickwire_client::Received| {
-        r.snapshot
-            .entities
-            .iter()
+        arena::entities(&r.snapshot)
             .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
             .count()
     };

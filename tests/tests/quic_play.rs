@@ -5,13 +5,12 @@ use glam::Vec2;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tickwire_protocol::arena;
 use tickwire_protocol::{EntityKind, PlayerId, RoomEvent};
 use tickwire_tests::*;
 
 fn player_x(r: &tickwire_client::Received, player: PlayerId) -> Option<f32> {
-    r.snapshot
-        .entities
-        .iter()
+    arena::entities(&r.snapshot)
         .find(|e| e.kind == EntityKind::Player && e.owner == Some(player))
         .map(|e| e.position().x)
 }
@@ -79,9 +78,9 @@ async fn players_in_different_rooms_never_see_each_other() {
         a.send_input(Vec2::X, 0.5, 1).unwrap();
         b.send_input(-Vec2::X, -0.5, 1).unwrap();
         let rb = within("b's snapshot", b.next_snapshot()).await.unwrap();
-        owners_seen_by_b.extend(rb.snapshot.entities.iter().filter_map(|e| e.owner));
+        owners_seen_by_b.extend(arena::entities(&rb.snapshot).filter_map(|e| e.owner));
         let ra = within("a's snapshot", a.next_snapshot()).await.unwrap();
-        owners_seen_by_a.extend(ra.snapshot.entities.iter().filter_map(|e| e.owner));
+        owners_seen_by_a.extend(arena::entities(&ra.snapshot).filter_map(|e| e.owner));
     }
     assert_eq!(owners_seen_by_b, BTreeSet::from([pb]));
     assert_eq!(owners_seen_by_a, BTreeSet::from([pa]));
@@ -142,17 +141,14 @@ async fn snapshots_larger_than_a_datagram_still_arrive() {
     let mut client = connect(&server, "big").await;
     let joined = client.create_room(arena_room("crowd", 2)).await.unwrap();
     let max = client.connection().max_datagram_size().unwrap();
-    let r = snapshot_where(&mut client, "a large snapshot", |r| {
-        r.snapshot.entities.len() > 1500
-    })
-    .await;
+    let r = snapshot_where(&mut client, "a large snapshot", |r| r.snapshot.len() > 1500).await;
     let truth = server
         .lobby
         .inspect(joined.room.id, r.snapshot.tick)
         .await
         .expect("tick still in history");
     assert_eq!(*r.snapshot, truth);
-    let full = tickwire_protocol::delta::encode(None, &truth).len();
+    let full = tickwire_protocol::delta::encode(&arena::schema(), None, &truth).len();
     assert!(
         full > max,
         "a full snapshot ({full} bytes) exceeds a datagram ({max} bytes)"

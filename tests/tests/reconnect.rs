@@ -5,6 +5,7 @@
 use glam::Vec2;
 use std::sync::atomic::Ordering;
 use tickwire_client::{Client, SioClient};
+use tickwire_protocol::arena;
 use tickwire_protocol::{EntityKind, PlayerId, RoomEvent};
 use tickwire_tests::*;
 
@@ -84,12 +85,12 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
         "resumed from a full snapshot"
     );
     // ...and the new connection's, numbered from 1 again, move the player.
-    let start = r.snapshot.get(entity).unwrap().position();
+    let start = arena::get(&r.snapshot, entity).unwrap().position();
     let walked = within("the resumed player to walk", async {
         loop {
             back.send_input(Vec2::X, 0.0, 0).unwrap();
             let r = back.next_snapshot().await.unwrap();
-            if r.snapshot.get(entity).unwrap().position().x > start.x + 20.0 {
+            if arena::get(&r.snapshot, entity).unwrap().position().x > start.x + 20.0 {
                 return r;
             }
         }
@@ -119,9 +120,7 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
         Some(entity)
     );
     snapshot_where(&mut sio, "Socket.IO snapshots", |r| {
-        r.snapshot
-            .entities
-            .iter()
+        arena::entities(&r.snapshot)
             .any(|e| e.kind == EntityKind::Player && e.owner == Some(player))
     })
     .await;

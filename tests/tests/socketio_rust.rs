@@ -5,6 +5,7 @@
 use glam::Vec2;
 use std::sync::atomic::Ordering;
 use tickwire_client::SioClient;
+use tickwire_protocol::arena;
 use tickwire_protocol::{EntityKind, RoomEvent};
 use tickwire_tests::*;
 
@@ -34,9 +35,7 @@ async fn a_socketio_player_plays_beside_a_quic_player() {
 
     let me = sio.player();
     let own_x = |r: &tickwire_client::Received| {
-        r.snapshot
-            .entities
-            .iter()
+        arena::entities(&r.snapshot)
             .find(|e| e.kind == EntityKind::Player && e.owner == Some(me))
             .map(|e| e.position().x)
     };
@@ -48,10 +47,7 @@ async fn a_socketio_player_plays_beside_a_quic_player() {
         loop {
             sio.send_input(dir, 0.0, 0).unwrap();
             let r = quic.next_snapshot().await.unwrap();
-            let x = r
-                .snapshot
-                .entities
-                .iter()
+            let x = arena::entities(&r.snapshot)
                 .find(|e| e.owner == Some(me) && e.kind == EntityKind::Player)
                 .map(|e| e.position().x);
             if x.is_some_and(|x| (x - start).abs() > 50.0) {

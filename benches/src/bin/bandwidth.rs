@@ -10,7 +10,7 @@ use glam::Vec2;
 use std::collections::VecDeque;
 use tickwire_protocol::delta;
 use tickwire_protocol::packet::SNAPSHOT_HEADER_BYTES;
-use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, Snapshot, Tick};
+use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, Snapshot, Tick, arena};
 
 /// Trials averaged for each Colyseus row (positions are random).
 const TRIALS: usize = 200;
@@ -81,24 +81,28 @@ struct Colyseus {
 /// As in the Colyseus schema benchmark: 100 entities at random whole-number x/y (here in a
 /// 1000x1000 area), then x/y of 1, 50 or all 100 of them set to new random values.
 fn colyseus_xy() -> Colyseus {
+    let schema = arena::schema();
     let mut rng = fastrand::Rng::with_seed(2671);
     let mut sums = [0usize; 4];
     for _ in 0..TRIALS {
         let entities: Vec<EntityState> = (1..=100)
             .map(|i| resting(i, random_spot(&mut rng)))
             .collect();
-        let base = Snapshot::capture(Tick(1000), entities);
-        sums[0] += delta::encode(None, &base).len();
+        let base = arena::capture(Tick(1000), entities.iter().copied());
+        sums[0] += delta::encode(&schema, None, &base).len();
         for (k, changes) in [1usize, 50, 100].into_iter().enumerate() {
-            let mut next = base.clone();
-            next.tick = Tick(1001);
+            let mut moved = entities.clone();
             let mut picked: Vec<usize> = (0..100).collect();
             rng.shuffle(&mut picked);
             for &i in &picked[..changes] {
-                next.entities[i] = resting(next.entities[i].id.0, random_spot(&mut rng));
+                moved[i] = resting(moved[i].id.0, random_spot(&mut rng));
             }
-            let bytes = delta::encode(Some(&base), &next);
-            assert_eq!(delta::decode(&bytes, Some(&base)).as_ref(), Ok(&next));
+            let next = arena::capture(Tick(1001), moved);
+            let bytes = delta::encode(&schema, Some(&base), &next);
+            assert_eq!(
+                delta::decode(&schema, &bytes, Some(&base)).as_ref(),
+                Ok(&next)
+            );
             sums[k + 1] += bytes.len();
         }
     }
@@ -150,6 +154,7 @@ struct Arena {
 /// their aim all the time; 1,000 drones of which about 10% fly at 80 units/s at any moment,
 /// turning now and then, stopping and starting so the share stays near 10%; the rest rest.
 fn arena() -> Arena {
+    let schema = arena::schema();
     let mut rng = fastrand::Rng::with_seed(1000);
     let dt = 1.0 / HZ as f32;
     struct Mover {
@@ -169,7 +174,7 @@ fn arena() -> Arena {
         })
         .collect();
     let capture = |movers: &[Mover], tick: u32| {
-        let es = movers
+        let es: Vec<EntityState> = movers
             .iter()
             .enumerate()
             .map(|(i, m)| {
@@ -189,7 +194,7 @@ fn arena() -> Arena {
                 EntityState::quantise(NetId(i as u32 + 1), kind, owner, m.pos, vel, aim, 100.0)
             })
             .collect();
-        Snapshot::capture(Tick(tick), es).with_tick_rate(HZ as u8)
+        arena::capture(Tick(tick), es).with_tick_rate(HZ as u8)
     };
 
     // The server's history and the client's acks in flight (arriving ACK_DELAY ticks later).
@@ -228,7 +233,7 @@ fn arena() -> Arena {
         let mut snap = capture(&movers, tick);
         // As the server does: straight movers stay on their prediction from the last capture.
         if let Some(prev) = history.back() {
-            delta::settle(prev, &mut snap);
+            delta::settle(&schema, prev, &mut snap);
         }
         // Acks sent ACK_DELAY ticks ago arrive now (5% never do).
         if in_flight.len() == ACK_DELAY
@@ -237,20 +242,24 @@ fn arena() -> Arena {
             acked = Some(acked.map_or(t, |a: Tick| a.max(t)));
         }
         let base = acked.and_then(|t| history.iter().find(|s| s.tick == t));
-        let bytes = delta::encode(base, &snap);
-        let decoded = delta::decode(&bytes, base.filter(|b| delta::usable_baseline(b, &snap)));
+        let bytes = delta::encode(&schema, base, &snap);
+        let decoded = delta::decode(
+            &schema,
+            &bytes,
+            base.filter(|b| delta::usable_baseline(b, &snap)),
+        );
         assert_eq!(decoded.as_ref(), Ok(&snap), "arena round trip at {tick}");
         if tick > WARMUP {
             let diff = match base {
                 Some(b) => count_changed(b, &snap),
-                None => snap.entities.len(),
+                None => snap.len(),
             };
             bits += bytes.len() * 8;
             changed += diff;
             snapshots += 1;
         }
         if tick == WARMUP {
-            full_snapshot_bytes = delta::encode(None, &snap).len();
+            full_snapshot_bytes = delta::encode(&schema, None, &snap).len();
         }
         in_flight.push_back((rng.f64() >= ACK_LOSS).then_some(snap.tick));
         history.push_back(snap);
@@ -261,14 +270,16 @@ fn arena() -> Arena {
     // What unchanged entities cost: a delta in which nothing changed (every entity at rest in
     // both snapshots, so none moves either), spread over all of them.
     let last = history.back().expect("ran");
-    let mut still = last.clone();
-    for e in &mut still.entities {
-        e.vel = EntityState::REST_VEL;
-    }
-    let mut same = still.clone();
-    same.tick = Tick(last.tick.0 + 1);
-    let idle_bits = delta::encode(Some(&still), &same).len() * 8;
-    let entities = last.entities.len();
+    let resting: Vec<EntityState> = arena::entities(last)
+        .map(|e| EntityState {
+            vel: EntityState::REST_VEL,
+            ..e
+        })
+        .collect();
+    let still = arena::capture(last.tick, resting.iter().copied()).with_tick_rate(HZ as u8);
+    let same = arena::capture(Tick(last.tick.0 + 1), resting).with_tick_rate(HZ as u8);
+    let idle_bits = delta::encode(&schema, Some(&still), &same).len() * 8;
+    let entities = last.len();
     let mean_bits = bits as f64 / snapshots as f64;
     let moving = changed as f64 / snapshots as f64;
     Arena {
@@ -283,8 +294,5 @@ fn arena() -> Arena {
 }
 
 fn count_changed(base: &Snapshot, next: &Snapshot) -> usize {
-    next.entities
-        .iter()
-        .filter(|e| base.get(e.id) != Some(e))
-        .count()
+    next.iter().filter(|e| base.get(e.id) != Some(*e)).count()
 }

@@ -8,11 +8,13 @@ use super::{Game, GameMode, TickInput};
 use glam::Vec2;
 use hecs::{Entity, World};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tickwire_protocol::movement::{
     self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
 use tickwire_protocol::{
-    EntityKind, EntityState, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent,
+    Capture, EntityKind, EntityState, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
+    arena,
 };
 
 pub const PLAYER_HEALTH: f32 = 100.0;
@@ -338,7 +340,11 @@ impl Game for Arena {
         }
     }
 
-    fn capture(&self, world: &World, out: &mut Vec<EntityState>) {
+    fn schema(&self) -> Arc<Schema> {
+        arena::schema()
+    }
+
+    fn capture(&self, world: &World, out: &mut Capture) {
         let mut q = world.query::<(
             &NetId,
             &EntityKind,
@@ -351,9 +357,8 @@ impl Game for Arena {
         for (id, kind, body, aim, health, player, projectile) in q.iter() {
             let owner = player.copied().or(projectile.map(|p| p.owner));
             let health = health.map_or(0.0, |h| h.0);
-            out.push(EntityState::quantise(
-                *id, *kind, owner, body.pos, body.vel, aim.0, health,
-            ));
+            let e = EntityState::quantise(*id, *kind, owner, body.pos, body.vel, aim.0, health);
+            out.push(e.head(), &e.slots());
         }
     }
 }
@@ -587,10 +592,13 @@ mod tests {
     use super::*;
 
     fn capture(arena: &Arena, world: &World) -> Vec<EntityState> {
-        let mut out = Vec::new();
+        let mut out = Capture::new(arena::SLOTS);
         arena.capture(world, &mut out);
-        out.sort_by_key(|e| e.id);
-        out
+        arena::entities(&tickwire_protocol::Snapshot::capture(
+            out,
+            Default::default(),
+        ))
+        .collect()
     }
 
     #[test]

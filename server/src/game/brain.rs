@@ -4,7 +4,7 @@
 
 use glam::Vec2;
 use tickwire_protocol::input::BUTTON_FIRE;
-use tickwire_protocol::{EntityKind, PlayerId, Snapshot};
+use tickwire_protocol::{EntityKind, PlayerId, Snapshot, arena};
 
 const KEEP_DISTANCE: f32 = 160.0;
 const FIRE_RANGE: f32 = 420.0;
@@ -35,10 +35,8 @@ impl Brain {
     }
 
     pub fn act(&mut self, me: PlayerId, world: &Snapshot) -> Action {
-        let Some(own) = world
-            .entities
-            .iter()
-            .find(|e| e.kind == EntityKind::Player && e.owner == Some(me))
+        let Some(own) =
+            arena::entities(world).find(|e| e.kind == EntityKind::Player && e.owner == Some(me))
         else {
             return self.idle();
         };
@@ -47,9 +45,7 @@ impl Brain {
         }
         let pos = own.position();
         let nearest = |kind: EntityKind| {
-            world
-                .entities
-                .iter()
+            arena::entities(world)
                 .filter(|e| e.kind == kind && e.id != own.id && e.health > 0)
                 .map(|e| (e.position(), e.position().distance_squared(pos)))
                 .min_by(|a, b| a.1.total_cmp(&b.1))
@@ -118,9 +114,9 @@ mod tests {
 
     #[test]
     fn bots_chase_aim_and_fire_at_the_nearest_player() {
-        let world = Snapshot::capture(
+        let world = arena::capture(
             Tick(1),
-            vec![
+            [
                 player(1, 1, 100.0),
                 player(2, 2, 400.0),
                 player(3, 3, 900.0),

@@ -7,7 +7,7 @@ pub mod brain;
 use hecs::World;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tickwire_protocol::{EntityState, NetId, PlayerId, RoomEvent};
+use tickwire_protocol::{Capture, NetId, PlayerId, RoomEvent, Schema};
 
 /// What a player wants this tick: the input its queue gives this step (see `room::inputs`).
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
@@ -39,8 +39,11 @@ pub trait Game: Send {
         dt: f32,
         events: &mut Vec<RoomEvent>,
     );
-    /// Appends the replicated state of every entity (any order) to `out`.
-    fn capture(&self, world: &World, out: &mut Vec<EntityState>);
+    /// The replicated schema every [`Game::capture`] follows (the same for every room of a mode).
+    fn schema(&self) -> Arc<Schema>;
+    /// Adds the replicated state of every entity (any order) to `out`, in the shape of
+    /// [`Game::schema`].
+    fn capture(&self, world: &World, out: &mut Capture);
 }
 
 /// A game the server can host under a mode name: how to make one for a new room.

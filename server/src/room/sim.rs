@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tickwire_protocol::{
-    EntityState, ErrorBody, ErrorCode, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState,
-    Snapshot, Tick, delta,
+    Capture, ErrorBody, ErrorCode, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState,
+    Schema, Snapshot, Tick, delta,
 };
 
 struct Seat {
@@ -90,13 +90,14 @@ pub struct RoomSim {
     events: Vec<RoomEvent>,
     // Buffers kept between ticks so a step allocates nothing in the steady state.
     inputs: Vec<(PlayerId, TickInput)>,
-    captured: Vec<EntityState>,
+    schema: Arc<Schema>,
 }
 
 impl RoomSim {
     /// A room stepping `tick_rate` times a simulated second (dt = 1 / tick_rate).
     pub fn new(game: Box<dyn Game>, tick_rate: u8, ticks_per_snapshot: u32) -> RoomSim {
         let tick_rate = tick_rate.max(1);
+        let schema = game.schema();
         RoomSim {
             world: World::new(),
             game,
@@ -115,12 +116,17 @@ impl RoomSim {
             cache: EncodeCache::default(),
             events: Vec::new(),
             inputs: Vec::new(),
-            captured: Vec::new(),
+            schema,
         }
     }
 
     pub fn tick(&self) -> Tick {
         self.tick
+    }
+
+    /// The game's replicated schema, which every snapshot of this room follows.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
     }
 
     /// At each match start, seats left empty up to `seats` get bots (ids from `ids`), who leave
@@ -523,12 +529,11 @@ impl RoomSim {
     /// the prediction from the previous capture (`delta::settle`: what makes them free in the
     /// deltas).
     pub fn capture(&mut self) -> &Snapshot {
-        self.captured.clear();
-        self.game.capture(&self.world, &mut self.captured);
-        let entities = std::mem::take(&mut self.captured);
-        let mut snapshot = Snapshot::capture(self.tick, entities).with_tick_rate(self.tick_rate);
+        let mut capture = Capture::new(self.schema.stride());
+        self.game.capture(&self.world, &mut capture);
+        let mut snapshot = Snapshot::capture(capture, self.tick).with_tick_rate(self.tick_rate);
         if let Some(prev) = self.history.latest() {
-            delta::settle(prev, &mut snapshot);
+            delta::settle(&self.schema, prev, &mut snapshot);
         }
         self.history.push(snapshot);
         self.history.latest().expect("just pushed")
@@ -544,7 +549,7 @@ impl RoomSim {
             .map(|(p, s)| (*p, s.acked, s.inputs.applied()));
         let watching = self.spectators.iter().map(|(p, acked)| (*p, *acked, 0));
         for (player, acked, input_ack) in seated.chain(watching) {
-            if let Some(body) = self.cache.encode(&self.history, acked) {
+            if let Some(body) = self.cache.encode(&self.schema, &self.history, acked) {
                 out.push(Outgoing {
                     player,
                     input_ack,
@@ -560,7 +565,7 @@ mod tests {
     use super::*;
     use crate::game::arena::{Arena, ArenaConfig};
     use glam::Vec2;
-    use tickwire_protocol::delta;
+    use tickwire_protocol::{EntityState, arena, delta};
 
     fn room(drones: u32) -> RoomSim {
         let arena = Arena::new(ArenaConfig {
@@ -582,9 +587,13 @@ mod tests {
         assert_eq!(out.len(), 2);
         // Both have no baseline: one shared full encode.
         assert_eq!(sim.encodes(), 1);
-        let full = delta::decode(&out[0].body, None).unwrap();
+        let full = delta::decode(sim.schema(), &out[0].body, None).unwrap();
         assert_eq!(&full, sim.history().latest().unwrap());
-        let start = full.get(ea).unwrap().position();
+        let position = |s: &Snapshot| {
+            let e = s.get(ea).and_then(EntityState::from_entity).unwrap();
+            e.position()
+        };
+        let start = position(&full);
 
         let batch = InputBatch {
             ack_tick: Some(full.tick),
@@ -603,9 +612,9 @@ mod tests {
         sim.snapshot(&mut out);
         let for_a = out.iter().find(|o| o.player == a).unwrap();
         assert_eq!(for_a.input_ack, 1);
-        let next = delta::decode(&for_a.body, Some(&full)).unwrap();
+        let next = delta::decode(sim.schema(), &for_a.body, Some(&full)).unwrap();
         assert_eq!(&next, sim.history().latest().unwrap());
-        assert!(next.get(ea).unwrap().position().x > start.x + 100.0);
+        assert!(position(&next).x > start.x + 100.0);
         // b acked nothing and gets a full snapshot: two encodes this tick.
         assert_eq!(sim.encodes(), 3);
     }
@@ -693,7 +702,7 @@ mod tests {
         let start: Vec<_> = {
             sim.step();
             sim.snapshot(&mut out);
-            sim.history().latest().unwrap().entities.clone()
+            arena::entities(sim.history().latest().unwrap()).collect()
         };
         let mut ended = 0;
         for _ in 0..200 {
@@ -708,7 +717,7 @@ mod tests {
         assert_eq!(ended, 1, "one match, then the bots wait for a human");
         assert_eq!(sim.state(), RoomState::Waiting);
         // The bots moved (they play through the input path).
-        let end = &sim.history().latest().unwrap().entities;
+        let end: Vec<EntityState> = arena::entities(sim.history().latest().unwrap()).collect();
         let moved = start
             .iter()
             .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)

@@ -255,6 +255,7 @@ impl RoomTask {
                     commands,
                     reply,
                 } = *req;
+                joined.schema = Some(self.sim.schema().clone());
                 joined.entity = if spectator {
                     self.sim.spectate(player);
                     NetId(0)
@@ -280,6 +281,7 @@ impl RoomTask {
                 match self.sim.reattach(player) {
                     Some(entity) => {
                         joined.entity = entity;
+                        joined.schema = Some(self.sim.schema().clone());
                         self.members.insert(player, link);
                         let _ = reply.send(Ok(Admitted { joined, commands }));
                     }
@@ -342,6 +344,9 @@ impl RoomTask {
         for _ in 0..steps {
             snapshot_due |= self.sim.step();
         }
+        // Before any player sees this tick: whatever a player saw, the lobby's listing of the
+        // room already has (the lobby takes statuses before calls).
+        self.report_status();
         // Bots see the world through snapshots too, so a bot-only room keeps capturing.
         if snapshot_due && (!self.members.is_empty() || self.sim.has_bots()) {
             self.outgoing.clear();

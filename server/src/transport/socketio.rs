@@ -267,17 +267,26 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
         s.join(room_key(room));
     }
     let json_mode = auth.encoding.as_deref() == Some("json");
+    let world = world_for(&session);
     tokio::spawn(
         Actor {
             socket: s,
             session,
             json_mode,
-            world: ClientWorld::default(),
+            world,
             counters: SendCounters::new(SOCKETIO),
             stalled_since: None,
         }
         .run(rx, gone, resumed_feed),
     );
+}
+
+/// A world to decode the session's room's snapshots in (for a JSON client).
+fn world_for(session: &Session) -> ClientWorld {
+    match session.schema() {
+        Some(schema) => ClientWorld::new(schema.clone()),
+        None => ClientWorld::ticks_only(),
+    }
 }
 
 /// An `input` payload: the binary input packet of docs/PROTOCOL.md as an attachment, or a JSON
@@ -336,7 +345,7 @@ impl Actor {
                             Ok((reply, new_feed)) => {
                                 if let Some(f) = new_feed {
                                     feed = Some(f);
-                                    self.world = ClientWorld::default();
+                                    self.world = self.fresh_world();
                                     if let Some(room) = self.session.room() {
                                         self.socket.join(room_key(room));
                                     }
@@ -384,6 +393,10 @@ impl Actor {
         }
     }
 
+    fn fresh_world(&self) -> ClientWorld {
+        world_for(&self.session)
+    }
+
     /// Emits one snapshot; returns false when the socket is gone or stalled for too long.
     fn send_snapshot(&mut self, p: &SnapshotPacket) -> bool {
         let sent = if self.json_mode {
@@ -392,7 +405,10 @@ impl Actor {
                     let Some(view) = self.world.current() else {
                         return true;
                     };
-                    let value = json::snapshot(view, p.input_ack);
+                    let Some(schema) = self.world.schema() else {
+                        return true;
+                    };
+                    let value = json::snapshot(schema, view, p.input_ack);
                     let len = serde_json::to_vec(&value).map_or(0, |v| v.len());
                     let sent = self.socket.emit("snapshot", &value).map(|_| len);
                     // Acknowledge what was decoded so the next delta builds on it.
@@ -405,7 +421,7 @@ impl Actor {
                 Ok(Applied::Stale(_)) => return true,
                 Err(e) => {
                     tracing::warn!("server-side decode for a JSON client failed: {e}");
-                    self.world = ClientWorld::default();
+                    self.world = self.fresh_world();
                     return true;
                 }
             }
