@@ -346,32 +346,48 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
         }
     }
 
-    // Changed entities: by index gaps or by a bitmap over the baseline, whichever is smaller.
-    let index_gaps = || {
-        let mut next_index = 0usize;
-        changed.iter().map(move |&(i, _)| {
-            let gap = i - next_index;
-            next_index = i + 1;
-            gap as u32
-        })
+    // Changed entities: by a bitmap over the baseline, by the index gaps of the changed, or by
+    // those of the unchanged (when nearly everything changed), whichever is smallest.
+    let changed_indices: Vec<usize> = changed.iter().map(|&(i, _)| i).collect();
+    let unchanged: Vec<usize> = {
+        let mut k = 0;
+        (0..base_len)
+            .filter(|&i| {
+                let hit = changed_indices.get(k) == Some(&i);
+                k += hit as usize;
+                !hit
+            })
+            .collect()
     };
-    let shift = rice_shift(base_len, changed.len());
-    let gap_bits: usize = ugamma_bits(changed.len() as u32) as usize
-        + index_gaps()
-            .map(|g| rice_bits(g, shift) as usize)
-            .sum::<usize>();
-    let bitmap = base_len < gap_bits;
+    let listing_bits = |listed: &[usize]| -> usize {
+        let shift = rice_shift(base_len, listed.len());
+        ugamma_bits(listed.len() as u32) as usize
+            + index_gaps(listed)
+                .map(|g| rice_bits(g, shift) as usize)
+                .sum::<usize>()
+    };
+    // The count says which: when more than half changed, the gaps are the unchanged ones'.
+    let inverted = 2 * changed.len() > base_len;
+    let listed = if inverted {
+        &unchanged
+    } else {
+        &changed_indices
+    };
+    let bitmap = base_len
+        < listing_bits(listed) - ugamma_bits(listed.len() as u32) as usize
+            + ugamma_bits(changed.len() as u32) as usize;
     w.write_bool(bitmap);
     if bitmap {
         let mut k = 0;
         for idx in 0..base_len {
-            let hit = changed.get(k).is_some_and(|c| c.0 == idx);
+            let hit = changed_indices.get(k) == Some(&idx);
             w.write_bool(hit);
             k += hit as usize;
         }
     } else {
+        let shift = rice_shift(base_len, listed.len());
         w.write_ugamma(changed.len() as u32);
-        for gap in index_gaps() {
+        for gap in index_gaps(listed) {
             w.write_rice(gap, shift);
         }
     }
@@ -422,6 +438,16 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
         .collect();
     write_section(&mut w, schema, FirstMask::All, &records);
     w.finish()
+}
+
+/// Ascending indices as gaps: each index minus the one before it minus one, the first from 0.
+fn index_gaps(indices: &[usize]) -> impl Iterator<Item = u32> + '_ {
+    let mut next = 0usize;
+    indices.iter().map(move |&i| {
+        let gap = i - next;
+        next = i + 1;
+        gap as u32
+    })
 }
 
 /// Slot-wise equality, inlined (a handful of slots: a library compare costs more than it does).
@@ -666,30 +692,80 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
     if records.is_empty() {
         return;
     }
-    // Masks, and which fields of which kinds they use.
-    let mut used: Vec<Vec<bool>> = vec![Vec::new(); schema.kinds().len()];
-    let mut last: Vec<Option<&Record<'_>>> = vec![None; schema.kinds().len()];
+    // Each record's mask (flattened), and which fields of which kinds they use.
+    let nk = schema.kinds().len();
+    let mut masks: Vec<bool> = Vec::new();
+    let mut starts = Vec::with_capacity(records.len());
+    let mut used: Vec<Vec<bool>> = vec![Vec::new(); nk];
+    let mut count = vec![0usize; nk];
     for r in records {
         let kind = &schema.kinds()[r.kind as usize];
         let layout = schema.layout(r.kind);
-        let dims = |f: usize| kind.fields[f].dims as usize;
-        let same = match last[r.kind as usize].replace(r) {
-            Some(prev) => (0..kind.fields.len()).all(|f| {
-                let at = layout.offsets[f];
-                field_changed(prev, at, dims(f)) == field_changed(r, at, dims(f))
-            }),
-            None => (0..kind.fields.len())
-                .all(|f| field_changed(r, layout.offsets[f], dims(f)) == first.expects(layout, f)),
-        };
-        w.write_bool(same);
+        starts.push(masks.len());
         let used = &mut used[r.kind as usize];
         used.resize(kind.fields.len(), false);
         for (f, used) in used.iter_mut().enumerate() {
-            let hit = field_changed(r, layout.offsets[f], dims(f));
-            if !same {
-                w.write_bool(hit);
-            }
+            let hit = field_changed(r, layout.offsets[f], kind.fields[f].dims as usize);
+            masks.push(hit);
             *used |= hit;
+        }
+        count[r.kind as usize] += 1;
+    }
+    // Kinds with two or more records may send one mask for all of them: the union of their
+    // masks, a record sending a zero residual for a field of the union it did not change. The
+    // encoder takes it when that looks cheaper than a mask per record.
+    let mut shared: Vec<Option<usize>> = vec![None; nk];
+    for k in 0..nk {
+        if count[k] < 2 {
+            continue;
+        }
+        let kind = &schema.kinds()[k];
+        let fields = kind.fields.len();
+        let of_kind: Vec<usize> = (0..records.len())
+            .filter(|&n| records[n].kind as usize == k)
+            .collect();
+        let mut union = vec![false; fields];
+        for &n in &of_kind {
+            for (u, &m) in union.iter_mut().zip(&masks[starts[n]..starts[n] + fields]) {
+                *u |= m;
+            }
+        }
+        // Only a residual can say "unchanged" (a bool that is sent is the other value).
+        let mut added = 0usize;
+        let mut compatible = true;
+        let mut per_record = 0usize;
+        let mut previous: Option<&[bool]> = None;
+        for &n in &of_kind {
+            let m = &masks[starts[n]..starts[n] + fields];
+            for f in (0..fields).filter(|&f| union[f] && !m[f]) {
+                compatible &= has_residual(&kind.fields[f].ty);
+                added += kind.fields[f].dims as usize;
+            }
+            per_record += if previous == Some(m) { 1 } else { 1 + fields };
+            previous = Some(m);
+        }
+        // A zero residual costs about two bits; a shared mask at most one bit per field more.
+        let use_union = compatible && 1 + fields + 2 * added < per_record;
+        w.write_bool(use_union);
+        if use_union {
+            for &n in &of_kind {
+                masks[starts[n]..starts[n] + fields].copy_from_slice(&union);
+            }
+            write_mask(w, schema.layout(k as u16), first, None, &union);
+            shared[k] = Some(of_kind[0]);
+        }
+    }
+    let mask = |n: usize| {
+        let fields = schema.kinds()[records[n].kind as usize].fields.len();
+        &masks[starts[n]..starts[n] + fields]
+    };
+    // The others, record by record.
+    let mut last: Vec<Option<usize>> = vec![None; nk];
+    for (n, record) in records.iter().enumerate() {
+        let k = record.kind as usize;
+        if shared[k].is_none() {
+            let previous = last[k].replace(n).map(mask);
+            write_mask(w, schema.layout(k as u16), first, previous, mask(n));
         }
     }
     // Codings, chosen for the fewest bits over the section.
@@ -706,9 +782,10 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
             }
             let mut absolute = 0u64;
             zs.clear();
-            for r in records
+            for (_, r) in records
                 .iter()
-                .filter(|r| r.kind as usize == k && field_changed(r, at, dims))
+                .enumerate()
+                .filter(|(n, r)| r.kind as usize == k && masks[starts[*n] + f])
             {
                 absolute += absolute_bits(&field.ty, &r.values[at..at + dims]) as u64;
                 for a in 0..dims {
@@ -739,13 +816,13 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
         }
     }
     // Values.
-    for r in records {
+    for (n, r) in records.iter().enumerate() {
         let kind = &schema.kinds()[r.kind as usize];
         let layout = schema.layout(r.kind);
         for &f in &layout.order {
             let field = &kind.fields[f];
             let (at, dims) = (layout.offsets[f], field.dims as usize);
-            if !field_changed(r, at, dims) {
+            if !masks[starts[n] + f] {
                 continue;
             }
             let (reference, values) = (&r.reference[at..at + dims], &r.values[at..at + dims]);
@@ -767,6 +844,52 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
     }
 }
 
+/// A mask: `same u(1)` (the same as `previous`, or the section's first mask when there is
+/// none), else one bit per field.
+fn write_mask(
+    w: &mut BitWriter,
+    layout: &crate::schema::KindLayout,
+    first: FirstMask,
+    previous: Option<&[bool]>,
+    mask: &[bool],
+) {
+    let same = match previous {
+        Some(p) => p == mask,
+        None => mask
+            .iter()
+            .enumerate()
+            .all(|(f, &m)| m == first.expects(layout, f)),
+    };
+    w.write_bool(same);
+    if !same {
+        mask.iter().for_each(|&m| w.write_bool(m));
+    }
+}
+
+fn read_mask(
+    r: &mut BitReader<'_>,
+    layout: &crate::schema::KindLayout,
+    first: FirstMask,
+    previous: Option<&[bool]>,
+    fields: usize,
+    out: &mut Vec<bool>,
+) -> Result<(), DecodeError> {
+    if r.read_bool()? {
+        match previous {
+            Some(p) => out.extend_from_slice(p),
+            None => out.extend((0..fields).map(|f| first.expects(layout, f))),
+        }
+        return Ok(());
+    }
+    if fields > r.remaining() {
+        return Err(DecodeError::Truncated);
+    }
+    for _ in 0..fields {
+        out.push(r.read_bool()?);
+    }
+    Ok(())
+}
+
 /// What a section's first two parts say: per record a mask (one bool per field of its kind,
 /// flattened, record `n`'s from `starts[n]`), and per (kind, field) the coding.
 struct SectionPlan {
@@ -782,32 +905,44 @@ fn read_section_plan(
     first: FirstMask,
     kinds: &[u16],
 ) -> Result<SectionPlan, DecodeError> {
+    let nk = schema.kinds().len();
+    let mut count = vec![0usize; nk];
+    for &k in kinds {
+        *count
+            .get_mut(k as usize)
+            .ok_or(DecodeError::BadKind(k as u32))? += 1;
+    }
+    // Kinds with two or more records may share one mask.
+    let mut shared: Vec<Option<Vec<bool>>> = vec![None; nk];
+    for k in 0..nk {
+        if count[k] >= 2 && r.read_bool()? {
+            let mut mask = Vec::new();
+            let fields = schema.kinds()[k].fields.len();
+            read_mask(r, schema.layout(k as u16), first, None, fields, &mut mask)?;
+            shared[k] = Some(mask);
+        }
+    }
     let mut masks: Vec<bool> = Vec::new();
     let mut starts = Vec::with_capacity(kinds.len());
-    let mut last: Vec<Option<usize>> = vec![None; schema.kinds().len()];
-    let mut used: Vec<Vec<bool>> = vec![Vec::new(); schema.kinds().len()];
+    let mut last: Vec<Option<usize>> = vec![None; nk];
+    let mut used: Vec<Vec<bool>> = vec![Vec::new(); nk];
     for &k in kinds {
         let n = schema.kinds()[k as usize].fields.len();
         let start = masks.len();
         starts.push(start);
-        let same = r.read_bool()?;
-        if same {
-            match last[k as usize] {
-                Some(prev) => masks.extend_from_within(prev..prev + n),
-                None => {
-                    let layout = schema.layout(k);
-                    masks.extend((0..n).map(|f| first.expects(layout, f)));
-                }
-            }
+        if let Some(mask) = &shared[k as usize] {
+            masks.extend_from_slice(mask);
         } else {
-            if n > r.remaining() {
-                return Err(DecodeError::Truncated);
-            }
-            for _ in 0..n {
-                masks.push(r.read_bool()?);
+            let previous = last[k as usize].replace(start);
+            let layout = schema.layout(k);
+            match previous {
+                Some(p) => {
+                    let prev: Vec<bool> = masks[p..p + n].to_vec();
+                    read_mask(r, layout, first, Some(&prev), n, &mut masks)?;
+                }
+                None => read_mask(r, layout, first, None, n, &mut masks)?,
             }
         }
-        last[k as usize] = Some(start);
         let used = &mut used[k as usize];
         used.resize(n, false);
         for (u, &m) in used.iter_mut().zip(&masks[start..start + n]) {
@@ -976,11 +1111,18 @@ pub fn decode(
             }
         }
     } else {
-        let count = r.read_ugamma()? as usize;
-        if count > base_len {
-            return Err(DecodeError::TooManyEntities(count));
+        let changed = r.read_ugamma()? as usize;
+        if changed > base_len {
+            return Err(DecodeError::TooManyEntities(changed));
         }
-        changed_at.reserve(count);
+        // More than half changed: the gaps are those of the unchanged.
+        let inverted = 2 * changed > base_len;
+        let count = if inverted {
+            base_len - changed
+        } else {
+            changed
+        };
+        let mut listed = Vec::with_capacity(count);
         let shift = rice_shift(base_len, count);
         let mut next = 0usize;
         for _ in 0..count {
@@ -993,9 +1135,21 @@ pub fn decode(
                 .read_rice(shift, room)?
                 .ok_or(DecodeError::Malformed("changed index past the baseline"))?;
             let idx = next + gap as usize;
-            changed_at.push(idx);
+            listed.push(idx);
             next = idx + 1;
         }
+        changed_at = if inverted {
+            let mut k = 0;
+            (0..base_len)
+                .filter(|&i| {
+                    let hit = listed.get(k) == Some(&i);
+                    k += hit as usize;
+                    !hit
+                })
+                .collect()
+        } else {
+            listed
+        };
     }
 
     // Every baseline entity carried forward, then the listed ones corrected.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
 use tickwire_server::game::arena::{Arena, ArenaArgs};
+use tickwire_server::game::standard::{Standard, StandardArgs};
 use tokio::sync::oneshot;
 
 /// After SIGINT/SIGTERM the server has this long to stop cleanly; then the process exits anyway.
@@ -22,6 +23,8 @@ struct Cli {
     server: ServerConfig,
     #[command(flatten)]
     arena: ArenaArgs,
+    #[command(flatten)]
+    standard: StandardArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let server = Server::builder(cli.server)
             .game::<Arena>("arena", cli.arena.config())
+            .game::<Standard>("standard", cli.standard.config())
             .start()
             .await
             .context("starting the server")?;

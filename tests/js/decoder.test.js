@@ -108,3 +108,59 @@ test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the J
   assert.notDeepEqual(first.map((e) => e.slots), last.map((e) => e.slots), "entities moved");
   for (const s of [bin, json]) await call(s, "room:leave");
 });
+
+test("the same decoder, knowing no game, follows a room of another schema: the standard workload", async () => {
+  const { socket: bin } = await open({ name: "std-binary" });
+  const made = await call(bin, "room:create", room("standard views", 4, { mode: "standard" }));
+  assert.equal(made.ok, true);
+  assert.deepEqual(made.schema.kinds.map((k) => k.name), ["player", "drone"]);
+  const { socket: json } = await open({ name: "std-json", encoding: "json" });
+  assert.equal((await call(json, "room:join", { roomId: made.room.id })).ok, true);
+  const stream = new SnapshotStream(made.schema);
+  const decoded = new Map();
+  const viewed = new Map();
+  const seen = { inverted: 0, deltas: 0 };
+  let failure = null;
+  let seq = 0;
+  const waiters = [];
+  const until = (what, cond) => withTimeout(what, new Promise((resolve) => waiters.push({ cond, resolve })));
+  const check = () => {
+    for (const w of waiters.splice(0)) {
+      if (failure || w.cond()) w.resolve();
+      else waiters.push(w);
+    }
+  };
+  const common = () => [...decoded.keys()].filter((t) => viewed.has(t));
+  bin.on("snapshot", (buf) => {
+    try {
+      const out = stream.apply(buf);
+      if (!out) return;
+      if (out.delta) {
+        seen.deltas += 1;
+        // Every drone changes every tick: more than half the baseline is listed.
+        if (2 * out.snapshot.shape.changed > out.snapshot.entities.length) seen.inverted += 1;
+      }
+      decoded.set(out.snapshot.tick, out.snapshot.entities);
+      seq += 1;
+      const a = seq / 30;
+      bin.emit("input", { seq, ackTick: out.snapshot.tick, move: [Math.cos(a) / 2, Math.sin(a) / 2], aim: 0, buttons: 0 });
+    } catch (e) {
+      failure = e;
+    }
+    check();
+  });
+  json.on("snapshot", (s) => { viewed.set(s.tick, s.entities); check(); });
+  await until("60 deltas decoded and seen by both players", () => seen.deltas >= 60 && common().length >= 60);
+  bin.off("snapshot");
+  json.off("snapshot");
+  assert.equal(failure, null, `decoding failed: ${failure}`);
+  assert.ok(seen.inverted > 0, "deltas that list most of the room");
+  for (const t of common()) {
+    assert.deepEqual(decoded.get(t), viewed.get(t).map((v) => fromView(stream.schema, v)), `tick ${t}`);
+  }
+  const ticks = common().sort((x, y) => x - y);
+  const drones = (t) => decoded.get(t).filter((e) => e.kind === 1);
+  assert.equal(drones(ticks[0]).length, 50, "50 drones");
+  assert.notDeepEqual(drones(ticks[0]).map((e) => e.slots), drones(ticks[ticks.length - 1]).map((e) => e.slots));
+  for (const s of [bin, json]) await call(s, "room:leave");
+});

@@ -190,17 +190,20 @@ function readField(r, f, coding, out) {
 
 /** A section's masks (per record, one bool per field) and codings (per kind, per field). */
 function readSectionPlan(r, s, kinds, first) {
+  const expected = (kind) => kind.fields.map((f) => first === "all" || f.predict.type !== "hold");
+  const readMask = (kind, previous) => (r.bit() ? previous ?? expected(kind) : kind.fields.map(() => r.bit() === 1));
+  const count = s.kinds.map(() => 0);
+  for (const ki of kinds) {
+    if (ki >= s.kinds.length) throw new Error("unknown entity kind");
+    count[ki] += 1;
+  }
+  // Kinds with two or more records may share one mask.
+  const shared = s.kinds.map((kind, ki) => (count[ki] >= 2 && r.bit() ? readMask(kind, null) : null));
   const masks = [];
   const last = new Map();
   const used = s.kinds.map((k) => new Array(k.fields.length).fill(false));
   for (const ki of kinds) {
-    const kind = s.kinds[ki];
-    let mask;
-    if (r.bit()) {
-      mask = last.get(ki) ?? kind.fields.map((f) => first === "all" || f.predict.type !== "hold");
-    } else {
-      mask = kind.fields.map(() => r.bit() === 1);
-    }
+    const mask = shared[ki] ?? readMask(s.kinds[ki], last.get(ki));
     last.set(ki, mask);
     masks.push(mask);
     mask.forEach((m, i) => { used[ki][i] ||= m; });
@@ -276,15 +279,25 @@ export function decodeBody(s, body, baseline) {
   if (listedByBitmap) {
     for (let i = 0; i < base.length; i++) if (r.bit()) changedAt.push(i);
   } else {
-    const count = r.ugamma();
-    if (count > base.length) throw new Error("too many changes");
+    const changed = r.ugamma();
+    if (changed > base.length) throw new Error("too many changes");
+    // More than half changed: the gaps listed are those of the unchanged.
+    const inverted = 2 * changed > base.length;
+    const count = inverted ? base.length - changed : changed;
     const q = Math.floor((11 * base.length) / (16 * Math.max(count, 1)));
     const k = q === 0 ? 0 : q.toString(2).length - 1;
+    const listed = [];
     let next = 0;
     for (let i = 0; i < count; i++) {
       const idx = next + r.rice(k, base.length - next - 1);
-      changedAt.push(idx);
+      listed.push(idx);
       next = idx + 1;
+    }
+    if (inverted) {
+      const skip = new Set(listed);
+      for (let i = 0; i < base.length; i++) if (!skip.has(i)) changedAt.push(i);
+    } else {
+      changedAt.push(...listed);
     }
   }
   // Every baseline entity carried forward by its predictions, then the listed ones corrected.

@@ -10,7 +10,12 @@ use glam::Vec2;
 use std::collections::VecDeque;
 use tickwire_protocol::delta;
 use tickwire_protocol::packet::SNAPSHOT_HEADER_BYTES;
-use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, Snapshot, Tick, arena};
+use tickwire_protocol::{
+    EntityKind, EntityState, Input, InputBatch, NetId, PlayerId, Snapshot, Tick, arena,
+};
+use tickwire_server::game::GameMode;
+use tickwire_server::game::standard::{Standard as StandardGame, StandardConfig};
+use tickwire_server::room::RoomSim;
 
 /// Trials averaged for each Colyseus row (positions are random).
 const TRIALS: usize = 200;
@@ -19,11 +24,13 @@ fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let colyseus = colyseus_xy();
     let arena = arena();
+    let standard = standard();
     if json {
         println!(
             "{{\"colyseus_xy\":{{\"initial_100\":{:.1},\"change_1\":{:.2},\"change_50\":{:.1},\"change_100\":{:.1}}},\
              \"arena\":{{\"entities\":{},\"moving\":{:.1},\"hz\":{},\"bits_per_moving_entity\":{:.2},\
-             \"bits_per_unchanged_entity\":{:.4},\"bytes_per_client_per_sec\":{:.0},\"full_snapshot_bytes\":{}}}}}",
+             \"bits_per_unchanged_entity\":{:.4},\"bytes_per_client_per_sec\":{:.0},\"full_snapshot_bytes\":{}}},\
+             \"standard\":{{\"entities\":{},\"hz\":{},\"bits_per_entity\":{:.2},\"bytes_per_client_per_sec\":{:.0}}}}}",
             colyseus.initial_100,
             colyseus.change_1,
             colyseus.change_50,
@@ -35,6 +42,10 @@ fn main() {
             arena.bits_per_unchanged_entity,
             arena.bytes_per_client_per_sec,
             arena.full_snapshot_bytes,
+            standard.entities,
+            standard.hz,
+            standard.bits_per_entity,
+            standard.bytes_per_client_per_sec,
         );
         return;
     }
@@ -69,6 +80,19 @@ fn main() {
         arena.bytes_per_client_per_sec
     );
     println!("  full snapshot bytes       {}", arena.full_snapshot_bytes);
+    println!();
+    println!(
+        "Standard workload (DESIGN.md): {} entities ({} players, 50 drones whose velocity changes every tick), {} Hz snapshots",
+        standard.entities, STANDARD_PLAYERS, standard.hz
+    );
+    println!(
+        "  bits per entity           {:.2}",
+        standard.bits_per_entity
+    );
+    println!(
+        "  bytes per client per s    {:.0}",
+        standard.bytes_per_client_per_sec
+    );
 }
 
 struct Colyseus {
@@ -295,4 +319,75 @@ fn arena() -> Arena {
 
 fn count_changed(base: &Snapshot, next: &Snapshot) -> usize {
     next.iter().filter(|e| base.get(e.id) != Some(*e)).count()
+}
+
+/// The standard workload (DESIGN.md) through the real `standard` game and the server's room:
+/// 16 players whose inputs {dx, dy} of about 4 units turn slowly, 30 a second, each acking the
+/// snapshot before (5% of acks lost); 50 drones whose velocity changes every tick; 60 Hz, 30 Hz
+/// snapshots.
+struct Standard {
+    entities: usize,
+    hz: u32,
+    bits_per_entity: f64,
+    bytes_per_client_per_sec: f64,
+}
+
+const STANDARD_PLAYERS: u32 = 16;
+const STANDARD_SECS: u32 = 30;
+
+fn standard() -> Standard {
+    let game = StandardGame::new_room(&StandardConfig::default(), 5);
+    let mut sim = RoomSim::new(Box::new(game), 60, 2);
+    for p in 1..=STANDARD_PLAYERS {
+        sim.join(PlayerId(p), &format!("p{p}"));
+    }
+    let mut rng = fastrand::Rng::with_seed(30);
+    let mut acked: Vec<Option<Tick>> = vec![None; STANDARD_PLAYERS as usize];
+    let mut out = Vec::new();
+    let (mut bytes, mut bits, mut entity_snapshots, mut snapshots) =
+        (0usize, 0usize, 0usize, 0usize);
+    let warmup = 60;
+    for tick in 1..=(warmup + STANDARD_SECS * 60) {
+        if tick % 2 == 1 {
+            for p in 1..=STANDARD_PLAYERS {
+                let heading = tick as f32 * 0.01 + p as f32;
+                sim.receive(
+                    PlayerId(p),
+                    &InputBatch {
+                        ack_tick: acked[p as usize - 1],
+                        inputs: vec![Input {
+                            seq: tick,
+                            move_dir: Vec2::from_angle(heading) * 0.5,
+                            aim: 0.0,
+                            buttons: 0,
+                        }],
+                    },
+                );
+            }
+        }
+        if !sim.step() {
+            continue;
+        }
+        out.clear();
+        sim.snapshot(&mut out);
+        let tick_now = sim.tick();
+        for o in &out {
+            if tick > warmup {
+                bytes += o.body.len() + SNAPSHOT_HEADER_BYTES;
+                bits += o.body.len() * 8;
+                entity_snapshots += sim.history().latest().map_or(0, |s| s.len());
+                snapshots += 1;
+            }
+            if rng.f64() >= ACK_LOSS {
+                acked[o.player.0 as usize - 1] = Some(tick_now);
+            }
+        }
+    }
+    let entities = sim.history().latest().map_or(0, |s| s.len());
+    Standard {
+        entities,
+        hz: 30,
+        bits_per_entity: bits as f64 / entity_snapshots as f64,
+        bytes_per_client_per_sec: bytes as f64 / snapshots as f64 * 30.0,
+    }
 }

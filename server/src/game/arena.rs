@@ -623,6 +623,7 @@ mod tests {
         world.get::<&mut Body>(ea).unwrap().pos = Vec2::new(100.0, 500.0);
         world.get::<&mut Body>(eb).unwrap().pos = Vec2::new(200.0, 500.0);
         let fire = TickInput {
+            fresh: true,
             move_dir: Vec2::ZERO,
             aim: 0.0,
             fire: true,
@@ -684,6 +685,7 @@ mod tests {
         let p = PlayerId(1);
         arena.add_player(&mut world, p, "a");
         let fire = TickInput {
+            fresh: true,
             move_dir: glam::Vec2::X,
             aim: 0.0,
             fire: true,

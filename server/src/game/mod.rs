@@ -3,6 +3,7 @@
 
 pub mod arena;
 pub mod brain;
+pub mod standard;
 
 use hecs::World;
 use std::collections::BTreeMap;
@@ -15,6 +16,9 @@ pub struct TickInput {
     pub move_dir: glam::Vec2,
     pub aim: f32,
     pub fire: bool,
+    /// A new input this step; false when the player sent nothing newer and the last one is
+    /// held (for a game that applies each input once, not each step).
+    pub fresh: bool,
 }
 
 /// A game mode. The room owns the lifecycle (waiting, countdown, playing, finished); the mode

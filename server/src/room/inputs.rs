@@ -15,6 +15,16 @@ use tickwire_protocol::Input;
 /// Inputs waiting for a step, at most: 4 ticks, 67 ms at 60 Hz.
 pub const MAX_QUEUED: usize = 4;
 
+/// What one step applies for a seat.
+#[derive(Debug, Clone, Copy)]
+pub struct Stepped {
+    pub input: Input,
+    /// Whether it fires (a press in a dropped input counts).
+    pub fire: bool,
+    /// A new input (false: the last one, held).
+    pub fresh: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct InputQueue {
     waiting: VecDeque<Input>,
@@ -48,17 +58,24 @@ impl InputQueue {
         }
     }
 
-    /// The input for the next step and whether it fires: the oldest waiting one, or the last
-    /// one again.
-    pub fn take_for_step(&mut self) -> Option<(Input, bool)> {
+    /// The input for the next step: the oldest waiting one, or the last one again (not fresh).
+    pub fn take_for_step(&mut self) -> Option<Stepped> {
         if let Some(input) = self.waiting.pop_front() {
             self.current = Some(input);
             let fire = input.fire() || std::mem::take(&mut self.fire_pending);
-            return Some((input, fire));
+            return Some(Stepped {
+                input,
+                fire,
+                fresh: true,
+            });
         }
         // Buttons are held state: a held input keeps firing (the game's cooldown paces it).
         let pending = std::mem::take(&mut self.fire_pending);
-        self.current.map(|i| (i, i.fire() || pending))
+        self.current.map(|input| Stepped {
+            input,
+            fire: input.fire() || pending,
+            fresh: false,
+        })
     }
 
     /// The seq of the input the last step applied: the input ack.
@@ -97,7 +114,9 @@ mod tests {
         q.receive(&[input(2, 0.2), input(1, 0.1), input(3, 0.3)]);
         // The next batch repeats 2 and 3 (redundancy) and brings 4.
         q.receive(&[input(2, 0.2), input(3, 0.3), input(4, 0.4)]);
-        let seqs: Vec<u32> = (0..6).map(|_| q.take_for_step().unwrap().0.seq).collect();
+        let seqs: Vec<u32> = (0..6)
+            .map(|_| q.take_for_step().unwrap().input.seq)
+            .collect();
         assert_eq!(seqs, [1, 2, 3, 4, 4, 4]);
         assert_eq!(q.applied(), 4);
     }
@@ -108,10 +127,12 @@ mod tests {
         let mut batch: Vec<Input> = (1..=10).map(|s| input(s, 0.0)).collect();
         batch[0].buttons = BUTTON_FIRE;
         q.receive(&batch);
-        let (first, fire) = q.take_for_step().unwrap();
+        let Stepped {
+            input: first, fire, ..
+        } = q.take_for_step().unwrap();
         assert_eq!(first.seq, 7);
         assert!(fire, "a click in a dropped input still fires");
-        assert!(!q.take_for_step().unwrap().1, "and fires once");
+        assert!(!q.take_for_step().unwrap().fire, "and fires once");
     }
 
     #[test]
@@ -121,12 +142,17 @@ mod tests {
         let mut shot = input(1, 1.0);
         shot.buttons = BUTTON_FIRE;
         q.receive(&[shot]);
-        assert!(q.take_for_step().unwrap().1);
-        let (held, fire) = q.take_for_step().unwrap();
+        assert!(q.take_for_step().unwrap().fire);
+        let Stepped {
+            input: held,
+            fire,
+            fresh,
+        } = q.take_for_step().unwrap();
+        assert!(!fresh, "a held input is not fresh");
         assert_eq!(held.seq, 1);
         assert!(fire);
         q.reset();
         q.receive(&[input(1, 0.5)]);
-        assert_eq!(q.take_for_step().unwrap().0.move_dir.x, 0.5);
+        assert_eq!(q.take_for_step().unwrap().input.move_dir.x, 0.5);
     }
 }

@@ -499,15 +499,16 @@ impl RoomSim {
         self.drive_bots();
         self.inputs.clear();
         for (player, seat) in &mut self.seats {
-            let Some((input, fire)) = seat.inputs.take_for_step() else {
+            let Some(stepped) = seat.inputs.take_for_step() else {
                 continue;
             };
             self.inputs.push((
                 *player,
                 TickInput {
-                    move_dir: input.move_dir,
-                    aim: input.aim,
-                    fire,
+                    move_dir: stepped.input.move_dir,
+                    aim: stepped.input.aim,
+                    fire: stepped.fire,
+                    fresh: stepped.fresh,
                 },
             ));
         }
