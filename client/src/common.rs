@@ -43,6 +43,9 @@ pub enum ClientError {
     Codec(#[from] tickwire_protocol::codec::CodecError),
     #[error("cannot send a datagram: {0}")]
     Datagram(#[from] quinn::SendDatagramError),
+    /// The room replicates another schema than this client decodes; it has left the room.
+    #[error("this client is built for another game than the room's: {0}")]
+    SchemaMismatch(String),
 }
 
 /// Counters kept by a connection's tasks.
@@ -228,10 +231,21 @@ fn unexpected(reply: Reply) -> ClientError {
     ClientError::Unexpected(format!("{reply:?}"))
 }
 
+/// A join reply, refused when the room's schema is not the one this client decodes (the
+/// arena's): it would decode the room's snapshots into nonsense.
 fn joined(reply: Reply) -> Result<Joined, ClientError> {
-    match reply {
-        Reply::Joined(j) => Ok(j),
-        other => Err(unexpected(other)),
+    let j = match reply {
+        Reply::Joined(j) => j,
+        other => return Err(unexpected(other)),
+    };
+    let Some(room) = &j.schema else {
+        return Err(ClientError::Protocol(
+            "a join reply without the room's schema".into(),
+        ));
+    };
+    match tickwire_protocol::arena::schema().first_difference(room) {
+        Some(diff) => Err(ClientError::SchemaMismatch(diff)),
+        None => Ok(j),
     }
 }
 
@@ -314,35 +328,43 @@ pub trait GameClient: Send + Sync {
         }
     }
 
+    /// A call that seats or places the player, checked by [`joined`]: on a schema mismatch the
+    /// player leaves the room again before the error is returned.
+    fn enter(&self, request: Request) -> impl Future<Output = Result<Joined, ClientError>> + Send {
+        async move {
+            let outcome = joined(self.call(request).await?);
+            if let Err(ClientError::SchemaMismatch(_)) = &outcome {
+                let _ = self.call(Request::LeaveRoom).await;
+            }
+            outcome
+        }
+    }
+
     /// Creates a room and joins it.
     fn create_room(
         &self,
         create: CreateRoom,
     ) -> impl Future<Output = Result<Joined, ClientError>> + Send {
-        async move { joined(self.call(Request::CreateRoom(create)).await?) }
+        self.enter(Request::CreateRoom(create))
     }
 
     fn join_room(&self, room: RoomId) -> impl Future<Output = Result<Joined, ClientError>> + Send {
-        async move { joined(self.call(Request::JoinRoom { room }).await?) }
+        self.enter(Request::JoinRoom { room })
     }
 
     /// Watches a public room: snapshots and events, no entity, no seat.
     fn spectate(&self, room: RoomId) -> impl Future<Output = Result<Joined, ClientError>> + Send {
-        async move {
-            joined(
-                self.call(Request::Spectate {
-                    room: Some(room),
-                    code: None,
-                })
-                .await?,
-            )
-        }
+        self.enter(Request::Spectate {
+            room: Some(room),
+            code: None,
+        })
     }
 
     /// Joins a private room by its code.
     fn join_by_code(&self, code: &str) -> impl Future<Output = Result<Joined, ClientError>> + Send {
-        let code = code.to_owned();
-        async move { joined(self.call(Request::JoinByCode { code }).await?) }
+        self.enter(Request::JoinByCode {
+            code: code.to_owned(),
+        })
     }
 
     /// As the room's owner, starts the countdown without waiting for everyone to be ready.
@@ -354,8 +376,9 @@ pub trait GameClient: Send + Sync {
     }
 
     fn quick_join(&self, mode: &str) -> impl Future<Output = Result<Joined, ClientError>> + Send {
-        let mode = mode.to_owned();
-        async move { joined(self.call(Request::QuickJoin { mode }).await?) }
+        self.enter(Request::QuickJoin {
+            mode: mode.to_owned(),
+        })
     }
 
     fn leave_room(&mut self) -> impl Future<Output = Result<(), ClientError>> + Send {

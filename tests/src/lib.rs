@@ -15,6 +15,7 @@ use tickwire_protocol::{ClientFrame, CreateRoom, ServerFrame};
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
 use tickwire_server::game::arena::{Arena, ArenaConfig};
+use tickwire_server::game::standard::{Standard, StandardConfig};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
@@ -27,7 +28,8 @@ pub struct TestSetup {
     pub arena: ArenaConfig,
 }
 
-/// A server on 127.0.0.1 hosting the arena, as `configure` leaves the setup.
+/// A server on 127.0.0.1 hosting the arena (and the standard mode, with its defaults), as
+/// `configure` leaves the setup.
 pub async fn server(configure: impl FnOnce(&mut TestSetup)) -> Server {
     let mut setup = TestSetup {
         server: ServerConfig::loopback(),
@@ -36,6 +38,7 @@ pub async fn server(configure: impl FnOnce(&mut TestSetup)) -> Server {
     configure(&mut setup);
     Server::builder(setup.server)
         .game::<Arena>("arena", setup.arena)
+        .game::<Standard>("standard", StandardConfig::default())
         .start()
         .await
         .expect("server starts")

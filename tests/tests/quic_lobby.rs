@@ -370,3 +370,32 @@ async fn bots_fill_empty_seats_for_a_match_and_leave_after() {
     assert_eq!(human.list_rooms(None).await.unwrap()[0].players, 1);
     server.shutdown().await;
 }
+
+/// A client decodes with the schema it was built for (the arena's): a room of another game is
+/// refused on join, naming the first field that differs, and the client is not left seated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_built_for_another_schema_is_refused_on_join_by_the_first_difference() {
+    let server = server(|_| {}).await;
+    let client = connect(&server, "arena-built").await;
+    let refused = client
+        .create_room(CreateRoom {
+            mode: "standard".into(),
+            ..arena_room("load", 16)
+        })
+        .await;
+    match refused {
+        Err(ClientError::SchemaMismatch(diff)) => {
+            assert!(
+                diff.starts_with("player.vel"),
+                "names the first difference: {diff}"
+            )
+        }
+        other => panic!("expected a schema mismatch, got {other:?}"),
+    }
+    // It left the room again: it can go elsewhere, and the standard room is empty.
+    let joined = client.create_room(arena_room("home", 4)).await.unwrap();
+    assert_eq!(joined.room.mode, "arena");
+    let rooms = client.list_rooms(Some("standard")).await.unwrap();
+    assert!(rooms.iter().all(|r| r.players == 0), "{rooms:?}");
+    server.shutdown().await;
+}
