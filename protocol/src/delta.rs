@@ -714,7 +714,7 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
     // Kinds with two or more records may send one mask for all of them: the union of their
     // masks, a record sending a zero residual for a field of the union it did not change. The
     // encoder takes it when that looks cheaper than a mask per record.
-    let mut shared: Vec<Option<usize>> = vec![None; nk];
+    let mut shared = vec![false; nk];
     for k in 0..nk {
         if count[k] < 2 {
             continue;
@@ -752,7 +752,7 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
                 masks[starts[n]..starts[n] + fields].copy_from_slice(&union);
             }
             write_mask(w, schema.layout(k as u16), first, None, &union);
-            shared[k] = Some(of_kind[0]);
+            shared[k] = true;
         }
     }
     let mask = |n: usize| {
@@ -763,7 +763,7 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
     let mut last: Vec<Option<usize>> = vec![None; nk];
     for (n, record) in records.iter().enumerate() {
         let k = record.kind as usize;
-        if shared[k].is_none() {
+        if !shared[k] {
             let previous = last[k].replace(n).map(mask);
             write_mask(w, schema.layout(k as u16), first, previous, mask(n));
         }
@@ -967,14 +967,16 @@ fn read_section_plan(
     })
 }
 
-/// Reads one field's changed values against `reference` into `out`.
+/// Reads one field's changed values against what `out` holds now (its reference), in place.
 fn read_field(
     r: &mut BitReader<'_>,
     ty: &FieldType,
     coding: Coding,
-    reference: &[u32],
     out: &mut [u32],
 ) -> Result<(), DecodeError> {
+    let mut held = [0u32; 4];
+    held[..out.len()].copy_from_slice(out);
+    let reference = &held[..out.len()];
     match coding {
         Coding::Absolute => read_absolute(r, ty, reference, out),
         Coding::Rice(k) => {
@@ -1203,16 +1205,8 @@ pub fn decode(
                     predicted_done = true;
                 }
                 if mask[f] {
-                    let mut reference = [0u32; 4];
-                    reference[..dims].copy_from_slice(&values[at..at + dims]);
                     let coding = codings[kind_index as usize][f];
-                    read_field(
-                        &mut r,
-                        &field.ty,
-                        coding,
-                        &reference[..dims],
-                        &mut values[at..at + dims],
-                    )?;
+                    read_field(&mut r, &field.ty, coding, &mut values[at..at + dims])?;
                 }
             }
             out.values_mut(idx).copy_from_slice(&values);
@@ -1285,16 +1279,8 @@ pub fn decode(
             if mask[f] {
                 let field = &kind.fields[f];
                 let (at, dims) = (layout.offsets[f], field.dims as usize);
-                let mut reference = [0u32; 4];
-                reference[..dims].copy_from_slice(&values[at..at + dims]);
                 let coding = codings[kind_index as usize][f];
-                read_field(
-                    &mut r,
-                    &field.ty,
-                    coding,
-                    &reference[..dims],
-                    &mut values[at..at + dims],
-                )?;
+                read_field(&mut r, &field.ty, coding, &mut values[at..at + dims])?;
             }
         }
     }

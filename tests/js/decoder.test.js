@@ -9,6 +9,19 @@ import { useServer, call, withTimeout, room } from "./helpers.js";
 import { SnapshotStream, compileSchema, decodeBody, fromView } from "./delta.js";
 
 const ctx = useServer(["--drones", "200"]);
+
+// Waits, woken by `check` from the snapshot handlers, until a condition holds (or `failed()`).
+function waiting(failed) {
+  const waiters = [];
+  const until = (what, cond) => withTimeout(what, new Promise((resolve) => waiters.push({ cond, resolve })));
+  const check = () => {
+    for (const w of waiters.splice(0)) {
+      if (failed() || w.cond()) w.resolve();
+      else waiters.push(w);
+    }
+  };
+  return { until, check };
+}
 const open = ctx.open;
 
 test("the worked example in PROTOCOL.md decodes to what it says", async () => {
@@ -48,15 +61,7 @@ test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the J
   const seen = { listed: 0, bitmap: 0, removed: 0, spawned: 0 };
   let failure = null;
   const common = () => [...decoded.keys()].filter((t) => viewed.has(t));
-  // Waits, woken by the snapshot handlers, until `cond` holds (or decoding failed).
-  const waiters = [];
-  const until = (what, cond) => withTimeout(what, new Promise((resolve) => waiters.push({ cond, resolve })));
-  const check = () => {
-    for (const w of waiters.splice(0)) {
-      if (failure || w.cond()) w.resolve();
-      else waiters.push(w);
-    }
-  };
+  const { until, check } = waiting(() => failure);
   bin.on("snapshot", (buf) => {
     try {
       const out = stream.apply(buf);
@@ -122,14 +127,7 @@ test("the same decoder, knowing no game, follows a room of another schema: the s
   const seen = { inverted: 0, deltas: 0 };
   let failure = null;
   let seq = 0;
-  const waiters = [];
-  const until = (what, cond) => withTimeout(what, new Promise((resolve) => waiters.push({ cond, resolve })));
-  const check = () => {
-    for (const w of waiters.splice(0)) {
-      if (failure || w.cond()) w.resolve();
-      else waiters.push(w);
-    }
-  };
+  const { until, check } = waiting(() => failure);
   const common = () => [...decoded.keys()].filter((t) => viewed.has(t));
   bin.on("snapshot", (buf) => {
     try {
