@@ -1,5 +1,6 @@
 //! One arena room step: 16 players (with inputs) and 500 drones, and the step together with
-//! capturing and encoding that tick's snapshots for all 16 players.
+//! capturing that tick's snapshot (the game's capture and settling), and with capturing and
+//! encoding it for all 16 players.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -15,6 +16,14 @@ fn room_step(c: &mut Criterion) {
         b.iter(|| {
             feed_inputs(&mut sim, PLAYERS);
             black_box(sim.step())
+        })
+    });
+    let mut sim = warm_room(PLAYERS, DRONES, 120);
+    group.bench_function("step_and_capture_16p_500d", |b| {
+        b.iter(|| {
+            feed_inputs(&mut sim, PLAYERS);
+            sim.step();
+            black_box(sim.capture().len())
         })
     });
     let mut sim = warm_room(PLAYERS, DRONES, 120);

@@ -1,7 +1,8 @@
 //! Snapshot delta encode and decode, in entities per second: a full snapshot of 516 entities,
-//! and a delta one tick after its baseline (every drone moved).
+//! and a delta one tick after its baseline (every drone moved); and settling a captured snapshot
+//! against the one before it.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tickwire_benches::snapshot_pair;
 use tickwire_protocol::{arena, delta};
@@ -19,6 +20,13 @@ fn codec(c: &mut Criterion) {
     });
     group.bench_function("encode_delta_516", |b| {
         b.iter(|| black_box(delta::encode(&schema, Some(&base), black_box(&next))))
+    });
+    group.bench_function("settle_516", |b| {
+        b.iter_batched_ref(
+            || next.clone(),
+            |n| delta::settle(&schema, &base, black_box(n)),
+            BatchSize::SmallInput,
+        )
     });
     group.bench_function("decode_full_516", |b| {
         b.iter(|| black_box(delta::decode(&schema, black_box(&full), None).unwrap()))

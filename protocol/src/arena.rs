@@ -166,7 +166,7 @@ impl EntityState {
             pos: [quantise_pos(pos.x), quantise_pos(pos.y)],
             vel: [quantise_vel(vel.x), quantise_vel(vel.y)],
             aim: quantise_aim(aim),
-            health: health.clamp(0.0, 255.0).round() as u8,
+            health: round(health).clamp(0, 255) as u8,
         }
     }
 
@@ -233,12 +233,19 @@ impl EntityState {
     }
 }
 
+/// `x` rounded half away from zero (as `f32::round`), saturating, NaN as 0. Without SSE4.1 a
+/// float `round` is a library call; capturing a room rounds five values an entity, so this one
+/// truncates instead (exact: below 2^23 the fraction `x - trunc(x)` is exact, above it `x` is
+/// whole).
+fn round(x: f32) -> i64 {
+    let t = x as i64;
+    let frac = x - t as f32;
+    t.saturating_add((frac >= 0.5) as i64)
+        .saturating_sub((frac <= -0.5) as i64)
+}
+
 pub fn quantise_pos(v: f32) -> u16 {
-    let q = (v * POS_SCALE).round();
-    if q.is_nan() {
-        return 0;
-    }
-    q.clamp(0.0, POS_MAX_Q as f32) as u16
+    round(v * POS_SCALE).clamp(0, POS_MAX_Q as i64) as u16
 }
 
 pub fn dequantise_pos(q: u16) -> f32 {
@@ -246,9 +253,8 @@ pub fn dequantise_pos(q: u16) -> f32 {
 }
 
 pub fn quantise_vel(v: f32) -> u16 {
-    let q = (v * VEL_SCALE).round();
-    let q = if q.is_nan() { 0.0 } else { q };
-    (q.clamp(-(VEL_HALF_Q as f32), (VEL_HALF_Q - 1) as f32) as i32 + VEL_HALF_Q) as u16
+    let q = round(v * VEL_SCALE).clamp(-(VEL_HALF_Q as i64), (VEL_HALF_Q - 1) as i64);
+    (q + VEL_HALF_Q as i64) as u16
 }
 
 pub fn dequantise_vel(q: u16) -> f32 {
@@ -260,8 +266,7 @@ pub fn quantise_aim(angle: f32) -> u16 {
     if !angle.is_finite() {
         return 0;
     }
-    let turns = angle.rem_euclid(TAU) / TAU;
-    ((turns * AIM_STEPS as f32).round() as u32 % AIM_STEPS) as u16
+    round(angle * (AIM_STEPS as f32 / TAU)).rem_euclid(AIM_STEPS as i64) as u16
 }
 
 /// Back to an angle in [-PI, PI).
@@ -294,5 +299,11 @@ mod tests {
         assert_eq!(quantise_pos(f32::NAN), 0);
         assert_eq!(quantise_pos(1e9), POS_MAX_Q as u16);
         assert_eq!(quantise_vel(f32::NAN), quantise_vel(0.0));
+        for x in [
+            0.0f32, 0.49999997, 0.5, 1.5, 2.5, -0.5, -1.5, -2.4999998, 8388607.5, 1e20, -1e20,
+        ] {
+            assert_eq!(round(x), x.round() as i64, "{x}");
+        }
+        assert_eq!(round(f32::NAN), 0);
     }
 }

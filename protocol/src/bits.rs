@@ -28,12 +28,15 @@ impl BitWriter {
             return;
         }
         let masked = (value as u64) & ((1u64 << bits) - 1);
+        // At most 31 bits are pending, so 32 more always fit the accumulator; whole 32-bit
+        // words leave it together (their bytes in order: the low byte first).
         self.acc |= masked << self.filled;
         self.filled += bits;
-        while self.filled >= 8 {
-            self.bytes.push(self.acc as u8);
-            self.acc >>= 8;
-            self.filled -= 8;
+        if self.filled >= 32 {
+            self.bytes
+                .extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.acc >>= 32;
+            self.filled -= 32;
         }
     }
 
@@ -99,9 +102,9 @@ impl BitWriter {
 
     /// Pads the last byte with zero bits.
     pub fn finish(mut self) -> Vec<u8> {
-        if self.filled > 0 {
-            self.bytes.push(self.acc as u8);
-        }
+        let pending = self.filled.div_ceil(8) as usize;
+        self.bytes
+            .extend_from_slice(&self.acc.to_le_bytes()[..pending]);
         self.bytes
     }
 }
@@ -150,18 +153,23 @@ impl<'a> BitReader<'a> {
         if bits as usize > self.remaining() {
             return Err(BitsExhausted);
         }
-        let mut out: u64 = 0;
-        let mut got = 0u32;
-        while got < bits {
-            let byte = self.bytes[self.pos / 8] as u64;
-            let offset = (self.pos % 8) as u32;
-            let take = (8 - offset).min(bits - got);
-            let chunk = (byte >> offset) & ((1u64 << take) - 1);
-            out |= chunk << got;
-            got += take;
-            self.pos += take as usize;
+        if bits == 0 {
+            return Ok(0);
         }
-        Ok(out as u32)
+        // The (up to) eight bytes from the one holding the next bit: at most 7 + 32 bits are
+        // needed, and a word load beats a byte loop.
+        let at = self.pos / 8;
+        let mut word = [0u8; 8];
+        match self.bytes.get(at..at + 8) {
+            Some(whole) => word.copy_from_slice(whole),
+            None => {
+                let tail = &self.bytes[at..];
+                word[..tail.len()].copy_from_slice(tail);
+            }
+        }
+        let v = (u64::from_le_bytes(word) >> (self.pos % 8)) & ((1u64 << bits) - 1);
+        self.pos += bits as usize;
+        Ok(v as u32)
     }
 
     pub fn read_bool(&mut self) -> Result<bool, BitsExhausted> {

@@ -20,9 +20,12 @@
 //! - the header names the baseline by the low byte of its tick and the gap to the new tick.
 
 use crate::bits::{BitReader, BitWriter, BitsExhausted, rice_bits, ugamma_bits};
+use crate::code::Code;
 use crate::ids::{NetId, PlayerId, Tick};
-use crate::schema::{FieldType, Plan, Schema, bits_for, heading};
+use crate::schema::{Plan, Schema, heading};
 use crate::snapshot::{Head, Snapshot};
+use std::ops::Range;
+use strength_reduce::StrengthReducedU64;
 
 /// Most entities a decoded snapshot may hold; larger claims are refused before allocating.
 pub const MAX_SNAPSHOT_ENTITIES: usize = 65_536;
@@ -124,6 +127,8 @@ pub struct Clock {
 /// does for a constant velocity), which is what lets the server keep a straight mover exactly
 /// on its prediction ([`settle`]). A tick rate of 0 predicts no movement. A heading points along
 /// the new velocity ([`heading`]), or stays when that is zero.
+///
+/// Predicting many entities over one clock is cheaper through a [`Predictor`].
 pub fn predict(
     schema: &Schema,
     kind: u16,
@@ -132,55 +137,99 @@ pub fn predict(
     clock: Clock,
     out: &mut [u32],
 ) {
-    let layout = schema.layout(kind);
-    out[..layout.slots].copy_from_slice(&base[..layout.slots]);
-    for &(at, plan) in &layout.predicted {
-        match plan {
-            Plan::Hold => {}
-            Plan::Integrate {
-                velocity,
-                dims,
-                zero,
-                kn,
-                kd,
-                max,
-            } => {
-                if clock.tick_rate == 0 {
-                    continue;
-                }
-                let den = 2 * kd * clock.tick_rate as i64;
-                for a in 0..dims {
-                    let v = (base[velocity + a] as i64 - zero) + (new[velocity + a] as i64 - zero);
-                    if v == 0 {
-                        continue;
-                    }
-                    let p = base[at + a] as i128 + path(v, clock.to, kn, den)
-                        - path(v, clock.from, kn, den);
-                    out[at + a] = p.clamp(0, max as i128) as u32;
-                }
-            }
-            Plan::Heading {
-                velocity,
-                zero,
-                steps,
-            } => {
-                let (x, y) = (new[velocity] as i64 - zero, new[velocity + 1] as i64 - zero);
-                if let Some(h) = heading(x, y, steps) {
-                    out[at] = h;
-                }
-            }
-        }
-    }
+    Predictor::new(schema, clock).predict(kind, base, new, out);
 }
 
-/// The path of velocity sum `v` at absolute tick `t`: `v·t·kn / den` rounded half away from
-/// zero, exactly (in 64 bits when that cannot overflow, which is every schema's common case).
-#[inline]
-fn path(v: i64, t: Tick, kn: i64, den: i64) -> i128 {
-    let num = v.checked_mul(t.0 as i64).and_then(|n| n.checked_mul(kn));
-    match num.and_then(|n| n.checked_abs()?.checked_mul(2)?.checked_add(den)) {
-        Some(twice) => (twice / (2 * den) * num.map_or(0, i64::signum)) as i128,
-        None => wide_path(v, t, kn, den),
+/// [`predict`] over one clock, with what each prediction needs worked out once: the codec
+/// predicts every entity of a snapshot over the same clock, and a division per axis at each
+/// end of the span would otherwise be most of its cost.
+pub struct Predictor {
+    kinds: Vec<KindOps>,
+    ops: Vec<Op>,
+    /// Runs of slots that hold (fields without a prediction), as slot ranges.
+    held: Vec<Range<usize>>,
+}
+
+/// A kind's slot count, and its ranges of `ops` and `held`.
+#[derive(Clone)]
+struct KindOps {
+    slots: usize,
+    ops: Range<usize>,
+    held: Range<usize>,
+}
+
+enum Op {
+    Integrate {
+        at: usize,
+        velocity: usize,
+        dims: usize,
+        zero: i64,
+        max: u32,
+        path: Path,
+    },
+    Heading {
+        at: usize,
+        velocity: usize,
+        zero: i64,
+        steps: u32,
+    },
+}
+
+/// `round(v·t·kn / den)` at both ends of a clock, for any velocity sum `v`.
+#[derive(Copy, Clone)]
+struct Path {
+    /// `to·kn` and `from·kn`, when they fit (else every path takes the wide way).
+    scaled: Option<(i64, i64)>,
+    to: Tick,
+    from: Tick,
+    kn: i64,
+    den: i64,
+    twice_den: StrengthReducedU64,
+}
+
+impl Path {
+    fn new(clock: Clock, kn: i64, kd: i64) -> Path {
+        let den = 2 * kd * clock.tick_rate as i64;
+        let scale = |t: Tick| (t.0 as i64).checked_mul(kn);
+        Path {
+            scaled: scale(clock.to).zip(scale(clock.from)),
+            to: clock.to,
+            from: clock.from,
+            kn,
+            den,
+            twice_den: StrengthReducedU64::new(2 * den as u64),
+        }
+    }
+
+    /// Position `pos` carried over the clock by velocity sum `v`, clamped to `0..=max`.
+    #[inline]
+    fn carry(&self, pos: u32, v: i64, max: u32) -> u32 {
+        if v == 0 {
+            return pos;
+        }
+        (pos as i128 + self.span(v)).clamp(0, max as i128) as u32
+    }
+
+    /// How far velocity sum `v` moves over the clock, in quanta.
+    #[inline]
+    fn span(&self, v: i64) -> i128 {
+        if let Some((to, from)) = self.scaled
+            && let (Some(a), Some(b)) = (self.at(v, to), self.at(v, from))
+        {
+            return (a - b) as i128;
+        }
+        wide_path(v, self.to, self.kn, self.den) - wide_path(v, self.from, self.kn, self.den)
+    }
+
+    /// `round(v·scaled / den)`, half away from zero, when nothing overflows.
+    #[inline]
+    fn at(&self, v: i64, scaled: i64) -> Option<i64> {
+        let num = v.checked_mul(scaled)?;
+        let twice = num
+            .unsigned_abs()
+            .checked_mul(2)?
+            .checked_add(self.den as u64)?;
+        Some((twice / self.twice_den) as i64 * num.signum())
     }
 }
 
@@ -188,6 +237,181 @@ fn path(v: i64, t: Tick, kn: i64, den: i64) -> i128 {
 fn wide_path(v: i64, t: Tick, kn: i64, den: i64) -> i128 {
     let num = v as i128 * t.0 as i128 * kn as i128;
     (num.abs() * 2 + den as i128) / (2 * den as i128) * num.signum()
+}
+
+impl Predictor {
+    pub fn new(schema: &Schema, clock: Clock) -> Predictor {
+        let mut kinds = Vec::with_capacity(schema.kinds().len());
+        let mut ops = Vec::new();
+        let mut held: Vec<Range<usize>> = Vec::new();
+        for (k, kind) in schema.kinds().iter().enumerate() {
+            let layout = schema.layout(k as u16);
+            let held_start = held.len();
+            for (f, field) in kind.fields.iter().enumerate() {
+                // A tick rate of 0 predicts no movement: a position holds too.
+                let holds = match layout.plans[f] {
+                    Plan::Hold => true,
+                    Plan::Integrate { .. } => clock.tick_rate == 0,
+                    Plan::Heading { .. } => false,
+                };
+                if !holds {
+                    continue;
+                }
+                let run = layout.offsets[f]..layout.offsets[f] + field.dims as usize;
+                match held[held_start..].last_mut() {
+                    Some(last) if last.end == run.start => last.end = run.end,
+                    _ => held.push(run),
+                }
+            }
+            let start = ops.len();
+            for &(at, plan) in &layout.predicted {
+                match plan {
+                    Plan::Hold => {}
+                    // A tick rate of 0 predicts no movement.
+                    Plan::Integrate { .. } if clock.tick_rate == 0 => {}
+                    Plan::Integrate {
+                        velocity,
+                        dims,
+                        zero,
+                        kn,
+                        kd,
+                        max,
+                    } => ops.push(Op::Integrate {
+                        at,
+                        velocity,
+                        dims,
+                        zero,
+                        max,
+                        path: Path::new(clock, kn, kd),
+                    }),
+                    Plan::Heading {
+                        velocity,
+                        zero,
+                        steps,
+                    } => ops.push(Op::Heading {
+                        at,
+                        velocity,
+                        zero,
+                        steps,
+                    }),
+                }
+            }
+            kinds.push(KindOps {
+                slots: layout.slots,
+                ops: start..ops.len(),
+                held: held_start..held.len(),
+            });
+        }
+        Predictor { kinds, ops, held }
+    }
+
+    /// [`settle`] for one entity of `kind`, its slots `old` in the previous snapshot and
+    /// `values` as captured now (settled in place). Returns whether it now is exactly where the
+    /// prediction from `old` puts it.
+    fn settle(&self, kind: u16, old: &[u32], values: &mut [u32]) -> bool {
+        let k = &self.kinds[kind as usize];
+        let mut follows = self.held[k.held.clone()]
+            .iter()
+            .all(|run| same_slots(&old[run.clone()], &values[run.clone()]));
+        for op in &self.ops[k.ops.clone()] {
+            match *op {
+                Op::Integrate {
+                    at,
+                    velocity,
+                    dims,
+                    zero,
+                    max,
+                    ref path,
+                } => {
+                    let velocity = velocity..velocity + dims;
+                    if !same_slots(&old[velocity.clone()], &values[velocity.clone()]) {
+                        follows = false;
+                        continue;
+                    }
+                    let mut predicted = [0u32; 4];
+                    let mut near = true;
+                    for a in 0..dims {
+                        let v = 2 * (old[velocity.start + a] as i64 - zero);
+                        predicted[a] = path.carry(old[at + a], v, max);
+                        near &=
+                            (predicted[a] as i64 - values[at + a] as i64).abs() <= SETTLE_TOLERANCE;
+                    }
+                    if near {
+                        copy_slots(&mut values[at..at + dims], &predicted[..dims]);
+                    } else {
+                        follows = false;
+                    }
+                }
+                Op::Heading {
+                    at,
+                    velocity,
+                    zero,
+                    steps,
+                } => {
+                    follows &=
+                        values[at] == along(values, velocity, zero, steps).unwrap_or(old[at]);
+                }
+            }
+        }
+        follows
+    }
+
+    /// [`predict`] for an entity of `kind` over this predictor's clock.
+    #[inline]
+    pub fn predict(&self, kind: u16, base: &[u32], new: &[u32], out: &mut [u32]) {
+        let k = &self.kinds[kind as usize];
+        copy_slots(&mut out[..k.slots], &base[..k.slots]);
+        for op in &self.ops[k.ops.clone()] {
+            match *op {
+                Op::Integrate {
+                    at,
+                    velocity,
+                    dims,
+                    zero,
+                    max,
+                    ref path,
+                } => {
+                    for a in 0..dims {
+                        let v =
+                            (base[velocity + a] as i64 - zero) + (new[velocity + a] as i64 - zero);
+                        out[at + a] = path.carry(base[at + a], v, max);
+                    }
+                }
+                Op::Heading {
+                    at,
+                    velocity,
+                    zero,
+                    steps,
+                } => {
+                    if let Some(h) = along(new, velocity, zero, steps) {
+                        out[at] = h;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The heading of the 2-d velocity at slot `velocity` of `values` (None when it is zero).
+#[inline]
+fn along(values: &[u32], velocity: usize, zero: i64, steps: u32) -> Option<u32> {
+    let (x, y) = (
+        values[velocity] as i64 - zero,
+        values[velocity + 1] as i64 - zero,
+    );
+    heading(x, y, steps)
+}
+
+/// A field's few slots copied inline: a copy loop of unknown length becomes a library call,
+/// which costs more than the copy.
+#[inline]
+fn copy_slots(out: &mut [u32], from: &[u32]) {
+    match (out, from) {
+        ([o], [a]) => *o = *a,
+        ([o0, o1], [a0, a1]) => (*o0, *o1) = (*a0, *a1),
+        ([o0, o1, o2], [a0, a1, a2]) => (*o0, *o1, *o2) = (*a0, *a1, *a2),
+        (out, from) => out.copy_from_slice(from),
+    }
 }
 
 /// How far (in quanta, per axis) [`settle`] lets a replicated position sit from the
@@ -203,6 +427,14 @@ pub const SETTLE_TOLERANCE: i64 = 2;
 /// the difference does not grow, because the prediction follows the quantised velocity exactly
 /// and the entity is re-captured as soon as it drifts out. Call it on each snapshot as captured,
 /// with the one captured before it.
+///
+/// It also records, per entity, since when it has followed its prediction through every
+/// snapshot so settled: predictions compose (an entity that followed its constant velocity
+/// from `a` through `b` to `c` is where the prediction from `a` puts it at `c`, clamping
+/// included, since a constant velocity moves one way), so [`encode`] knows an entity that has
+/// followed since the baseline or before to be unchanged, without predicting it. Only snapshots
+/// of the chain settled this way may serve as baselines for that knowledge to hold, which is how
+/// a room's history is built.
 pub fn settle(schema: &Schema, prev: &Snapshot, next: &mut Snapshot) {
     if prev.tick >= next.tick || next.tick_rate != prev.tick_rate || prev.stride() != next.stride()
     {
@@ -213,45 +445,23 @@ pub fn settle(schema: &Schema, prev: &Snapshot, next: &mut Snapshot) {
         to: next.tick,
         tick_rate: prev.tick_rate,
     };
-    let mut predicted = vec![0; next.stride()];
+    let predictor = Predictor::new(schema, clock);
+    let mut since = vec![next.tick; next.len()];
     let mut j = 0;
-    for i in 0..next.len() {
+    for (i, since) in since.iter_mut().enumerate() {
         let head = next.heads()[i];
         while j < prev.len() && prev.heads()[j].id < head.id {
             j += 1;
         }
-        if j == prev.len() || prev.heads()[j] != head {
+        if j == prev.len() || prev.heads()[j] != head || head.kind as usize >= schema.kinds().len()
+        {
             continue;
         }
-        let Some(kind) = schema.kinds().get(head.kind as usize) else {
-            continue;
-        };
-        let layout = schema.layout(head.kind);
-        let old = prev.values(j);
-        predict(
-            schema,
-            head.kind,
-            old,
-            next.values(i),
-            clock,
-            &mut predicted,
-        );
-        let values = next.values_mut(i);
-        for (f, plan) in layout.plans.iter().enumerate() {
-            let Plan::Integrate { velocity, .. } = *plan else {
-                continue;
-            };
-            let dims = kind.fields[f].dims as usize;
-            let at = layout.offsets[f];
-            let steady = old[velocity..velocity + dims] == values[velocity..velocity + dims];
-            let near = (0..dims).all(|a| {
-                (predicted[at + a] as i64 - values[at + a] as i64).abs() <= SETTLE_TOLERANCE
-            });
-            if steady && near {
-                values[at..at + dims].copy_from_slice(&predicted[at..at + dims]);
-            }
+        if predictor.settle(head.kind, prev.values(j), next.values_mut(i)) {
+            *since = prev.since(j).unwrap_or(prev.tick);
         }
     }
+    next.set_since(since);
 }
 
 /// The Rice parameter for `count` changed indices among `len` baseline entities: gaps between
@@ -280,6 +490,7 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
     let mut predictions: Vec<u32> = Vec::new();
     let mut spawned: Vec<usize> = Vec::new();
     let mut scratch = vec![0u32; stride];
+    let predictor = Predictor::new(schema, clock);
     let (mut i, mut j) = (0, 0);
     while i < base_len || j < next.len() {
         let b = base.and_then(|b| b.heads().get(i));
@@ -289,18 +500,18 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
                 if bh != nh {
                     spawned.push(j);
                 } else {
-                    let base_values = base.map_or(&[][..], |b| b.values(i));
-                    predict(
-                        schema,
-                        nh.kind,
-                        base_values,
-                        next.values(j),
-                        clock,
-                        &mut scratch,
-                    );
-                    if !same_slots(&scratch, next.values(j)) {
-                        changed.push((i, j));
-                        predictions.extend_from_slice(&scratch);
+                    // Known to have followed its prediction since the baseline: unchanged.
+                    let followed = base.is_some_and(|b| next.since(j).is_some_and(|s| s <= b.tick));
+                    if !followed || cfg!(debug_assertions) {
+                        let base_values = base.map_or(&[][..], |b| b.values(i));
+                        predictor.predict(nh.kind, base_values, next.values(j), &mut scratch);
+                        let slots = schema.layout(nh.kind).slots;
+                        let same = same_slots(&scratch[..slots], &next.values(j)[..slots]);
+                        debug_assert!(same || !followed, "{nh:?} followed since the baseline");
+                        if !same {
+                            changed.push((i, j));
+                            predictions.extend_from_slice(&scratch);
+                        }
                     }
                 }
                 i += 1;
@@ -359,7 +570,7 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
             })
             .collect()
     };
-    let listing_bits = |listed: &[usize]| -> usize {
+    let entity_listing_bits = |listed: &[usize]| -> usize {
         let shift = rice_shift(base_len, listed.len());
         ugamma_bits(listed.len() as u32) as usize
             + index_gaps(listed)
@@ -374,7 +585,7 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
         &changed_indices
     };
     let bitmap = base_len
-        < listing_bits(listed) - ugamma_bits(listed.len() as u32) as usize
+        < entity_listing_bits(listed) - ugamma_bits(listed.len() as u32) as usize
             + ugamma_bits(changed.len() as u32) as usize;
     w.write_bool(bitmap);
     if bitmap {
@@ -440,6 +651,51 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
     w.finish()
 }
 
+/// Which of a section's `n` records of a kind send a field: `γ(count)`, then the ascending
+/// positions (among the kind's records) as Rice-coded gaps with the shift [`rice_shift`] gives
+/// for `count` of `n`.
+fn write_listing(w: &mut BitWriter, n: usize, positions: &[usize]) {
+    w.write_ugamma(positions.len() as u32);
+    let shift = rice_shift(n, positions.len());
+    for gap in index_gaps(positions) {
+        w.write_rice(gap, shift);
+    }
+}
+
+/// Bits of [`write_listing`].
+fn listing_bits(n: usize, positions: &[usize]) -> usize {
+    let shift = rice_shift(n, positions.len());
+    ugamma_bits(positions.len() as u32) as usize
+        + index_gaps(positions)
+            .map(|g| rice_bits(g, shift) as usize)
+            .sum::<usize>()
+}
+
+/// Reads [`write_listing`]: positions below `n`, ascending.
+fn read_listing(r: &mut BitReader<'_>, n: usize) -> Result<Vec<usize>, DecodeError> {
+    let count = r.read_ugamma()? as usize;
+    if count > n {
+        return Err(DecodeError::Malformed(
+            "more records listed than the section holds",
+        ));
+    }
+    let shift = rice_shift(n, count);
+    let mut positions = Vec::with_capacity(count);
+    let mut next = 0usize;
+    for _ in 0..count {
+        let room = n
+            .checked_sub(next + 1)
+            .ok_or(DecodeError::Malformed("listed record past the section"))?
+            as u32;
+        let gap = r
+            .read_rice(shift, room)?
+            .ok_or(DecodeError::Malformed("listed record past the section"))?;
+        positions.push(next + gap as usize);
+        next += gap as usize + 1;
+    }
+    Ok(positions)
+}
+
 /// Ascending indices as gaps: each index minus the one before it minus one, the first from 0.
 fn index_gaps(indices: &[usize]) -> impl Iterator<Item = u32> + '_ {
     let mut next = 0usize;
@@ -476,152 +732,6 @@ struct Record<'a> {
     kind: u16,
     reference: &'a [u32],
     values: &'a [u32],
-}
-
-fn field_changed(r: &Record<'_>, at: usize, dims: usize) -> bool {
-    r.reference[at..at + dims] != r.values[at..at + dims]
-}
-
-/// Whether a field type is sent as a residual against its reference (else absolutely).
-fn has_residual(ty: &FieldType) -> bool {
-    matches!(
-        ty,
-        FieldType::Fixed { .. } | FieldType::Int { .. } | FieldType::Angle { .. }
-    )
-}
-
-/// The residual of `value` against `reference`, zig-zagged (angles: the shortest way round).
-fn residual(ty: &FieldType, reference: u32, value: u32) -> u64 {
-    let d = match ty {
-        FieldType::Angle { bits } => {
-            let steps = 1i64 << bits;
-            (value as i64 - reference as i64 + steps / 2).rem_euclid(steps) - steps / 2
-        }
-        _ => value as i64 - reference as i64,
-    };
-    ((d << 1) ^ (d >> 63)) as u64
-}
-
-fn unresidual(ty: &FieldType, reference: u32, z: u64) -> Result<u32, DecodeError> {
-    let d = (z >> 1) as i64 ^ -((z & 1) as i64);
-    let v = match ty {
-        FieldType::Angle { bits } => (reference as i64 + d).rem_euclid(1 << bits),
-        _ => reference as i64 + d,
-    };
-    if (0..=ty.max_slot() as i64).contains(&v) {
-        Ok(v as u32)
-    } else {
-        Err(DecodeError::Malformed("value out of its declared range"))
-    }
-}
-
-/// A fixed-point type in steps of 1/den (den > 1) can send a value on a whole unit as that
-/// unit's offset from the lowest whole unit in range: `(lowest, bits)`.
-fn whole_units(ty: &FieldType) -> Option<(i64, i64, u32)> {
-    let FieldType::Fixed { step, min_q, count } = ty else {
-        return None;
-    };
-    if step.num != 1 || step.den < 2 {
-        return None;
-    }
-    let den = step.den as i64;
-    let lowest = min_q.div_euclid(den) + (min_q.rem_euclid(den) != 0) as i64;
-    let highest = (min_q + *count as i64 - 1).div_euclid(den);
-    (highest >= lowest).then(|| (den, lowest, bits_for((highest - lowest + 1) as u64)))
-}
-
-fn is_whole(ty: &FieldType, q: u32) -> Option<u32> {
-    let FieldType::Fixed { min_q, .. } = ty else {
-        return None;
-    };
-    let (den, lowest, _) = whole_units(ty)?;
-    let v = min_q + q as i64;
-    (v.rem_euclid(den) == 0).then(|| (v / den - lowest) as u32)
-}
-
-/// Bits of a field's values sent absolutely.
-fn absolute_bits(ty: &FieldType, values: &[u32]) -> u32 {
-    match ty {
-        FieldType::Bool => 0,
-        FieldType::Entity => values.iter().map(|&v| ugamma_bits(v)).sum(),
-        _ => {
-            let plain = ty.bits() * values.len() as u32;
-            match whole_units(ty) {
-                Some((_, _, bits)) if values.iter().all(|&q| is_whole(ty, q).is_some()) => {
-                    1 + bits * values.len() as u32
-                }
-                Some(_) => 1 + plain,
-                None => plain,
-            }
-        }
-    }
-}
-
-fn write_absolute(w: &mut BitWriter, ty: &FieldType, reference: &[u32], values: &[u32]) {
-    match ty {
-        // A bool that changed is the other value.
-        FieldType::Bool => debug_assert!(reference != values),
-        FieldType::Entity => values.iter().for_each(|&v| w.write_ugamma(v)),
-        _ => {
-            let bits = ty.bits();
-            if let Some((_, _, whole_bits)) = whole_units(ty) {
-                let whole: Option<Vec<u32>> = values.iter().map(|&q| is_whole(ty, q)).collect();
-                w.write_bool(whole.is_some());
-                if let Some(whole) = whole {
-                    whole.iter().for_each(|&u| w.write(u, whole_bits));
-                    return;
-                }
-            }
-            values.iter().for_each(|&v| w.write(v, bits));
-        }
-    }
-}
-
-fn read_absolute(
-    r: &mut BitReader<'_>,
-    ty: &FieldType,
-    reference: &[u32],
-    out: &mut [u32],
-) -> Result<(), DecodeError> {
-    match ty {
-        FieldType::Bool => {
-            for (o, &b) in out.iter_mut().zip(reference) {
-                *o = b ^ 1;
-            }
-            return Ok(());
-        }
-        FieldType::Entity => {
-            for o in out.iter_mut() {
-                *o = r.read_ugamma()?;
-            }
-            return Ok(());
-        }
-        _ => {}
-    }
-    if let Some((den, lowest, bits)) = whole_units(ty)
-        && r.read_bool()?
-    {
-        let FieldType::Fixed { min_q, .. } = ty else {
-            unreachable!("whole units are fixed-point")
-        };
-        for o in out.iter_mut() {
-            let q = (lowest + r.read(bits)? as i64) * den - min_q;
-            *o = u32::try_from(q)
-                .ok()
-                .filter(|&q| q <= ty.max_slot())
-                .ok_or(DecodeError::Malformed("value out of its declared range"))?;
-        }
-        return Ok(());
-    }
-    let bits = ty.bits();
-    for o in out.iter_mut() {
-        let v = r.read(bits)?;
-        if v > ty.max_slot() {
-            return Err(DecodeError::Malformed("value out of its declared range"));
-        }
-        *o = v;
-    }
-    Ok(())
 }
 
 /// Bits of one residual slot with Rice parameter `k` (escaped when the quotient is too long).
@@ -692,74 +802,121 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
     if records.is_empty() {
         return;
     }
-    // Each record's mask (flattened), and which fields of which kinds they use.
+    // Each record's mask (flattened, record n's from starts[n]), and the records of each kind.
     let nk = schema.kinds().len();
     let mut masks: Vec<bool> = Vec::new();
     let mut starts = Vec::with_capacity(records.len());
-    let mut used: Vec<Vec<bool>> = vec![Vec::new(); nk];
-    let mut count = vec![0usize; nk];
-    for r in records {
-        let kind = &schema.kinds()[r.kind as usize];
+    let mut of_kind: Vec<Vec<usize>> = vec![Vec::new(); nk];
+    for (n, r) in records.iter().enumerate() {
         let layout = schema.layout(r.kind);
         starts.push(masks.len());
-        let used = &mut used[r.kind as usize];
-        used.resize(kind.fields.len(), false);
-        for (f, used) in used.iter_mut().enumerate() {
-            let hit = field_changed(r, layout.offsets[f], kind.fields[f].dims as usize);
-            masks.push(hit);
-            *used |= hit;
+        for (f, &at) in layout.offsets.iter().enumerate() {
+            let dims = schema.kinds()[r.kind as usize].fields[f].dims as usize;
+            masks.push(!same_slots(
+                &r.reference[at..at + dims],
+                &r.values[at..at + dims],
+            ));
         }
-        count[r.kind as usize] += 1;
+        of_kind[r.kind as usize].push(n);
     }
-    // Kinds with two or more records may send one mask for all of them: the union of their
-    // masks, a record sending a zero residual for a field of the union it did not change. The
-    // encoder takes it when that looks cheaper than a mask per record.
-    let mut shared = vec![false; nk];
-    for k in 0..nk {
-        if count[k] < 2 {
-            continue;
-        }
-        let kind = &schema.kinds()[k];
-        let fields = kind.fields.len();
-        let of_kind: Vec<usize> = (0..records.len())
-            .filter(|&n| records[n].kind as usize == k)
-            .collect();
-        let mut union = vec![false; fields];
-        for &n in &of_kind {
-            for (u, &m) in union.iter_mut().zip(&masks[starts[n]..starts[n] + fields]) {
-                *u |= m;
+    let fields_of = |k: usize| schema.kinds()[k].fields.len();
+    // The fields any record of a kind changed.
+    let used: Vec<Vec<bool>> = (0..nk)
+        .map(|k| {
+            let mut used = vec![
+                false;
+                if of_kind[k].is_empty() {
+                    0
+                } else {
+                    fields_of(k)
+                }
+            ];
+            for &n in &of_kind[k] {
+                for (u, &m) in used.iter_mut().zip(&masks[starts[n]..]) {
+                    *u |= m;
+                }
             }
-        }
-        // Only a residual can say "unchanged" (a bool that is sent is the other value).
-        let mut added = 0usize;
-        let mut compatible = true;
+            used
+        })
+        .collect();
+    // Kinds with two or more records may send one mask for all of them, the union of their
+    // masks, and then, per field of the union, either that every record sends it (a record
+    // that kept it sends a zero residual) or the list of the records that send it (the others
+    // kept it). The encoder takes the shared mask when that looks cheaper than a mask per
+    // record, and per field whichever of the two looks cheaper.
+    let mut shared = vec![false; nk];
+    for k in (0..nk).filter(|&k| of_kind[k].len() >= 2) {
+        let layout = schema.layout(k as u16);
+        let kind = &schema.kinds()[k];
+        let fields = fields_of(k);
+        let records_of_kind = &of_kind[k];
+        let union = &used[k];
         let mut per_record = 0usize;
         let mut previous: Option<&[bool]> = None;
-        for &n in &of_kind {
+        for &n in records_of_kind {
             let m = &masks[starts[n]..starts[n] + fields];
-            for f in (0..fields).filter(|&f| union[f] && !m[f]) {
-                compatible &= has_residual(&kind.fields[f].ty);
-                added += kind.fields[f].dims as usize;
-            }
             per_record += if previous == Some(m) { 1 } else { 1 + fields };
             previous = Some(m);
         }
-        // A zero residual costs about two bits; a shared mask at most one bit per field more.
-        let use_union = compatible && 1 + fields + 2 * added < per_record;
-        w.write_bool(use_union);
-        if use_union {
-            for &n in &of_kind {
-                masks[starts[n]..starts[n] + fields].copy_from_slice(&union);
+        let mut shared_bits = 1 + fields;
+        let mut plans: Vec<(usize, Option<Vec<usize>>)> = Vec::new();
+        for f in (0..fields).filter(|&f| union[f]) {
+            let sending: Vec<usize> = (0..records_of_kind.len())
+                .filter(|&i| masks[starts[records_of_kind[i]] + f])
+                .collect();
+            let kept = records_of_kind.len() - sending.len();
+            let code = &layout.codes[f];
+            // A zero residual costs 1 + k bits with k about the changed residuals' size; a
+            // field without residuals cannot say "kept" but by the list.
+            let every = code.has_residual().then(|| {
+                let dims = kind.fields[f].dims as usize;
+                let (mut sum, mut slots) = (0u64, 0u64);
+                for &i in &sending {
+                    let r = &records[records_of_kind[i]];
+                    let at = layout.offsets[f];
+                    for a in 0..dims {
+                        sum += code.residual(r.reference[at + a], r.values[at + a]);
+                        slots += 1;
+                    }
+                }
+                let k = 64 - (sum / slots.max(1)).leading_zeros() as usize;
+                1 + kept * dims * (1 + k)
+            });
+            let listed = 1 + listing_bits(records_of_kind.len(), &sending);
+            match every {
+                Some(every) if every <= listed => {
+                    shared_bits += every;
+                    plans.push((f, None));
+                }
+                _ => {
+                    shared_bits += listed;
+                    plans.push((f, Some(sending)));
+                }
             }
-            write_mask(w, schema.layout(k as u16), first, None, &union);
-            shared[k] = true;
         }
+        let use_union = shared_bits < per_record;
+        w.write_bool(use_union);
+        if !use_union {
+            continue;
+        }
+        write_mask(w, layout, first, None, union);
+        for &n in records_of_kind {
+            masks[starts[n]..starts[n] + fields].copy_from_slice(union);
+        }
+        for (f, listed) in plans {
+            w.write_bool(listed.is_some());
+            let Some(sending) = listed else { continue };
+            write_listing(w, records_of_kind.len(), &sending);
+            let mut next = sending.iter().peekable();
+            for (i, &n) in records_of_kind.iter().enumerate() {
+                let sends = next.next_if_eq(&&i).is_some();
+                masks[starts[n] + f] = sends;
+            }
+        }
+        shared[k] = true;
     }
-    let mask = |n: usize| {
-        let fields = schema.kinds()[records[n].kind as usize].fields.len();
-        &masks[starts[n]..starts[n] + fields]
-    };
     // The others, record by record.
+    let mask = |n: usize| &masks[starts[n]..starts[n] + fields_of(records[n].kind as usize)];
     let mut last: Vec<Option<usize>> = vec![None; nk];
     for (n, record) in records.iter().enumerate() {
         let k = record.kind as usize;
@@ -769,39 +926,33 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
         }
     }
     // Codings, chosen for the fewest bits over the section.
-    let mut codings: Vec<Vec<Coding>> = vec![Vec::new(); schema.kinds().len()];
+    let mut codings: Vec<Vec<Coding>> = vec![Vec::new(); nk];
     let mut zs: Vec<u64> = Vec::new();
     for (k, kind) in schema.kinds().iter().enumerate() {
         let layout = schema.layout(k as u16);
         for (f, &hit) in used[k].iter().enumerate() {
-            let field = &kind.fields[f];
-            let (at, dims) = (layout.offsets[f], field.dims as usize);
-            if !hit || !has_residual(&field.ty) {
+            let code = &layout.codes[f];
+            let (at, dims) = (layout.offsets[f], kind.fields[f].dims as usize);
+            if !hit || !code.has_residual() {
                 codings[k].push(Coding::Absolute);
                 continue;
             }
             let mut absolute = 0u64;
             zs.clear();
-            for (_, r) in records
-                .iter()
-                .enumerate()
-                .filter(|(n, r)| r.kind as usize == k && masks[starts[*n] + f])
-            {
-                absolute += absolute_bits(&field.ty, &r.values[at..at + dims]) as u64;
+            for &n in of_kind[k].iter().filter(|&&n| masks[starts[n] + f]) {
+                let r = &records[n];
+                absolute += code.absolute_bits(&r.values[at..at + dims]) as u64;
                 for a in 0..dims {
-                    zs.push(residual(&field.ty, r.reference[at + a], r.values[at + a]));
+                    zs.push(code.residual(r.reference[at + a], r.values[at + a]));
                 }
             }
-            let plain = field.ty.bits();
             // A Rice code fits residuals best with 2^k near their mean: try around it.
             let mean = zs.iter().sum::<u64>() / zs.len().max(1) as u64;
             let guess = (64 - mean.leading_zeros()).min(MAX_RICE);
             let (best_k, best) = (guess.saturating_sub(1)..=(guess + 1).min(MAX_RICE))
                 .map(|k| {
-                    (
-                        k,
-                        zs.iter().map(|&z| residual_bits(z, k, plain)).sum::<u64>(),
-                    )
+                    let bits: u64 = zs.iter().map(|&z| residual_bits(z, k, code.bits)).sum();
+                    (k, bits)
                 })
                 .min_by_key(|&(k, bits)| (bits + Coding::Rice(k).bits(), k))
                 .expect("at least k = 0");
@@ -819,23 +970,24 @@ fn write_section(w: &mut BitWriter, schema: &Schema, first: FirstMask, records: 
     for (n, r) in records.iter().enumerate() {
         let kind = &schema.kinds()[r.kind as usize];
         let layout = schema.layout(r.kind);
+        let mask = &masks[starts[n]..];
         for &f in &layout.order {
-            let field = &kind.fields[f];
-            let (at, dims) = (layout.offsets[f], field.dims as usize);
-            if !masks[starts[n] + f] {
+            if !mask[f] {
                 continue;
             }
+            let code = &layout.codes[f];
+            let (at, dims) = (layout.offsets[f], kind.fields[f].dims as usize);
             let (reference, values) = (&r.reference[at..at + dims], &r.values[at..at + dims]);
             match codings[r.kind as usize][f] {
-                Coding::Absolute => write_absolute(w, &field.ty, reference, values),
+                Coding::Absolute => code.write_absolute(w, reference, values),
                 Coding::Rice(k) => {
-                    for a in 0..dims {
-                        let z = residual(&field.ty, reference[a], values[a]);
+                    for (&p, &v) in reference.iter().zip(values) {
+                        let z = code.residual(p, v);
                         if z >> k < ESCAPE as u64 {
                             w.write_rice(z as u32, k);
                         } else {
                             w.write(0, ESCAPE);
-                            w.write(values[a], field.ty.bits());
+                            w.write(v, code.bits);
                         }
                     }
                 }
@@ -912,26 +1064,41 @@ fn read_section_plan(
             .get_mut(k as usize)
             .ok_or(DecodeError::BadKind(k as u32))? += 1;
     }
-    // Kinds with two or more records may share one mask.
-    let mut shared: Vec<Option<Vec<bool>>> = vec![None; nk];
+    // Kinds with two or more records may share one mask, each of its fields sent by every
+    // record of the kind or by those listed (per field: which of the kind's records send it).
+    // (A listing is kept as its positions, which the bits read bound, never as a table.)
+    type Listed = (usize, std::iter::Peekable<std::vec::IntoIter<usize>>);
+    let mut shared: Vec<Option<(Vec<bool>, Vec<Listed>)>> = (0..nk).map(|_| None).collect();
     for k in 0..nk {
         if count[k] >= 2 && r.read_bool()? {
             let mut mask = Vec::new();
             let fields = schema.kinds()[k].fields.len();
             read_mask(r, schema.layout(k as u16), first, None, fields, &mut mask)?;
-            shared[k] = Some(mask);
+            let mut listed = Vec::new();
+            for f in (0..fields).filter(|&f| mask[f]) {
+                if r.read_bool()? {
+                    listed.push((f, read_listing(r, count[k])?.into_iter().peekable()));
+                }
+            }
+            shared[k] = Some((mask, listed));
         }
     }
     let mut masks: Vec<bool> = Vec::new();
     let mut starts = Vec::with_capacity(kinds.len());
     let mut last: Vec<Option<usize>> = vec![None; nk];
     let mut used: Vec<Vec<bool>> = vec![Vec::new(); nk];
+    let mut position = vec![0usize; nk];
     for &k in kinds {
         let n = schema.kinds()[k as usize].fields.len();
         let start = masks.len();
         starts.push(start);
-        if let Some(mask) = &shared[k as usize] {
+        if let Some((mask, listed)) = &mut shared[k as usize] {
             masks.extend_from_slice(mask);
+            let i = position[k as usize];
+            for (f, positions) in listed.iter_mut() {
+                masks[start + *f] = positions.next_if_eq(&i).is_some();
+            }
+            position[k as usize] += 1;
         } else {
             let previous = last[k as usize].replace(start);
             let layout = schema.layout(k);
@@ -950,9 +1117,10 @@ fn read_section_plan(
         }
     }
     let mut codings: Vec<Vec<Coding>> = vec![Vec::new(); schema.kinds().len()];
-    for (k, kind) in schema.kinds().iter().enumerate() {
-        for (f, &hit) in used[k].iter().enumerate() {
-            let coding = if hit && has_residual(&kind.fields[f].ty) {
+    for (k, used) in used.iter().enumerate() {
+        let codes = &schema.layout(k as u16).codes;
+        for (f, &hit) in used.iter().enumerate() {
+            let coding = if hit && codes[f].has_residual() {
                 Coding::read(r)?
             } else {
                 Coding::Absolute
@@ -970,7 +1138,7 @@ fn read_section_plan(
 /// Reads one field's changed values against what `out` holds now (its reference), in place.
 fn read_field(
     r: &mut BitReader<'_>,
-    ty: &FieldType,
+    code: &Code,
     coding: Coding,
     out: &mut [u32],
 ) -> Result<(), DecodeError> {
@@ -978,7 +1146,7 @@ fn read_field(
     held[..out.len()].copy_from_slice(out);
     let reference = &held[..out.len()];
     match coding {
-        Coding::Absolute => read_absolute(r, ty, reference, out),
+        Coding::Absolute => code.read_absolute(r, reference, out),
         Coding::Rice(k) => {
             for (o, &p) in out.iter_mut().zip(reference) {
                 let mut q = 0u64;
@@ -989,13 +1157,9 @@ fn read_field(
                     }
                 }
                 *o = if q == ESCAPE as u64 {
-                    let v = r.read(ty.bits())?;
-                    if v > ty.max_slot() {
-                        return Err(DecodeError::Malformed("value out of its declared range"));
-                    }
-                    v
+                    code.read_plain(r)?
                 } else {
-                    unresidual(ty, p, (q << k) | r.read(k)? as u64)?
+                    code.unresidual(p, (q << k) | r.read(k)? as u64)?
                 };
             }
             Ok(())
@@ -1156,6 +1320,7 @@ pub fn decode(
 
     // Every baseline entity carried forward, then the listed ones corrected.
     let mut out = Snapshot::empty(tick, stride).with_tick_rate(tick_rate);
+    let predictor = Predictor::new(schema, clock);
     let mut scratch = vec![0u32; stride];
     if let Some(b) = base {
         for i in 0..b.len() {
@@ -1163,15 +1328,9 @@ pub fn decode(
             if head.kind as usize >= schema.kinds().len() {
                 return Err(DecodeError::BadKind(head.kind as u32));
             }
-            predict(
-                schema,
-                head.kind,
-                b.values(i),
-                b.values(i),
-                clock,
-                &mut scratch,
-            );
-            out.push_sorted(head, &scratch);
+            predictor.predict(head.kind, b.values(i), b.values(i), &mut scratch);
+            // Only the kind's slots: the rest of the scratch is another kind's.
+            out.push_sorted(head, &scratch[..schema.layout(head.kind).slots]);
         }
         let kinds: Vec<u16> = changed_at.iter().map(|&i| b.heads()[i].kind).collect();
         let SectionPlan {
@@ -1193,7 +1352,7 @@ pub fn decode(
                 let (at, dims) = (layout.offsets[f], field.dims as usize);
                 if layout.plans[f] != Plan::Hold && !predicted_done {
                     // Every field a prediction reads is final now.
-                    predict(schema, kind_index, old, &values, clock, &mut scratch);
+                    predictor.predict(kind_index, old, &values, &mut scratch);
                     for &g in layout
                         .order
                         .iter()
@@ -1206,7 +1365,7 @@ pub fn decode(
                 }
                 if mask[f] {
                     let coding = codings[kind_index as usize][f];
-                    read_field(&mut r, &field.ty, coding, &mut values[at..at + dims])?;
+                    read_field(&mut r, &layout.codes[f], coding, &mut values[at..at + dims])?;
                 }
             }
             out.values_mut(idx).copy_from_slice(&values);
@@ -1280,7 +1439,7 @@ pub fn decode(
                 let field = &kind.fields[f];
                 let (at, dims) = (layout.offsets[f], field.dims as usize);
                 let coding = codings[kind_index as usize][f];
-                read_field(&mut r, &field.ty, coding, &mut values[at..at + dims])?;
+                read_field(&mut r, &layout.codes[f], coding, &mut values[at..at + dims])?;
             }
         }
     }
@@ -1318,7 +1477,7 @@ fn merge_spawned(kept: Snapshot, heads: &[Head], values: &[u32]) -> Snapshot {
 mod tests {
     use super::*;
     use crate::arena::{self, EntityKind, EntityState};
-    use crate::schema::{Field, Kind, Predict};
+    use crate::schema::{Field, FieldType, Kind, Predict};
     use crate::snapshot::Capture;
     use proptest::prelude::*;
     use std::sync::Arc;
@@ -1657,6 +1816,41 @@ mod tests {
         assert_eq!(super::decode(&schema, &bytes, Some(&a)), Ok(b));
     }
 
+    #[test]
+    fn a_shared_mask_lists_the_few_records_that_send_a_field() {
+        let schema = mixed_schema();
+        // Twenty ships all a quantum off their prediction; two raise their shield (a bool,
+        // which only a listing can leave out for the others) and one turns.
+        let ship = |i: u32, x: u32, shield: u32, angle: u32| {
+            (
+                i,
+                0u16,
+                None,
+                vec![x, 800, 1024, 1024, angle, 0, shield, 0, 5],
+            )
+        };
+        let a: Vec<_> = (1..=20).map(|i| ship(i, 100 * i, 0, 0)).collect();
+        let b: Vec<_> = (1..=20)
+            .map(|i| {
+                ship(
+                    i,
+                    100 * i + 1,
+                    u32::from(i == 4 || i == 17),
+                    300 * u32::from(i == 9),
+                )
+            })
+            .collect();
+        let (a, b) = (
+            mixed_snapshot(&schema, 10, 60, &a),
+            mixed_snapshot(&schema, 11, 60, &b),
+        );
+        let bytes = super::encode(&schema, Some(&a), &b);
+        assert_eq!(super::decode(&schema, &bytes, Some(&a)), Ok(b));
+        // Header, listing, one shared mask with two short lists (about 40 bits, where masks per
+        // record would take about 70), then 20 positions a quantum off (about 100 bits).
+        assert!(bytes.len() <= 20, "{} bytes", bytes.len());
+    }
+
     proptest! {
         #[test]
         fn any_schema_round_trips(
@@ -1681,6 +1875,67 @@ mod tests {
             prop_assert_eq!(super::decode(&schema, &bytes, Some(&a)), Ok(b.clone()));
             let full = super::encode(&schema, None, &b);
             prop_assert_eq!(super::decode(&schema, &full, None), Ok(b));
+        }
+
+        /// A room's history: each capture settled against the one before. Encoding against
+        /// any of them with what settling recorded gives the same bytes as predicting every
+        /// entity, and decodes to the capture.
+        #[test]
+        fn settled_chains_encode_as_if_every_entity_was_predicted(
+            start in proptest::collection::vec(arb_mixed_entity(), 0..40),
+            (tick, rate, seed) in (0u32..1 << 30, 1u8..=120, any::<u64>()),
+        ) {
+            let schema = mixed_schema();
+            let mut state = seed;
+            let mut rnd = |n: u32| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) % n.max(1) as u64) as u32
+            };
+            let mut chain = vec![mixed_snapshot(&schema, tick, rate, &start)];
+            let mut t = tick;
+            for _ in 0..12 {
+                let prev = chain.last().unwrap();
+                let step = 1 + rnd(3);
+                let clock = Clock { from: Tick(t), to: Tick(t + step), tick_rate: rate };
+                t += step;
+                let mut next = Vec::new();
+                for e in prev.iter() {
+                    let mut values = e.values[..schema.layout(e.kind).slots].to_vec();
+                    match rnd(10) {
+                        0 => continue,
+                        1 | 2 => nudge(&mut values, e.kind, &mut rnd),
+                        _ => {
+                            // Along its prediction, as a simulation rounds it (settled back).
+                            let mut out = vec![0; schema.stride()];
+                            predict(&schema, e.kind, e.values, e.values, clock, &mut out);
+                            let n = values.len();
+                            values.copy_from_slice(&out[..n]);
+                            if e.kind == 0 && rnd(2) == 0 {
+                                values[0] = (values[0] + rnd(3)).saturating_sub(1).min(15999);
+                            }
+                        }
+                    }
+                    next.push((e.id.0, e.kind, e.owner.map(|p| p.0), values));
+                }
+                if rnd(3) == 0 {
+                    next.push((300 + rnd(50), 0, None, vec![rnd(16000), 5, 1024, 1030, 0, 0, 0, 0, 0]));
+                    next.sort_by_key(|e| e.0);
+                    next.dedup_by_key(|e| e.0);
+                }
+                let mut captured = mixed_snapshot(&schema, t, rate, &next);
+                settle(&schema, prev, &mut captured);
+                chain.push(captured);
+            }
+            let last = chain.last().unwrap();
+            let mut unknown = last.clone();
+            for i in 0..unknown.len() {
+                unknown.values_mut(i);
+            }
+            for base in &chain[..chain.len() - 1] {
+                let bytes = super::encode(&schema, Some(base), last);
+                prop_assert_eq!(&bytes, &super::encode(&schema, Some(base), &unknown));
+                prop_assert_eq!(super::decode(&schema, &bytes, Some(base)), Ok(last.clone()));
+            }
         }
 
         #[test]

@@ -8,6 +8,7 @@
 
 pub mod arena;
 pub mod bits;
+mod code;
 pub mod codec;
 pub mod delta;
 pub mod ids;

@@ -77,6 +77,10 @@ pub struct Kind {
     pub fields: Vec<Field>,
 }
 
+/// Largest numerator or denominator of a fixed-point step: it keeps a prediction's arithmetic
+/// (the product of two steps' terms and a tick rate) well inside 64 bits.
+pub const MAX_STEP_TERM: u32 = 1 << 20;
+
 /// The whole replicated schema of a game. Serialised as `{"kinds": [...]}` (docs/PROTOCOL.md,
 /// "Schemas"); what is read is checked like [`Schema::new`] checks it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,6 +117,8 @@ pub(crate) struct KindLayout {
     /// Fields without a prediction first (the values a prediction reads), then the predicted.
     pub(crate) order: Vec<usize>,
     pub(crate) plans: Vec<Plan>,
+    /// How the codec sends each field.
+    pub(crate) codes: Vec<crate::code::Code>,
     /// The fields with a prediction, as (first slot, plan): what carrying an entity forward
     /// works through.
     pub(crate) predicted: Vec<(usize, Plan)>,
@@ -278,6 +284,9 @@ impl Kind {
                     if step.num == 0 || step.den == 0 || *count == 0 {
                         return Err(bad(f, "a fixed-point field needs a step and a range"));
                     }
+                    if step.num > MAX_STEP_TERM || step.den > MAX_STEP_TERM {
+                        return Err(bad(f, "a fixed-point step's terms must be at most 2^20"));
+                    }
                     if min_q.unsigned_abs() > MAX_FIXED_MIN {
                         return Err(bad(f, "a fixed-point field's range starts too far out"));
                     }
@@ -356,6 +365,11 @@ impl Kind {
             slots,
             order: held.chain(predicted_fields).collect(),
             plans,
+            codes: self
+                .fields
+                .iter()
+                .map(|f| crate::code::Code::of(&f.ty))
+                .collect(),
             predicted,
         })
     }
@@ -542,8 +556,9 @@ const ATAN_TABLE: [i64; 28] = [
     81, 41, 20, 10, 5,
 ];
 
-/// The direction of `(x, y)` in `steps` steps of a turn, computed in integers only (CORDIC), so
-/// every implementation gets the same answer. `None` for the zero vector.
+/// The direction of `(x, y)` in `steps` (a power of two: an angle field's) steps of a turn,
+/// computed in integers only (CORDIC), so every implementation gets the same answer. `None` for
+/// the zero vector.
 pub fn heading(x: i64, y: i64, steps: u32) -> Option<u32> {
     let m = x.unsigned_abs().max(y.unsigned_abs());
     if m == 0 {
@@ -574,7 +589,7 @@ pub fn heading(x: i64, y: i64, steps: u32) -> Option<u32> {
         }
     }
     let turns = (base + z).rem_euclid(TURN) as u64;
-    Some((((turns * steps as u64) + (1 << 31)) >> 32) as u32 % steps)
+    Some((((turns * steps as u64) + (1 << 31)) >> 32) as u32 & (steps - 1))
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub struct EntityRef<'a> {
     pub values: &'a [u32],
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub tick: Tick,
     /// Simulation steps per second. Deltas predict a moving entity's position from its
@@ -40,7 +40,25 @@ pub struct Snapshot {
     /// `stride` slots per head, in the same order.
     values: Vec<u32>,
     stride: usize,
+    /// Per entity, when known: the oldest tick from which the schema's predictions carry it to
+    /// this snapshot exactly, through the snapshots captured in between (`delta::settle` works
+    /// it out as a room captures). The encoder needs no prediction to know that such an entity
+    /// is unchanged against a baseline at or after that tick. Empty when unknown; not part of
+    /// what the snapshot says, so equality ignores it.
+    since: Vec<Tick>,
 }
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Snapshot) -> bool {
+        self.tick == other.tick
+            && self.tick_rate == other.tick_rate
+            && self.stride == other.stride
+            && self.heads == other.heads
+            && self.values == other.values
+    }
+}
+
+impl Eq for Snapshot {}
 
 impl Snapshot {
     /// An empty snapshot whose entities have `stride` slots.
@@ -51,6 +69,7 @@ impl Snapshot {
             heads: Vec::new(),
             values: Vec::new(),
             stride,
+            since: Vec::new(),
         }
     }
 
@@ -58,9 +77,15 @@ impl Snapshot {
     /// with one id, the first is kept.
     pub fn capture(mut capture: Capture, tick: Tick) -> Snapshot {
         let stride = capture.stride;
+        let mut snapshot = Snapshot::empty(tick, stride);
+        // A game's iteration order is often id order already: then nothing moves.
+        if capture.order.windows(2).all(|w| w[0].0 < w[1].0) {
+            snapshot.heads = capture.heads;
+            snapshot.values = capture.values;
+            return snapshot;
+        }
         capture.order.sort_by_key(|&(id, i)| (id, i));
         capture.order.dedup_by_key(|(id, _)| *id);
-        let mut snapshot = Snapshot::empty(tick, stride);
         snapshot.heads.reserve(capture.order.len());
         snapshot.values.reserve(capture.order.len() * stride);
         for &(_, i) in &capture.order {
@@ -98,8 +123,23 @@ impl Snapshot {
         &self.values[index * self.stride..(index + 1) * self.stride]
     }
 
+    /// An entity's slots to change (which forgets how long it has followed its prediction).
     pub fn values_mut(&mut self, index: usize) -> &mut [u32] {
+        if let Some(since) = self.since.get_mut(index) {
+            *since = self.tick;
+        }
         &mut self.values[index * self.stride..(index + 1) * self.stride]
+    }
+
+    /// Since when entity `index` has followed its prediction, if known (see the field).
+    pub(crate) fn since(&self, index: usize) -> Option<Tick> {
+        self.since.get(index).copied()
+    }
+
+    /// Records, per entity, since when each has followed its prediction.
+    pub(crate) fn set_since(&mut self, since: Vec<Tick>) {
+        debug_assert_eq!(since.len(), self.heads.len());
+        self.since = since;
     }
 
     pub fn entity(&self, index: usize) -> EntityRef<'_> {
@@ -127,6 +167,7 @@ impl Snapshot {
     /// Appends an entity whose id is above every id held (the decoder's order).
     pub(crate) fn push_sorted(&mut self, head: Head, values: &[u32]) {
         debug_assert!(self.heads.last().is_none_or(|h| h.id < head.id));
+        self.since.clear();
         self.heads.push(head);
         let start = self.values.len();
         self.values.extend_from_slice(values);
@@ -136,6 +177,7 @@ impl Snapshot {
     /// Keeps the entities for which `keep(index)` holds.
     pub(crate) fn retain_indices(&mut self, mut keep: impl FnMut(usize) -> bool) {
         let stride = self.stride;
+        self.since.clear();
         let mut out = 0;
         for i in 0..self.heads.len() {
             if keep(i) {
@@ -160,11 +202,16 @@ pub struct Capture {
 
 impl Capture {
     pub fn new(stride: usize) -> Capture {
+        Capture::with_capacity(stride, 0)
+    }
+
+    /// A capture with room for `entities` without growing.
+    pub fn with_capacity(stride: usize, entities: usize) -> Capture {
         Capture {
             stride,
-            heads: Vec::new(),
-            values: Vec::new(),
-            order: Vec::new(),
+            heads: Vec::with_capacity(entities),
+            values: Vec::with_capacity(entities * stride),
+            order: Vec::with_capacity(entities),
         }
     }
 

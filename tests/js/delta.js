@@ -50,6 +50,25 @@ export class BitReader {
 
 const bitsFor = (count) => (count <= 1 ? 0 : (count - 1).toString(2).length);
 
+/** The Rice shift for `count` listed among `len`: ⌊log2(⌊11·len / (16·max(count, 1))⌋)⌋, 0 for 0. */
+function riceShift(len, count) {
+  const q = Math.floor((11 * len) / (16 * Math.max(count, 1)));
+  return q === 0 ? 0 : q.toString(2).length - 1;
+}
+
+/** `count` ascending positions below `len`, as Rice-coded gaps. */
+function readGaps(r, len, count) {
+  const k = riceShift(len, count);
+  const listed = [];
+  let next = 0;
+  for (let i = 0; i < count; i++) {
+    const idx = next + r.rice(k, len - next - 1);
+    listed.push(idx);
+    next = idx + 1;
+  }
+  return listed;
+}
+
 /** `num / den` rounded half away from zero, exactly (`den` > 0). */
 function roundDiv(num, den) {
   const a = 2 * Math.abs(num) + den;
@@ -197,13 +216,33 @@ function readSectionPlan(r, s, kinds, first) {
     if (ki >= s.kinds.length) throw new Error("unknown entity kind");
     count[ki] += 1;
   }
-  // Kinds with two or more records may share one mask.
-  const shared = s.kinds.map((kind, ki) => (count[ki] >= 2 && r.bit() ? readMask(kind, null) : null));
+  // Kinds with two or more records may share one mask; each of its fields is sent by every
+  // record of the kind, or by the records listed (positions among the kind's records).
+  const shared = s.kinds.map((kind, ki) => {
+    if (count[ki] < 2 || !r.bit()) return null;
+    const mask = readMask(kind, null);
+    const listed = [];
+    mask.forEach((m, f) => {
+      if (!m || !r.bit()) return;
+      const n = r.ugamma();
+      if (n > count[ki]) throw new Error("more records listed than the section holds");
+      listed.push([f, new Set(readGaps(r, count[ki], n))]);
+    });
+    return { mask, listed };
+  });
   const masks = [];
   const last = new Map();
   const used = s.kinds.map((k) => new Array(k.fields.length).fill(false));
+  const position = s.kinds.map(() => 0);
   for (const ki of kinds) {
-    const mask = shared[ki] ?? readMask(s.kinds[ki], last.get(ki));
+    let mask;
+    if (shared[ki]) {
+      const i = position[ki]++;
+      mask = shared[ki].mask.slice();
+      for (const [f, sends] of shared[ki].listed) mask[f] = sends.has(i);
+    } else {
+      mask = readMask(s.kinds[ki], last.get(ki));
+    }
     last.set(ki, mask);
     masks.push(mask);
     mask.forEach((m, i) => { used[ki][i] ||= m; });
@@ -284,15 +323,7 @@ export function decodeBody(s, body, baseline) {
     // More than half changed: the gaps listed are those of the unchanged.
     const inverted = 2 * changed > base.length;
     const count = inverted ? base.length - changed : changed;
-    const q = Math.floor((11 * base.length) / (16 * Math.max(count, 1)));
-    const k = q === 0 ? 0 : q.toString(2).length - 1;
-    const listed = [];
-    let next = 0;
-    for (let i = 0; i < count; i++) {
-      const idx = next + r.rice(k, base.length - next - 1);
-      listed.push(idx);
-      next = idx + 1;
-    }
+    const listed = readGaps(r, base.length, count);
     if (inverted) {
       const skip = new Set(listed);
       for (let i = 0; i < base.length; i++) if (!skip.has(i)) changedAt.push(i);

@@ -530,7 +530,9 @@ impl RoomSim {
     /// the prediction from the previous capture (`delta::settle`: what makes them free in the
     /// deltas).
     pub fn capture(&mut self) -> &Snapshot {
-        let mut capture = Capture::new(self.schema.stride());
+        // Room for as many entities as last time, and a few more.
+        let expected = self.history.latest().map_or(0, |s| s.len() + s.len() / 8);
+        let mut capture = Capture::with_capacity(self.schema.stride(), expected);
         self.game.capture(&self.world, &mut capture);
         let mut snapshot = Snapshot::capture(capture, self.tick).with_tick_rate(self.tick_rate);
         if let Some(prev) = self.history.latest() {
