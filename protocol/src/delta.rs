@@ -570,13 +570,6 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
             })
             .collect()
     };
-    let entity_listing_bits = |listed: &[usize]| -> usize {
-        let shift = rice_shift(base_len, listed.len());
-        ugamma_bits(listed.len() as u32) as usize
-            + index_gaps(listed)
-                .map(|g| rice_bits(g, shift) as usize)
-                .sum::<usize>()
-    };
     // The count says which: when more than half changed, the gaps are the unchanged ones'.
     let inverted = 2 * changed.len() > base_len;
     let listed = if inverted {
@@ -584,9 +577,8 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
     } else {
         &changed_indices
     };
-    let bitmap = base_len
-        < entity_listing_bits(listed) - ugamma_bits(listed.len() as u32) as usize
-            + ugamma_bits(changed.len() as u32) as usize;
+    let bitmap =
+        base_len < gaps_bits(base_len, listed) + ugamma_bits(changed.len() as u32) as usize;
     w.write_bool(bitmap);
     if bitmap {
         let mut k = 0;
@@ -596,11 +588,8 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
             k += hit as usize;
         }
     } else {
-        let shift = rice_shift(base_len, listed.len());
         w.write_ugamma(changed.len() as u32);
-        for gap in index_gaps(listed) {
-            w.write_rice(gap, shift);
-        }
+        write_gaps(&mut w, base_len, listed);
     }
     let records: Vec<Record<'_>> = changed
         .iter()
@@ -651,24 +640,16 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
     w.finish()
 }
 
-/// Which of a section's `n` records of a kind send a field: `γ(count)`, then the ascending
-/// positions (among the kind's records) as Rice-coded gaps with the shift [`rice_shift`] gives
-/// for `count` of `n`.
+/// Which of a section's `n` records of a kind send a field: `γ(count)`, then the positions
+/// (among the kind's records) as [`write_gaps`].
 fn write_listing(w: &mut BitWriter, n: usize, positions: &[usize]) {
     w.write_ugamma(positions.len() as u32);
-    let shift = rice_shift(n, positions.len());
-    for gap in index_gaps(positions) {
-        w.write_rice(gap, shift);
-    }
+    write_gaps(w, n, positions);
 }
 
 /// Bits of [`write_listing`].
 fn listing_bits(n: usize, positions: &[usize]) -> usize {
-    let shift = rice_shift(n, positions.len());
-    ugamma_bits(positions.len() as u32) as usize
-        + index_gaps(positions)
-            .map(|g| rice_bits(g, shift) as usize)
-            .sum::<usize>()
+    ugamma_bits(positions.len() as u32) as usize + gaps_bits(n, positions)
 }
 
 /// Reads [`write_listing`]: positions below `n`, ascending.
@@ -679,17 +660,45 @@ fn read_listing(r: &mut BitReader<'_>, n: usize) -> Result<Vec<usize>, DecodeErr
             "more records listed than the section holds",
         ));
     }
+    read_gaps(r, n, count, "listed record past the section")
+}
+
+/// Ascending positions below `n` (changed entities among a baseline's, records among a kind's)
+/// as Rice-coded gaps, with the shift [`rice_shift`] gives for their count among `n`.
+fn write_gaps(w: &mut BitWriter, n: usize, positions: &[usize]) {
+    let shift = rice_shift(n, positions.len());
+    for gap in index_gaps(positions) {
+        w.write_rice(gap, shift);
+    }
+}
+
+/// Bits of [`write_gaps`].
+fn gaps_bits(n: usize, positions: &[usize]) -> usize {
+    let shift = rice_shift(n, positions.len());
+    index_gaps(positions)
+        .map(|g| rice_bits(g, shift) as usize)
+        .sum()
+}
+
+/// Reads [`write_gaps`] for `count` positions; a gap that would land at or past `n` is the
+/// error `past`.
+fn read_gaps(
+    r: &mut BitReader<'_>,
+    n: usize,
+    count: usize,
+    past: &'static str,
+) -> Result<Vec<usize>, DecodeError> {
     let shift = rice_shift(n, count);
     let mut positions = Vec::with_capacity(count);
     let mut next = 0usize;
     for _ in 0..count {
+        // The largest gap that still lands below n.
         let room = n
             .checked_sub(next + 1)
-            .ok_or(DecodeError::Malformed("listed record past the section"))?
-            as u32;
+            .ok_or(DecodeError::Malformed(past))? as u32;
         let gap = r
             .read_rice(shift, room)?
-            .ok_or(DecodeError::Malformed("listed record past the section"))?;
+            .ok_or(DecodeError::Malformed(past))?;
         positions.push(next + gap as usize);
         next += gap as usize + 1;
     }
@@ -1288,22 +1297,7 @@ pub fn decode(
         } else {
             changed
         };
-        let mut listed = Vec::with_capacity(count);
-        let shift = rice_shift(base_len, count);
-        let mut next = 0usize;
-        for _ in 0..count {
-            // The largest gap that still lands inside the baseline.
-            let room = base_len
-                .checked_sub(next + 1)
-                .ok_or(DecodeError::Malformed("changed index past the baseline"))?
-                as u32;
-            let gap = r
-                .read_rice(shift, room)?
-                .ok_or(DecodeError::Malformed("changed index past the baseline"))?;
-            let idx = next + gap as usize;
-            listed.push(idx);
-            next = idx + 1;
-        }
+        let listed = read_gaps(&mut r, base_len, count, "changed index past the baseline")?;
         changed_at = if inverted {
             let mut k = 0;
             (0..base_len)
