@@ -4,8 +4,9 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use tickwire_arena::view as arena;
 use tickwire_benches::snapshot_pair;
-use tickwire_protocol::{arena, delta};
+use tickwire_protocol::delta;
 
 fn codec(c: &mut Criterion) {
     let (base, next) = snapshot_pair(16, 500, 1);

@@ -2,8 +2,8 @@
 //! measurement involves no sockets and no clock.
 
 use glam::Vec2;
+use tickwire_arena::{Arena, ArenaConfig};
 use tickwire_protocol::{Input, InputBatch, PlayerId, Snapshot, Tick};
-use tickwire_server::game::arena::{Arena, ArenaConfig};
 use tickwire_server::room::RoomSim;
 
 /// An arena room at 60 Hz with `players` joined and `drones` wandering.

@@ -33,12 +33,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tickwire_client::timing::next_input_at;
 use tickwire_client::{InputLog, Trust};
+use tickwire_game::Bot as Ai;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
     ClientFrame, PROTOCOL_VERSION, PlayerId, Reply, Request, RoomId, ServerFrame, packet,
 };
-use tickwire_server::game::brain::Brain;
 use tokio::net::UdpSocket;
 
 /// Rooms per shard (task and socket): 8 rooms of 16 are 128 bots.
@@ -159,7 +159,7 @@ struct Bot {
     next_ping: Option<Instant>,
     world: ClientWorld,
     inputs: InputLog,
-    brain: Brain,
+    brain: Box<dyn Ai>,
     /// The deadline this bot has in the shard's timer heap.
     timer: Option<Instant>,
     dirty: bool,
@@ -236,7 +236,7 @@ impl Shard {
                 next_ping: None,
                 world: ClientWorld::ticks_only(),
                 inputs: InputLog::default(),
-                brain: Brain::new(index as u64 + 1),
+                brain: config.playbook.bot(index as u64 + 1),
                 timer: None,
                 dirty: false,
                 outcome: BotOutcome::default(),

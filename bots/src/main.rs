@@ -2,6 +2,7 @@
 //! (in-process) or remote, ending with a report (one JSON line with `--json`).
 
 mod fleet;
+mod games;
 mod report;
 mod swarm;
 
@@ -13,10 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use swarm::{Progress, SwarmConfig, Target};
+use tickwire_arena::{Arena, ArenaConfig};
 use tickwire_client::Trust;
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
-use tickwire_server::game::arena::{Arena, ArenaConfig};
+use tickwire_standard::{Standard, StandardConfig};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Transport {
@@ -69,9 +71,12 @@ struct Args {
     /// Inputs each bot sends per second.
     #[arg(long, default_value_t = 30.0)]
     input_hz: f64,
-    /// With --local: drones per room.
+    /// With --local: drones per arena room.
     #[arg(long, default_value_t = 20)]
     drones: u32,
+    /// With --local: drones per standard room.
+    #[arg(long, default_value_t = 50)]
+    standard_drones: u32,
     /// With --local: the server's simulation rate.
     #[arg(long, default_value_t = 60)]
     tick_rate: u16,
@@ -132,6 +137,12 @@ async fn main() -> anyhow::Result<()> {
         };
         let s = Server::builder(config)
             .game::<Arena>("arena", arena)
+            .game::<Standard>(
+                "standard",
+                StandardConfig {
+                    drones: args.standard_drones,
+                },
+            )
             .start()
             .await
             .context("starting the local server")?;
@@ -172,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
         bots: args.bots,
         rooms: args.rooms,
         mode: args.mode.clone(),
+        playbook: games::playbook(&args.mode)?,
         duration: Duration::from_secs_f64(args.duration),
         input_hz: args.input_hz,
         join: args.join.map(tickwire_protocol::RoomId),

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use tickwire_client::timing::next_input_at;
 use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
 use tickwire_protocol::{CreateRoom, Joined, PlayerId, RoomEvent, RoomId, RoomState};
-use tickwire_server::game::brain::Brain;
 use tokio::sync::{Semaphore, watch};
 
 /// Where and how the bots connect.
@@ -39,6 +38,8 @@ pub struct SwarmConfig {
     pub bots: usize,
     pub rooms: usize,
     pub mode: String,
+    /// The mode's schema and AI.
+    pub playbook: crate::games::Playbook,
     pub duration: Duration,
     pub input_hz: f64,
     /// Join this existing room instead of creating rooms.
@@ -250,7 +251,7 @@ async fn bot(
                     trust: trust.clone(),
                     name,
                     token: None,
-                    decoding: tickwire_client::Decoding::Full,
+                    decoding: tickwire_client::Decoding::Full(config.playbook.schema.clone()),
                 },
             )
             .await
@@ -262,9 +263,9 @@ async fn bot(
             let decoding = if config.light {
                 tickwire_client::Decoding::TicksOnly
             } else {
-                tickwire_client::Decoding::Full
+                tickwire_client::Decoding::Full(config.playbook.schema.clone())
             };
-            let client = SioClient::connect_decoding(url, &name, None, decoding)
+            let client = SioClient::connect(url, &name, decoding)
                 .await
                 .context("connecting over Socket.IO")?;
             drop(permit);
@@ -310,7 +311,7 @@ async fn play<C: GameClient>(
     let ready_wait = tokio::time::sleep(READY_WAIT);
     tokio::pin!(ready_wait);
 
-    let mut brain = Brain::new(index as u64 + 1);
+    let mut brain = config.playbook.bot(index as u64 + 1);
     let input_period = Duration::from_secs_f64(1.0 / config.input_hz);
     let mut inputs = tokio::time::interval(input_period);
     inputs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

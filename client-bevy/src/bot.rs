@@ -5,7 +5,7 @@
 use crate::prediction::PlayerIntent;
 use crate::replication::{LocalPlayer, NetEntity, NetState};
 use bevy::prelude::*;
-use tickwire_protocol::movement::{ARENA_SIZE, PLAYER_RADIUS};
+use tickwire_arena::movement::{ARENA_SIZE, PLAYER_RADIUS};
 
 /// How close a target must be to fire at it, world units.
 const FIRE_RANGE: f32 = 350.0;
@@ -59,7 +59,7 @@ fn drive(
     }
     let nearest = others
         .iter()
-        .filter(|(net, _)| net.kind != tickwire_protocol::EntityKind::Projectile)
+        .filter(|(net, _)| net.kind != tickwire_arena::EntityKind::Projectile)
         .map(|(_, state)| state.pos)
         .min_by(|a, b| me.pos.distance(*a).total_cmp(&me.pos.distance(*b)));
     let to_waypoint = pilot.waypoint - me.pos;

@@ -6,7 +6,7 @@ use bevy::prelude::*;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tickwire_client::{ClientConfig, InputSender, Received, Trust};
+use tickwire_client::{ClientConfig, Decoding, InputSender, Received, Trust};
 use tickwire_protocol::{
     CreateRoom, Joined, PlayerId, Reply, Request, RoomEvent, RoomId, RoomState,
 };
@@ -205,7 +205,7 @@ fn connect(
         trust: settings.trust.clone(),
         name: settings.name.clone(),
         token: settings.token.clone(),
-        decoding: Default::default(),
+        decoding: Decoding::Full(tickwire_arena::view::schema()),
     };
     match Bridge::start(config) {
         Ok(bridge) => {

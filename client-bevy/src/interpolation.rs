@@ -18,7 +18,9 @@ use crate::replication::{
 use bevy::prelude::*;
 use std::f32::consts::{PI, TAU};
 use std::time::Instant;
-use tickwire_protocol::{EntityState, Snapshot, arena};
+use tickwire_arena::EntityState;
+use tickwire_arena::view as arena;
+use tickwire_protocol::Snapshot;
 
 /// Bounds of the render delay, seconds.
 const MIN_DELAY: f64 = 0.010;
@@ -278,7 +280,7 @@ mod tests {
         let at = |aim| {
             EntityState::quantise(
                 tickwire_protocol::NetId(1),
-                tickwire_protocol::EntityKind::Drone,
+                tickwire_arena::EntityKind::Drone,
                 None,
                 Vec2::ZERO,
                 Vec2::ZERO,

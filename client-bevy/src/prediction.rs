@@ -1,5 +1,5 @@
 //! The local player: inputs sent every fixed tick, movement predicted with the server's own
-//! rules ([`tickwire_protocol::movement`]), and reconciled against each snapshot.
+//! rules ([`tickwire_arena::movement`]), and reconciled against each snapshot.
 //!
 //! Every fixed step (at the server's tick rate) the game's [`PlayerIntent`] goes out as one
 //! input and the predicted position takes one step with it; the position after each input is
@@ -15,8 +15,9 @@ use crate::replication::{LocalPlayer, NetState, ReplicationSet, SnapshotBuffer};
 use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
+use tickwire_arena::movement;
+use tickwire_arena::view as arena;
 use tickwire_protocol::input::BUTTON_FIRE;
-use tickwire_protocol::{arena, movement};
 
 /// Inputs remembered while unacknowledged, at most (two seconds at 60 Hz): past it the oldest
 /// are forgotten and simply not replayed.

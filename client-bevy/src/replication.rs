@@ -9,8 +9,10 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use tickwire_arena::view as arena;
+use tickwire_arena::{EntityKind, EntityState};
 use tickwire_client::Received;
-use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, RoomId, Snapshot, Tick, arena};
+use tickwire_protocol::{NetId, PlayerId, RoomId, Snapshot, Tick};
 
 /// Snapshots kept, at most: about a second at 60 Hz, far more than any render delay.
 pub const BUFFER_LEN: usize = 64;

@@ -6,6 +6,8 @@ use bevy::prelude::*;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tickwire_arena::EntityKind;
+use tickwire_arena::movement::PLAYER_SPEED;
 use tickwire_client_bevy::bot::BotPlugin;
 use tickwire_client_bevy::prediction::Prediction;
 use tickwire_client_bevy::replication::SnapshotBuffer;
@@ -13,8 +15,7 @@ use tickwire_client_bevy::{
     CurrentRoom, LobbyRequest, NetEntity, NetIndex, NetState, NetStatus, PlayerIntent,
     PredictionStats, TickwirePlugins, TickwireSettings,
 };
-use tickwire_protocol::movement::PLAYER_SPEED;
-use tickwire_protocol::{EntityKind, NetId};
+use tickwire_protocol::NetId;
 use tickwire_tests::{GameClient, LossyRelay, WAIT, arena_room, connect, pin, server};
 
 /// Frames run this often while a test waits: a 250 Hz game loop, not a synchronisation.
@@ -131,7 +132,7 @@ fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
             let server_pos = w
                 .resource::<SnapshotBuffer>()
                 .newest()
-                .and_then(|r| tickwire_protocol::arena::get(&r.snapshot, mine))
+                .and_then(|r| tickwire_arena::view::get(&r.snapshot, mine))
                 .map(|e| e.position());
             let predicted = w.resource::<Prediction>().predicted();
             let sent = w.resource::<PredictionStats>().inputs_sent;

@@ -12,7 +12,7 @@ use tickwire_protocol::packet;
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
     CreateRoom, ErrorBody, Input, InputBatch, Joined, PlayerId, Reply, Request, RoomEvent, RoomId,
-    RoomInfo, Snapshot, Tick, Welcome,
+    RoomInfo, Schema, Snapshot, Tick, Welcome,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -73,11 +73,12 @@ pub struct Received {
 }
 
 /// How much of each snapshot a client decodes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoding {
-    /// The whole world: what a player needs.
-    #[default]
-    Full,
+    /// The whole world, in the schema of the game the client is built for (what a player
+    /// needs): a join whose room declares another schema is refused with
+    /// [`ClientError::SchemaMismatch`].
+    Full(Arc<Schema>),
     /// Only the header, to acknowledge the tick: snapshots arrive with no entities. For load
     /// generators (see [`ClientWorld::ticks_only`]).
     TicksOnly,
@@ -98,8 +99,7 @@ impl SnapshotSink {
     ) -> Self {
         SnapshotSink {
             world: match decoding {
-                // The game this client is built for.
-                Decoding::Full => ClientWorld::new(tickwire_protocol::arena::schema()),
+                Decoding::Full(schema) => ClientWorld::new(schema),
                 Decoding::TicksOnly => ClientWorld::ticks_only(),
             },
             latest,
@@ -194,6 +194,7 @@ pub struct ClientState {
     snapshots: watch::Receiver<Option<Arc<Received>>>,
     events: mpsc::Receiver<RoomEvent>,
     inputs: InputLog,
+    decoding: Decoding,
 }
 
 impl ClientState {
@@ -202,6 +203,7 @@ impl ClientState {
         stats: Arc<ClientStats>,
         snapshots: watch::Receiver<Option<Arc<Received>>>,
         events: mpsc::Receiver<RoomEvent>,
+        decoding: Decoding,
     ) -> ClientState {
         ClientState {
             welcome,
@@ -209,6 +211,7 @@ impl ClientState {
             snapshots,
             events,
             inputs: InputLog::default(),
+            decoding,
         }
     }
 
@@ -231,9 +234,9 @@ fn unexpected(reply: Reply) -> ClientError {
     ClientError::Unexpected(format!("{reply:?}"))
 }
 
-/// A join reply, refused when the room's schema is not the one this client decodes (the
-/// arena's): it would decode the room's snapshots into nonsense.
-fn joined(reply: Reply) -> Result<Joined, ClientError> {
+/// A join reply, refused when the room's schema is not the one this client decodes: it would
+/// decode the room's snapshots into nonsense.
+fn joined(reply: Reply, decoding: &Decoding) -> Result<Joined, ClientError> {
     let j = match reply {
         Reply::Joined(j) => j,
         other => return Err(unexpected(other)),
@@ -243,7 +246,12 @@ fn joined(reply: Reply) -> Result<Joined, ClientError> {
             "a join reply without the room's schema".into(),
         ));
     };
-    match tickwire_protocol::arena::schema().first_difference(room) {
+    let differs = match decoding {
+        Decoding::Full(schema) => schema.first_difference(room),
+        // Decodes no entities: any schema will do.
+        Decoding::TicksOnly => None,
+    };
+    match differs {
         Some(diff) => Err(ClientError::SchemaMismatch(diff)),
         None => Ok(j),
     }
@@ -332,7 +340,7 @@ pub trait GameClient: Send + Sync {
     /// player leaves the room again before the error is returned.
     fn enter(&self, request: Request) -> impl Future<Output = Result<Joined, ClientError>> + Send {
         async move {
-            let outcome = joined(self.call(request).await?);
+            let outcome = joined(self.call(request).await?, &self.state().decoding);
             if let Err(ClientError::SchemaMismatch(_)) = &outcome {
                 let _ = self.call(Request::LeaveRoom).await;
             }

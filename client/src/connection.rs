@@ -80,7 +80,7 @@ impl Client {
             conn.clone(),
             snap_tx,
             stats.clone(),
-            config.decoding,
+            config.decoding.clone(),
         ));
 
         let hello = Request::Hello {
@@ -96,7 +96,7 @@ impl Client {
             endpoint,
             conn,
             calls,
-            state: ClientState::new(welcome, stats, snapshots, events),
+            state: ClientState::new(welcome, stats, snapshots, events, config.decoding),
         })
     }
 

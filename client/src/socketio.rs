@@ -49,22 +49,18 @@ fn websocket_url(url: &str) -> Result<String, ClientError> {
 }
 
 impl SioClient {
-    /// Connects to `url` (`http://IP:PORT`) as `name`, with binary snapshots.
-    pub async fn connect(url: &str, name: &str) -> Result<SioClient, ClientError> {
-        Self::connect_with_token(url, name, None).await
+    /// Connects to `url` (`http://IP:PORT`) as `name`, with binary snapshots decoded as
+    /// `decoding` says (the game's schema for a player, `TicksOnly` for a load generator).
+    pub async fn connect(
+        url: &str,
+        name: &str,
+        decoding: crate::Decoding,
+    ) -> Result<SioClient, ClientError> {
+        Self::connect_with_token(url, name, None, decoding).await
     }
 
     /// Connects, presenting a reconnect token from an earlier `Joined` to resume that seat.
     pub async fn connect_with_token(
-        url: &str,
-        name: &str,
-        token: Option<&str>,
-    ) -> Result<SioClient, ClientError> {
-        Self::connect_decoding(url, name, token, crate::Decoding::Full).await
-    }
-
-    /// Connects, decoding snapshots as `decoding` says (`TicksOnly` for load generators).
-    pub async fn connect_decoding(
         url: &str,
         name: &str,
         token: Option<&str>,
@@ -104,7 +100,7 @@ impl SioClient {
             next_ack: 0,
             binary: None,
             events: events_tx,
-            sink: SnapshotSink::new(snap_tx, stats.clone(), decoding),
+            sink: SnapshotSink::new(snap_tx, stats.clone(), decoding.clone()),
             stats: stats.clone(),
             welcome: Some(welcome_tx),
         };
@@ -115,7 +111,7 @@ impl SioClient {
             .map_err(|_| ClientError::Closed)?;
         Ok(SioClient {
             out,
-            state: ClientState::new(welcome, stats, snapshots, events),
+            state: ClientState::new(welcome, stats, snapshots, events, decoding),
             task,
         })
     }

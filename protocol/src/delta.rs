@@ -1470,7 +1470,7 @@ fn merge_spawned(kept: Snapshot, heads: &[Head], values: &[u32]) -> Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arena::{self, EntityKind, EntityState};
+    use crate::fixture::{self as arena, EntityKind, EntityState};
     use crate::schema::{Field, FieldType, Kind, Predict};
     use crate::snapshot::Capture;
     use proptest::prelude::*;

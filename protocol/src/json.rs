@@ -133,7 +133,6 @@ pub const CALL_EVENTS: &[&str] = &[
 
 /// Parses a call event's payload into a request.
 pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
-    let default_mode = || crate::DEFAULT_MODE.to_owned();
     Ok(match event {
         "rooms:list" => {
             let a: ListArgs = payload(event, data)?;
@@ -151,7 +150,7 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
             let a: CreateArgs = payload(event, data)?;
             Request::CreateRoom(CreateRoom {
                 name: a.name,
-                mode: a.mode.unwrap_or_else(default_mode),
+                mode: a.mode.unwrap_or_default(),
                 max_players: a.max_players.unwrap_or(0),
                 private: a.private.unwrap_or(false),
                 bots: a.bots.unwrap_or(0),
@@ -165,9 +164,7 @@ pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
             },
         },
         "room:quick" => Request::QuickJoin {
-            mode: payload::<QuickArgs>(event, data)?
-                .mode
-                .unwrap_or_else(default_mode),
+            mode: payload::<QuickArgs>(event, data)?.mode.unwrap_or_default(),
         },
         "room:spectate" => {
             let (room, code) = room_or_code(event, data)?;
@@ -682,7 +679,7 @@ mod tests {
             entity: NetId(3),
             reconnect_token: "t".into(),
             code: Some("ABCDEF".into()),
-            schema: Some(crate::arena::schema()),
+            schema: Some(crate::fixture::schema()),
         };
         let create = Request::CreateRoom(CreateRoom {
             name: "r".into(),

@@ -3,25 +3,24 @@
 //! No I/O and no clock live here (see docs/ARCHITECTURE.md): ids, control messages, inputs and
 //! their validation, the replicated component schema with its quantisation, snapshots, the
 //! bit-packed delta format, the bincode codec for control messages and input datagrams, the
-//! datagram packet framing, the receiver's world of decoded snapshots, and the movement rules a
-//! client needs to predict its own player.
+//! datagram packet framing, and the receiver's world of decoded snapshots. Nothing here knows any one
+//! game: a game declares its schema in its own crate.
 
-pub mod arena;
 pub mod bits;
 mod code;
 pub mod codec;
 pub mod delta;
+#[cfg(test)]
+mod fixture;
 pub mod ids;
 pub mod input;
 pub mod json;
 pub mod messages;
-pub mod movement;
 pub mod packet;
 pub mod schema;
 pub mod snapshot;
 pub mod world;
 
-pub use arena::{EntityKind, EntityState};
 pub use ids::{NetId, PlayerId, RoomId, Tick};
 pub use input::{Input, InputBatch, InputError};
 pub use messages::*;

@@ -14,8 +14,6 @@ pub const MAX_NAME_CHARS: usize = 32;
 pub const MAX_MODE_CHARS: usize = 32;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 200;
-/// The room mode every server has.
-pub const DEFAULT_MODE: &str = "arena";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClientFrame {
@@ -41,7 +39,8 @@ pub enum Request {
     JoinRoom {
         room: RoomId,
     },
-    /// Join an open room of this mode, or create one.
+    /// Join an open room of this mode, or create one. An empty mode (here and in
+    /// [`CreateRoom`]) is the server's default mode.
     QuickJoin {
         mode: String,
     },

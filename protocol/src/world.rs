@@ -126,7 +126,7 @@ impl ClientWorld {
 mod tests {
     use super::*;
     use crate::NetId;
-    use crate::arena::{self, EntityKind, EntityState};
+    use crate::fixture::{self as arena, EntityKind, EntityState};
 
     fn encode(base: Option<&Snapshot>, next: &Snapshot) -> Vec<u8> {
         delta::encode(&arena::schema(), base, next)

@@ -2,14 +2,19 @@
 //!
 //! See docs/ARCHITECTURE.md for the map. In short: transports turn bytes into session calls;
 //! the lobby owns the room registry; each room is a task that owns its world and steps it at a
-//! fixed rate; replication turns the world into per-player deltas.
+//! fixed rate; replication turns the world into per-player deltas. Games are not in here: a
+//! game implements [`game::Game`] in its own crate and a server binary registers it on
+//! [`Server::builder`].
+
+/// The public game API (the `tickwire-game` crate).
+pub use tickwire_game as game;
 
 pub mod config;
-pub mod game;
 pub mod http;
 pub mod lobby;
 pub mod match_log;
 pub mod metrics;
+pub mod modes;
 pub mod random;
 pub mod rate;
 pub mod replication;
@@ -21,9 +26,9 @@ pub mod watchdog;
 
 use axum::serve::ListenerExt;
 use config::ServerConfig;
-use game::arena::{Arena, ArenaConfig};
-use game::{GameMode, Modes};
+use game::GameMode;
 use lobby::LobbyHandle;
+use modes::Modes;
 use session::Rates;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,7 +72,7 @@ pub struct Server {
 /// # async fn run() -> Result<(), tickwire_server::ServerError> {
 /// use tickwire_server::Server;
 /// use tickwire_server::config::ServerConfig;
-/// use tickwire_server::game::arena::{Arena, ArenaConfig};
+/// use tickwire_arena::{Arena, ArenaConfig};
 ///
 /// let server = Server::builder(ServerConfig::default())
 ///     .game::<Arena>("arena", ArenaConfig::default())
@@ -111,14 +116,6 @@ impl Server {
             modes: Modes::default(),
             error: None,
         }
-    }
-
-    /// A server hosting the built-in `arena` mode with its default settings.
-    pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
-        Server::builder(config)
-            .game::<Arena>(tickwire_protocol::DEFAULT_MODE, ArenaConfig::default())
-            .start()
-            .await
     }
 
     async fn serve(config: ServerConfig, modes: Modes) -> Result<Server, ServerError> {

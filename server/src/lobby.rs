@@ -6,8 +6,8 @@
 //! directly: the lobby never waits on a room.
 
 use crate::config::ServerConfig;
-use crate::game::Modes;
 use crate::match_log::MatchLog;
+use crate::modes::Modes;
 use crate::random::{self, RandomSource};
 use crate::room::sim::Timing;
 use crate::room::task::{JoinRequest, RoomLabel, RoomSetup, RoomStatus, StatusFeed};
@@ -376,9 +376,9 @@ impl Lobby {
             && matches!(e.status.state, RoomState::Waiting | RoomState::Countdown)
     }
 
-    fn create(&mut self, req: CreateRoom) -> Result<RoomId, ErrorBody> {
+    fn create(&mut self, mut req: CreateRoom) -> Result<RoomId, ErrorBody> {
         validate_name(&req.name)?;
-        self.known_mode(&req.mode)?;
+        req.mode = self.known_mode(&req.mode)?;
         let max_players = match req.max_players {
             0 => self.config.max_players,
             n if n <= self.config.max_players => n,
@@ -422,6 +422,12 @@ impl Lobby {
             countdown_secs: self.config.countdown_secs,
             results_secs: self.config.results_secs,
         });
+        if (req.bots > 0 || req.fill_bots) && !sim.hosts_bots() {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("mode {:?} has no bots", req.mode),
+            ));
+        }
         for i in 1..=req.bots {
             let bot = PlayerId(self.next_player.fetch_add(1, Ordering::Relaxed));
             sim.join_bot(bot, &format!("bot {i}"));
@@ -477,9 +483,14 @@ impl Lobby {
         Ok(id)
     }
 
-    fn known_mode(&self, mode: &str) -> Result<(), ErrorBody> {
+    /// The registered mode a request names; an empty name is the server's default mode.
+    fn known_mode(&self, mode: &str) -> Result<String, ErrorBody> {
+        let mode = match mode {
+            "" => self.modes.default_mode().unwrap_or_default(),
+            named => named,
+        };
         match self.modes.contains(mode) {
-            true => Ok(()),
+            true => Ok(mode.to_owned()),
             false => Err(unknown_mode(mode)),
         }
     }
@@ -496,7 +507,7 @@ impl Lobby {
 
     /// The fullest open public room of `mode` (a free seat, match not started), or a new one.
     fn quick_room(&mut self, mode: &str) -> Result<RoomId, ErrorBody> {
-        self.known_mode(mode)?;
+        let mode = self.known_mode(mode)?;
         let best = self
             .rooms
             .values()
@@ -507,7 +518,7 @@ impl Lobby {
             Some(id) => Ok(id),
             None => self.create(CreateRoom {
                 name: format!("{mode} {}", self.next_room),
-                mode: mode.to_owned(),
+                mode,
                 max_players: 0,
                 private: false,
                 bots: 0,
@@ -783,8 +794,10 @@ fn not_found(room: RoomId) -> ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::game::TickInput;
     use crate::random::tests::Broken;
     use crate::room::SnapshotPacket;
+    use tickwire_protocol::{NetId, RoomEvent};
 
     struct Discard;
 
@@ -813,7 +826,7 @@ mod tests {
     fn request(private: bool) -> CreateRoom {
         CreateRoom {
             name: "room".into(),
-            mode: tickwire_protocol::DEFAULT_MODE.into(),
+            mode: String::new(),
             max_players: 4,
             private,
             bots: 0,
@@ -827,7 +840,7 @@ mod tests {
         let config = Arc::new(ServerConfig::loopback());
         let mut modes = Modes::default();
         modes
-            .add::<crate::game::arena::Arena>(tickwire_protocol::DEFAULT_MODE, Default::default())
+            .add::<tickwire_arena::Arena>("arena", Default::default())
             .unwrap();
         let lobby = spawn(LobbySetup {
             config,
@@ -855,5 +868,88 @@ mod tests {
         lobby.send(cmd).await.unwrap();
         let refused = answer.await.unwrap().err().expect("refused");
         assert_eq!(refused.code, ErrorCode::BadCode);
+    }
+
+    /// A game with no AI and nothing to replicate.
+    struct Quiet;
+
+    impl crate::game::Game for Quiet {
+        fn min_players(&self) -> usize {
+            1
+        }
+        fn add_player(&mut self, _: &mut hecs::World, _: PlayerId, _: &str) -> NetId {
+            NetId(1)
+        }
+        fn remove_player(&mut self, _: &mut hecs::World, _: PlayerId) {}
+        fn start_match(&mut self, _: &mut hecs::World, _: &mut Vec<RoomEvent>) {}
+        fn abort_match(&mut self, _: &mut hecs::World) {}
+        fn step(
+            &mut self,
+            _: &mut hecs::World,
+            _: &[(PlayerId, TickInput)],
+            _: f32,
+            _: &mut Vec<RoomEvent>,
+        ) {
+        }
+        fn schema(&self) -> Arc<tickwire_protocol::Schema> {
+            use tickwire_protocol::schema::{Field, FieldType, Kind, Predict};
+            let lit = Field {
+                name: "lit".into(),
+                ty: FieldType::Bool,
+                dims: 1,
+                predict: Predict::Hold,
+            };
+            let kinds = vec![Kind {
+                name: "lamp".into(),
+                fields: vec![lit],
+            }];
+            Arc::new(tickwire_protocol::Schema::new(kinds).unwrap())
+        }
+        fn capture(&self, _: &hecs::World, _: &mut tickwire_protocol::Capture) {}
+    }
+
+    impl crate::game::GameMode for Quiet {
+        type Config = ();
+        fn new_room(_: &(), _: u64) -> Quiet {
+            Quiet
+        }
+    }
+
+    #[tokio::test]
+    async fn no_mode_is_the_first_registered_and_a_game_without_ai_refuses_bots() {
+        let mut modes = Modes::default();
+        modes.add::<Quiet>("quiet", ()).unwrap();
+        modes
+            .add::<tickwire_arena::Arena>("arena", Default::default())
+            .unwrap();
+        let lobby = spawn(LobbySetup {
+            config: Arc::new(ServerConfig::loopback()),
+            modes,
+            match_log: None,
+            watchdog: Watchdog::start().unwrap(),
+            random: Arc::new(crate::random::SystemRandom::new()),
+        });
+        let create = async |mode: &str, bots: u8| {
+            let (member, answer) = member(&lobby);
+            let request = CreateRoom {
+                mode: mode.into(),
+                bots,
+                ..request(false)
+            };
+            lobby
+                .send(LobbyCommand::Create { request, member })
+                .await
+                .unwrap();
+            answer.await.unwrap().map(|_| ())
+        };
+        create("", 0).await.unwrap();
+        let rooms = lobby.list(None, false).await.unwrap();
+        assert_eq!(
+            rooms.iter().map(|r| r.mode.as_str()).collect::<Vec<_>>(),
+            ["quiet"]
+        );
+        let refused = create("quiet", 1).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::BadRequest, "{refused:?}");
+        create("arena", 1).await.unwrap();
     }
 }

@@ -2,10 +2,10 @@ use anyhow::Context;
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::time::Duration;
+use tickwire_arena::{Arena, ArenaArgs};
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
-use tickwire_server::game::arena::{Arena, ArenaArgs};
-use tickwire_server::game::standard::{Standard, StandardArgs};
+use tickwire_standard::{Standard, StandardArgs};
 use tokio::sync::oneshot;
 
 /// After SIGINT/SIGTERM the server has this long to stop cleanly; then the process exits anyway.

@@ -95,8 +95,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::VecDeque;
+    use tickwire_arena::view as arena;
+    use tickwire_arena::{EntityKind, EntityState};
     use tickwire_protocol::world::{Applied, ClientWorld};
-    use tickwire_protocol::{EntityKind, EntityState, NetId, PlayerId, arena};
+    use tickwire_protocol::{NetId, PlayerId};
 
     fn snap(tick: u32, x: u16) -> Snapshot {
         arena::capture(

@@ -13,12 +13,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tickwire_client::{Client, ClientConfig, GameClient, SioClient, Trust};
+use tickwire_client::{Client, ClientConfig, Decoding, GameClient, SioClient, Trust};
 use tickwire_protocol::{CreateRoom, Request};
 use tickwire_server::Server;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+/// These clients play the arena.
+fn arena() -> Decoding {
+    Decoding::Full(tickwire_arena::view::schema())
+}
 
 const ROOMS: usize = 200;
 const HTTP_LOOPS: usize = 32;
@@ -149,7 +154,7 @@ async fn listings_racing_ticks_never_freeze_the_server() {
     let creators = (0..ROOMS).map(|i| {
         let url = url.clone();
         async move {
-            let mut client = SioClient::connect(&url, &format!("creator {i}")).await?;
+            let mut client = SioClient::connect(&url, &format!("creator {i}"), arena()).await?;
             client.create_room(create(format!("room {i}"))).await?;
             client.leave_room().await?;
             client.close().await;
@@ -166,7 +171,7 @@ async fn listings_racing_ticks_never_freeze_the_server() {
             trust: trust.clone(),
             name: name.to_owned(),
             token: None,
-            decoding: Default::default(),
+            decoding: arena(),
         })
     };
     let mut bystander = quic_client("bystander").await.expect("bystander connects");
@@ -212,7 +217,7 @@ async fn listings_racing_ticks_never_freeze_the_server() {
     for i in 0..SOCKETIO_LISTERS {
         let (url, stop) = (url.clone(), stop.clone());
         load.push(tokio::spawn(async move {
-            let Ok(client) = SioClient::connect(&url, &format!("lister {i}")).await else {
+            let Ok(client) = SioClient::connect(&url, &format!("lister {i}"), arena()).await else {
                 return;
             };
             let mut pace = tokio::time::interval(Duration::from_millis(110));

@@ -8,14 +8,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tickwire_arena::{Arena, ArenaConfig};
 pub use tickwire_client::GameClient;
-use tickwire_client::{Client, ClientConfig, Received, Trust};
+use tickwire_client::{Client, ClientConfig, Decoding, Received, Trust};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::{ClientFrame, CreateRoom, ServerFrame};
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
-use tickwire_server::game::arena::{Arena, ArenaConfig};
-use tickwire_server::game::standard::{Standard, StandardConfig};
+use tickwire_standard::{Standard, StandardConfig};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
@@ -60,13 +60,19 @@ pub fn pin(server: &Server) -> Trust {
     Trust::pinned_hex(&server.cert_sha256).expect("server prints a valid hash")
 }
 
+/// How the test clients decode: as arena players (a join into another game's room is
+/// refused).
+pub fn arena() -> Decoding {
+    Decoding::Full(tickwire_arena::view::schema())
+}
+
 pub async fn connect_to(addr: SocketAddr, trust: Trust, name: &str) -> Client {
     Client::connect(ClientConfig {
         server: addr,
         trust,
         name: name.to_owned(),
         token: None,
-        decoding: Default::default(),
+        decoding: arena(),
     })
     .await
     .expect("client connects")
@@ -83,7 +89,7 @@ pub async fn reconnect(server: &Server, name: &str, token: &str) -> Client {
         trust: pin(server),
         name: name.to_owned(),
         token: Some(token.to_owned()),
-        decoding: Default::default(),
+        decoding: arena(),
     })
     .await
     .expect("client reconnects")

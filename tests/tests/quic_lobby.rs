@@ -2,8 +2,8 @@
 //! results, the owner's start, and the lobby's refusals.
 
 use std::collections::BTreeSet;
+use tickwire_arena::view as arena;
 use tickwire_client::{Client, ClientError};
-use tickwire_protocol::arena;
 use tickwire_protocol::{CreateRoom, ErrorCode, RoomEvent, RoomState};
 use tickwire_tests::*;
 
@@ -234,7 +234,7 @@ async fn server_bots_fill_seats_and_play_even_with_no_human() {
     let me = human.player();
     let bots_at = |r: &tickwire_client::Received| -> Vec<(u32, [u16; 2])> {
         arena::entities(&r.snapshot)
-            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player && e.owner != Some(me))
+            .filter(|e| e.kind == tickwire_arena::EntityKind::Player && e.owner != Some(me))
             .map(|e| (e.id.0, e.pos))
             .collect()
     };
@@ -305,7 +305,7 @@ async fn spectators_watch_a_match_without_a_seat() {
     let me = watcher.player();
     let seen = snapshot_where(&mut watcher, "the match's entities", |r| {
         arena::entities(&r.snapshot)
-            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
+            .filter(|e| e.kind == tickwire_arena::EntityKind::Player)
             .count()
             == 2
     })
@@ -357,7 +357,7 @@ async fn bots_fill_empty_seats_for_a_match_and_leave_after() {
     state(&mut human, RoomState::Playing).await;
     let players = |r: &tickwire_client::Received| {
         arena::entities(&r.snapshot)
-            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
+            .filter(|e| e.kind == tickwire_arena::EntityKind::Player)
             .count()
     };
     snapshot_where(&mut human, "three fillers beside the human", |r| {

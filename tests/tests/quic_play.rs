@@ -5,8 +5,9 @@ use glam::Vec2;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tickwire_protocol::arena;
-use tickwire_protocol::{EntityKind, PlayerId, RoomEvent};
+use tickwire_arena::EntityKind;
+use tickwire_arena::view as arena;
+use tickwire_protocol::{PlayerId, RoomEvent};
 use tickwire_tests::*;
 
 fn player_x(r: &tickwire_client::Received, player: PlayerId) -> Option<f32> {

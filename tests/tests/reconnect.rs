@@ -4,9 +4,10 @@
 
 use glam::Vec2;
 use std::sync::atomic::Ordering;
+use tickwire_arena::EntityKind;
+use tickwire_arena::view as arena;
 use tickwire_client::{Client, SioClient};
-use tickwire_protocol::arena;
-use tickwire_protocol::{EntityKind, PlayerId, RoomEvent};
+use tickwire_protocol::{PlayerId, RoomEvent};
 use tickwire_tests::*;
 
 async fn event(client: &mut Client, what: &str, pred: impl Fn(&RoomEvent) -> bool) -> RoomEvent {
@@ -111,9 +112,10 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
     )
     .await;
     let url = format!("http://{}", server.http_addr);
-    let mut sio = SioClient::connect_with_token(&url, "wanderer", Some(&joined.reconnect_token))
-        .await
-        .unwrap();
+    let mut sio =
+        SioClient::connect_with_token(&url, "wanderer", Some(&joined.reconnect_token), arena())
+            .await
+            .unwrap();
     assert_eq!(sio.player(), player);
     assert_eq!(
         sio.welcome().resumed.as_ref().map(|j| j.entity),

@@ -4,18 +4,22 @@
 
 use glam::Vec2;
 use std::sync::atomic::Ordering;
+use tickwire_arena::EntityKind;
+use tickwire_arena::view as arena;
 use tickwire_client::SioClient;
-use tickwire_protocol::arena;
-use tickwire_protocol::{EntityKind, RoomEvent};
+use tickwire_protocol::RoomEvent;
 use tickwire_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socketio_player_plays_beside_a_quic_player() {
     let server = server(|c| c.arena.drones = 10).await;
     let url = format!("http://{}", server.http_addr);
-    let mut sio = within("socket.io connect", SioClient::connect(&url, "sio"))
-        .await
-        .unwrap();
+    let mut sio = within(
+        "socket.io connect",
+        SioClient::connect(&url, "sio", arena()),
+    )
+    .await
+    .unwrap();
     let mut quic = connect(&server, "quic").await;
     let joined = sio.create_room(arena_room("mixed", 4)).await.unwrap();
     assert_eq!(joined.player, sio.player());

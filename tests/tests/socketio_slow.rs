@@ -32,7 +32,7 @@ async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
     })
     .await;
     let url = format!("http://{}", server.http_addr);
-    let mut steady = SioClient::connect(&url, "steady").await.unwrap();
+    let mut steady = SioClient::connect(&url, "steady", arena()).await.unwrap();
     let room = steady
         .create_room(arena_room("shared", 4))
         .await

@@ -8,14 +8,14 @@
 
 use glam::Vec2;
 use std::collections::VecDeque;
+use tickwire_arena::view as arena;
+use tickwire_arena::{EntityKind, EntityState};
+use tickwire_game::GameMode;
 use tickwire_protocol::delta;
 use tickwire_protocol::packet::SNAPSHOT_HEADER_BYTES;
-use tickwire_protocol::{
-    EntityKind, EntityState, Input, InputBatch, NetId, PlayerId, Snapshot, Tick, arena,
-};
-use tickwire_server::game::GameMode;
-use tickwire_server::game::standard::{Standard as StandardGame, StandardConfig};
+use tickwire_protocol::{Input, InputBatch, NetId, PlayerId, Snapshot, Tick};
 use tickwire_server::room::RoomSim;
+use tickwire_standard::{Standard as StandardGame, StandardConfig};
 
 /// Trials averaged for each Colyseus row (positions are random).
 const TRIALS: usize = 200;

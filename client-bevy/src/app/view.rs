@@ -7,13 +7,14 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_dis
 use bevy::window::PrimaryWindow;
 use std::path::PathBuf;
 use std::time::Instant;
+use tickwire_arena::EntityKind;
+use tickwire_arena::movement::{ARENA_SIZE, DRONE_RADIUS, PLAYER_RADIUS, PROJECTILE_RADIUS};
 use tickwire_client_bevy::replication::SnapshotBuffer;
 use tickwire_client_bevy::{
     CurrentRoom, LobbyRequest, LocalPlayer, NetEntity, NetState, NetStats, NetStatus, PlayerIntent,
     RoomEventMessage,
 };
-use tickwire_protocol::movement::{ARENA_SIZE, DRONE_RADIUS, PLAYER_RADIUS, PROJECTILE_RADIUS};
-use tickwire_protocol::{EntityKind, RoomEvent, RoomState};
+use tickwire_protocol::{RoomEvent, RoomState};
 
 pub struct ViewPlugin {
     /// Save a screenshot to this file this many seconds after start, then exit.

@@ -2,8 +2,7 @@
 //! socket; a unit test or a benchmark can drive it directly.
 
 use super::inputs::InputQueue;
-use crate::game::brain::Brain;
-use crate::game::{Game, TickInput};
+use crate::game::{Bot, Game, TickInput};
 use crate::replication::{EncodeCache, History};
 use bytes::Bytes;
 use hecs::World;
@@ -19,8 +18,8 @@ struct Seat {
     name: String,
     entity: NetId,
     ready: bool,
-    /// Some for a server bot: it plays through the same input path as a human.
-    brain: Option<Brain>,
+    /// Some for a server bot, the game's AI: it plays through the same input path as a human.
+    brain: Option<Box<dyn Bot>>,
     /// A bot that filled an empty seat for one match; it leaves when the match is over.
     filler: bool,
     /// Inputs waiting for their step; its last applied seq is the input ack sent back.
@@ -147,7 +146,9 @@ impl RoomSim {
         };
         for n in 1..=seats.saturating_sub(self.seats.len()) {
             let bot = PlayerId(ids.fetch_add(1, Ordering::Relaxed));
-            self.join_bot(bot, &format!("filler {n}"));
+            if self.join_bot(bot, &format!("filler {n}")).is_none() {
+                return;
+            }
             if let Some(seat) = self.seats.get_mut(&bot) {
                 seat.filler = true;
             }
@@ -339,19 +340,26 @@ impl RoomSim {
         entity
     }
 
-    /// Seats a server bot: always ready, driven each step by a [`Brain`] from the latest
-    /// snapshot, its inputs going through [`RoomSim::receive`] like a human's.
-    pub fn join_bot(&mut self, player: PlayerId, name: &str) -> NetId {
+    /// Whether the game has an AI for server bots ([`Game::new_bot`]).
+    pub fn hosts_bots(&self) -> bool {
+        self.game.new_bot(0).is_some()
+    }
+
+    /// Seats a server bot: always ready, driven each step by the game's [`Bot`] from the latest
+    /// snapshot, its inputs going through [`RoomSim::receive`] like a human's. `None` (and no
+    /// seat) when the game has no AI.
+    pub fn join_bot(&mut self, player: PlayerId, name: &str) -> Option<NetId> {
+        let brain = self.game.new_bot(player.0 as u64)?;
         let entity = self.join(player, name);
         if let Some(seat) = self.seats.get_mut(&player) {
-            seat.brain = Some(Brain::new(player.0 as u64));
+            seat.brain = Some(brain);
             seat.ready = true;
         }
         // Bots do not own rooms; the first human does.
         if self.owner == Some(player) {
             self.owner = None;
         }
-        entity
+        Some(entity)
     }
 
     pub fn has_bots(&self) -> bool {
@@ -566,9 +574,10 @@ impl RoomSim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::arena::{Arena, ArenaConfig};
     use glam::Vec2;
-    use tickwire_protocol::{EntityState, arena, delta};
+    use tickwire_arena::view as arena;
+    use tickwire_arena::{Arena, ArenaConfig, EntityState};
+    use tickwire_protocol::delta;
 
     fn room(drones: u32) -> RoomSim {
         let arena = Arena::new(ArenaConfig {
@@ -723,7 +732,7 @@ mod tests {
         let end: Vec<EntityState> = arena::entities(sim.history().latest().unwrap()).collect();
         let moved = start
             .iter()
-            .filter(|e| e.kind == tickwire_protocol::EntityKind::Player)
+            .filter(|e| e.kind == tickwire_arena::EntityKind::Player)
             .filter(|e| {
                 end.iter()
                     .find(|x| x.id == e.id)

@@ -4,18 +4,19 @@
 //!
 //! Each system is a function over the hecs world, run in a fixed order by [`Arena::step`].
 
-use super::{Game, GameMode, TickInput};
-use glam::Vec2;
-use hecs::{Entity, World};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use tickwire_protocol::movement::{
+use crate::brain::Brain;
+use crate::movement::{
     self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
-use tickwire_protocol::{
-    Capture, EntityKind, EntityState, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
-    arena,
+use crate::view::{self as arena, EntityKind, EntityState};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tickwire_game::glam::Vec2;
+use tickwire_game::hecs::{Entity, World};
+use tickwire_game::protocol::{
+    Capture, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
 };
+use tickwire_game::{Bot, Game, GameMode, TickInput};
 
 pub const PLAYER_HEALTH: f32 = 100.0;
 pub const DRONE_HEALTH: f32 = 30.0;
@@ -344,6 +345,10 @@ impl Game for Arena {
         arena::schema()
     }
 
+    fn new_bot(&self, seed: u64) -> Option<Box<dyn Bot>> {
+        Some(Box::new(Brain::new(seed)))
+    }
+
     fn capture(&self, world: &World, out: &mut Capture) {
         let mut q = world.query::<(
             &NetId,
@@ -594,7 +599,7 @@ mod tests {
     fn capture(arena: &Arena, world: &World) -> Vec<EntityState> {
         let mut out = Capture::new(arena::SLOTS);
         arena.capture(world, &mut out);
-        arena::entities(&tickwire_protocol::Snapshot::capture(
+        arena::entities(&tickwire_game::protocol::Snapshot::capture(
             out,
             Default::default(),
         ))
@@ -686,7 +691,7 @@ mod tests {
         arena.add_player(&mut world, p, "a");
         let fire = TickInput {
             fresh: true,
-            move_dir: glam::Vec2::X,
+            move_dir: Vec2::X,
             aim: 0.0,
             fire: true,
         };

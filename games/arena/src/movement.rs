@@ -1,7 +1,7 @@
 //! The movement rules of the arena, shared so a client can predict its own player exactly as
 //! the server moves it.
 
-use glam::Vec2;
+use tickwire_game::glam::Vec2;
 
 /// The arena is the square [0, ARENA_SIZE] × [0, ARENA_SIZE].
 pub const ARENA_SIZE: f32 = 1000.0;

@@ -10,13 +10,13 @@
 //! Nothing here is special to the codec: the schema declares that a position follows its
 //! velocity and an angle its velocity's direction, which is what makes the motion cheap.
 
-use super::{Game, GameMode, TickInput};
-use glam::Vec2;
-use hecs::{Entity, World};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
-use tickwire_protocol::schema::{Field, FieldType, Kind, Predict};
-use tickwire_protocol::{Capture, Head, NetId, PlayerId, RoomEvent, Schema};
+use tickwire_game::glam::Vec2;
+use tickwire_game::hecs::{Entity, World};
+use tickwire_game::protocol::schema::{Field, FieldType, Kind, Predict};
+use tickwire_game::protocol::{Capture, Head, NetId, PlayerId, RoomEvent, Schema, Snapshot};
+use tickwire_game::{Action, Bot, Game, GameMode, TickInput};
 
 /// The area is [0, AREA] × [0, AREA].
 pub const AREA: f32 = 1000.0;
@@ -248,6 +248,10 @@ impl Game for Standard {
         schema()
     }
 
+    fn new_bot(&self, seed: u64) -> Option<Box<dyn Bot>> {
+        Some(Box::new(Walker::new(seed)))
+    }
+
     fn capture(&self, world: &World, out: &mut Capture) {
         let schema = schema();
         let fields = &schema.kinds()[0].fields;
@@ -273,6 +277,46 @@ impl Game for Standard {
     }
 }
 
+/// The standard workload's player: each input a step of half the longest (4 units) in a
+/// direction that turns slowly, about a third of a radian a second at 30 inputs a second. It
+/// does not look at the world, so a load generator can run it without decoding snapshots.
+pub struct Walker {
+    heading: f32,
+    turn: f32,
+}
+
+/// Radians the heading turns per input.
+const WALKER_TURN: f32 = 0.01;
+
+impl Walker {
+    pub fn new(seed: u64) -> Walker {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        Walker {
+            heading: rng.f32() * std::f32::consts::TAU,
+            turn: if rng.bool() {
+                WALKER_TURN
+            } else {
+                -WALKER_TURN
+            },
+        }
+    }
+
+    /// The next input's move direction (length 0.5: a 4-unit step).
+    pub fn next_move(&mut self) -> Vec2 {
+        self.heading = (self.heading + self.turn).rem_euclid(std::f32::consts::TAU);
+        Vec2::from_angle(self.heading) * 0.5
+    }
+}
+
+impl Bot for Walker {
+    fn act(&mut self, _me: PlayerId, _view: &Snapshot) -> Action {
+        Action {
+            move_dir: self.next_move(),
+            ..Action::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,7 +338,7 @@ mod tests {
         let capture = |game: &Standard, world: &World| {
             let mut c = Capture::new(schema().stride());
             game.capture(world, &mut c);
-            tickwire_protocol::Snapshot::capture(c, Default::default())
+            Snapshot::capture(c, Default::default())
         };
         let mut before = capture(&game, &world);
         assert_eq!(before.len(), 51);
@@ -345,5 +389,16 @@ mod tests {
         assert!((body.pos - (start + d).clamp(Vec2::ZERO, Vec2::splat(AREA))).length() < 1e-4);
         assert!((body.vel - d * INPUT_RATE).length() < 1e-4);
         assert!((body.angle - d.y.atan2(d.x)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_walker_steps_four_units_and_turns_slowly() {
+        let mut w = Walker::new(3);
+        let moves: Vec<Vec2> = (0..30).map(|_| w.next_move()).collect();
+        for pair in moves.windows(2) {
+            assert!((pair[0].length() * MAX_STEP - 4.0).abs() < 1e-4);
+            let turned = pair[0].angle_to(pair[1]).abs();
+            assert!(turned > 0.005 && turned < 0.02, "{turned}");
+        }
     }
 }

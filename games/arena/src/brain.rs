@@ -2,9 +2,11 @@
 //! (or a drone when no player is around), circle it, aim at it and fire when in range. Server
 //! bots and the `tickwire-bots` swarm both use it; it sees only a snapshot, as a player does.
 
-use glam::Vec2;
-use tickwire_protocol::input::BUTTON_FIRE;
-use tickwire_protocol::{EntityKind, PlayerId, Snapshot, arena};
+use crate::view::{self as arena, EntityKind};
+use tickwire_game::glam::Vec2;
+use tickwire_game::protocol::input::BUTTON_FIRE;
+use tickwire_game::protocol::{PlayerId, Snapshot};
+use tickwire_game::{Action, Bot};
 
 const KEEP_DISTANCE: f32 = 160.0;
 const FIRE_RANGE: f32 = 420.0;
@@ -16,11 +18,10 @@ pub struct Brain {
     wander: Vec2,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Action {
-    pub move_dir: Vec2,
-    pub aim: f32,
-    pub buttons: u8,
+impl Bot for Brain {
+    fn act(&mut self, me: PlayerId, view: &Snapshot) -> Action {
+        Brain::act(self, me, view)
+    }
 }
 
 impl Brain {
@@ -98,7 +99,8 @@ fn wrap_angle(a: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickwire_protocol::{EntityState, NetId, Tick};
+    use crate::EntityState;
+    use tickwire_game::protocol::{NetId, Tick};
 
     fn player(id: u32, owner: u32, x: f32) -> EntityState {
         EntityState::quantise(

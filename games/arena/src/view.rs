@@ -8,13 +8,13 @@
 //! - aim: 2π/1024 (about 0.35°) → 10 bits
 //! - health: whole points 0..=255 → 8 bits
 
-use crate::ids::{NetId, PlayerId, Tick};
-use crate::schema::{Field, FieldType, Kind, Predict, Schema};
-use crate::snapshot::{Capture, EntityRef, Head, Snapshot};
-use glam::Vec2;
 use serde::{Deserialize, Serialize};
 use std::f32::consts::TAU;
 use std::sync::{Arc, OnceLock};
+use tickwire_game::glam::Vec2;
+use tickwire_game::protocol::delta::{self, Clock};
+use tickwire_game::protocol::schema::{Field, FieldType, Kind, Predict, Schema};
+use tickwire_game::protocol::{Capture, EntityRef, Head, NetId, PlayerId, Snapshot, Tick};
 
 pub const POS_BITS: u32 = 14;
 pub const POS_SCALE: f32 = 16.0;
@@ -207,13 +207,13 @@ impl EntityState {
     /// `from` (what a delta costs nothing for).
     pub fn advance(&self, from: Tick, to: Tick, tick_rate: u8) -> EntityState {
         let mut out = [0; SLOTS];
-        let clock = crate::delta::Clock {
+        let clock = Clock {
             from,
             to,
             tick_rate,
         };
         let slots = self.slots();
-        crate::delta::predict(&schema(), self.kind as u16, &slots, &slots, clock, &mut out);
+        delta::predict(&schema(), self.kind as u16, &slots, &slots, clock, &mut out);
         EntityState {
             pos: [out[0] as u16, out[1] as u16],
             ..*self

@@ -1,14 +1,21 @@
-//! Game modes. A mode is plain synchronous code over a hecs world: it never reads a clock or a
-//! socket; the room hands it the inputs and the fixed time step.
+//! tickwire-game: the public game API, the only way a game reaches a tickwire server.
+//!
+//! A game is plain synchronous code over a hecs world, written in its own crate: it never reads
+//! a clock or a socket, and never sees bincode; the room hands it the inputs and the fixed time
+//! step, and takes what it replicates as a [`Capture`] in the shape of the [`Schema`] it
+//! declares. The server re-exports this crate as `tickwire_server::game`; a server binary
+//! registers games by mode name (`Server::builder(..).game::<MyGame>("mine", config)`).
+//!
+//! The crates a game needs are re-exported so its versions match the server's: [`hecs`],
+//! [`glam`] and [`protocol`] (ids, the schema descriptor, snapshots, room events).
 
-pub mod arena;
-pub mod brain;
-pub mod standard;
+pub use glam;
+pub use hecs;
+pub use tickwire_protocol as protocol;
 
 use hecs::World;
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use tickwire_protocol::{Capture, NetId, PlayerId, RoomEvent, Schema};
+use tickwire_protocol::{Capture, NetId, PlayerId, RoomEvent, Schema, Snapshot};
 
 /// What a player wants this tick: the input its queue gives this step (see `room::inputs`).
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
@@ -48,6 +55,29 @@ pub trait Game: Send {
     /// Adds the replicated state of every entity (any order) to `out`, in the shape of
     /// [`Game::schema`].
     fn capture(&self, world: &World, out: &mut Capture);
+    /// A bot that plays this game, for seats the room fills with server bots; `None` (the
+    /// default) when the game has no AI, and rooms of it then refuse bots.
+    fn new_bot(&self, _seed: u64) -> Option<Box<dyn Bot>> {
+        None
+    }
+}
+
+/// What a player does in one step: the input a human's client or a [`Bot`] sends.
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
+pub struct Action {
+    /// Movement direction, length at most 1.
+    pub move_dir: glam::Vec2,
+    /// Aim angle in radians, in [-π, π].
+    pub aim: f32,
+    pub buttons: u8,
+}
+
+/// A game's AI. It sees what a player sees (the newest snapshot the player received) and plays
+/// through the players' own input path, so a bot can do nothing a player could not. Server bots
+/// and the `tickwire-bots` swarm both use it.
+pub trait Bot: Send {
+    /// What the player `me` does next, given the world it last saw.
+    fn act(&mut self, me: PlayerId, view: &Snapshot) -> Action;
 }
 
 /// A game the server can host under a mode name: how to make one for a new room.
@@ -57,41 +87,4 @@ pub trait GameMode: Game + Sized + 'static {
     /// A fresh game for one room. `seed` differs from room to room, for the game's random
     /// numbers, so a room replays the same from the same inputs.
     fn new_room(config: &Self::Config, seed: u64) -> Self;
-}
-
-type MakeGame = dyn Fn(u64) -> Box<dyn Game> + Send + Sync;
-
-/// The modes a server hosts, by name, each with its config: what rooms can be created.
-#[derive(Clone, Default)]
-pub struct Modes {
-    by_name: BTreeMap<String, Arc<MakeGame>>,
-}
-
-/// A mode name registered twice.
-#[derive(Debug, thiserror::Error)]
-#[error("mode {0:?} is registered twice")]
-pub struct DuplicateMode(pub String);
-
-impl Modes {
-    pub fn add<G: GameMode>(&mut self, name: &str, config: G::Config) -> Result<(), DuplicateMode> {
-        if self.by_name.contains_key(name) {
-            return Err(DuplicateMode(name.to_owned()));
-        }
-        let make = move |seed| Box::new(G::new_room(&config, seed)) as Box<dyn Game>;
-        self.by_name.insert(name.to_owned(), Arc::new(make));
-        Ok(())
-    }
-
-    pub fn contains(&self, mode: &str) -> bool {
-        self.by_name.contains_key(mode)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-
-    /// A new game of `mode` for one room, if the mode is registered.
-    pub fn new_game(&self, mode: &str, seed: u64) -> Option<Box<dyn Game>> {
-        self.by_name.get(mode).map(|make| make(seed))
-    }
 }
