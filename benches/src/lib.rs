@@ -2,8 +2,8 @@
 //! measurement involves no sockets and no clock.
 
 use glam::Vec2;
-use tickwire_arena::{Arena, ArenaConfig};
-use tickwire_protocol::{Input, InputBatch, PlayerId, Snapshot, Tick};
+use tickwire_arena::{Arena, ArenaConfig, ArenaInput};
+use tickwire_protocol::{Input, InputBatch, PlayerId, Record, Snapshot, Tick};
 use tickwire_server::room::RoomSim;
 
 /// An arena room at 60 Hz with `players` joined and `drones` wandering.
@@ -15,7 +15,7 @@ pub fn arena_room(players: u32, drones: u32) -> RoomSim {
         match_secs: f32::MAX,
         seed: 42,
     });
-    let mut sim = RoomSim::new(Box::new(arena), 60, 1);
+    let mut sim = RoomSim::new(arena, 60, 1);
     for p in 1..=players {
         sim.join(PlayerId(p), &format!("p{p}"));
     }
@@ -29,15 +29,19 @@ pub fn feed_inputs(sim: &mut RoomSim, players: u32) {
     for p in 1..=players {
         let phase = (tick as f32 * 0.02) + p as f32;
         let aim = (phase * 1.7).sin() * std::f32::consts::PI;
+        let input = ArenaInput {
+            move_dir: Vec2::from_angle(phase),
+            aim,
+            fire: (tick / 30 + p).is_multiple_of(3),
+        };
+        let slots = input.to_slots().expect("within the arena's input");
         sim.receive(
             PlayerId(p),
             &InputBatch {
                 ack_tick: tick.checked_sub(2).map(Tick),
                 inputs: vec![Input {
                     seq: tick + 1,
-                    move_dir: Vec2::from_angle(phase),
-                    aim,
-                    buttons: u8::from((tick / 30 + p).is_multiple_of(3)),
+                    slots,
                 }],
             },
         );

@@ -16,6 +16,7 @@
 //! ([`ClientWorld::ticks_only`]). They wander instead of aiming, and time a `ping` call every
 //! [`PING_EVERY`] as the async bots do.
 
+use crate::games::Ai;
 use crate::swarm::{
     BotOutcome, CONCURRENT_CONNECTS, PING_EVERY, Progress, READY_WAIT, RoomWatch, SwarmConfig,
 };
@@ -33,7 +34,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tickwire_client::timing::next_input_at;
 use tickwire_client::{InputLog, Trust};
-use tickwire_game::Bot as Ai;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
@@ -451,11 +451,10 @@ impl Shard {
         let Some(view) = bot.world.current() else {
             return;
         };
-        let action = bot.brain.act(bot.me, view);
-        let ack = Some(view.tick);
-        let (_, batch) = bot
-            .inputs
-            .next_batch(action.move_dir, action.aim, action.buttons, ack);
+        let Ok(slots) = bot.brain.act(bot.me, view) else {
+            return;
+        };
+        let (_, batch) = bot.inputs.next_batch(slots, Some(view.tick));
         let Ok(bytes) = packet::encode_input(&batch) else {
             return;
         };

@@ -335,9 +335,9 @@ async fn play<C: GameClient>(
                 progress.snapshots.fetch_add(now - seen, Ordering::Relaxed);
                 seen = now;
                 let latest = client.latest();
-                let action = latest.as_ref().map(|r| brain.act(me, &r.snapshot));
-                if let Some(a) = action {
-                    client.send_input(a.move_dir, a.aim, a.buttons).context("sending input")?;
+                if let Some(r) = &latest {
+                    let slots = brain.act(me, &r.snapshot).context("the game's AI")?;
+                    client.send_slots(slots).context("sending input")?;
                 }
                 // Keep time with the snapshots (`tickwire_client::timing`), re-aligned on each
                 // input from the newest snapshot's arrival rather than woken by every snapshot.

@@ -15,9 +15,8 @@ use crate::replication::{LocalPlayer, NetState, ReplicationSet, SnapshotBuffer};
 use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
-use tickwire_arena::movement;
 use tickwire_arena::view as arena;
-use tickwire_protocol::input::BUTTON_FIRE;
+use tickwire_arena::{ArenaInput, movement};
 
 /// Inputs remembered while unacknowledged, at most (two seconds at 60 Hz): past it the oldest
 /// are forgotten and simply not replayed.
@@ -157,8 +156,16 @@ fn send_and_predict(
     } else {
         0.0
     };
-    let buttons = if intent.fire { BUTTON_FIRE } else { 0 };
-    let seq = match inputs.send(move_dir, aim, buttons, buffer.newest_tick()) {
+    // Predicted by what the server applies: the input after quantisation, clamped as the
+    // arena clamps it.
+    let input = ArenaInput {
+        move_dir,
+        aim,
+        fire: intent.fire,
+    }
+    .as_applied();
+    let move_dir = input.move_dir.clamp_length_max(1.0);
+    let seq = match inputs.send(&input, buffer.newest_tick()) {
         Ok(seq) => seq,
         Err(e) => {
             debug!("cannot send an input: {e}");

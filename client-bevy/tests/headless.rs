@@ -84,7 +84,10 @@ fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
         let mut every = tokio::time::interval(Duration::from_millis(16));
         for _ in 0..600 {
             every.tick().await;
-            if other.send_input(Vec2::X, 0.0, 0).is_err() {
+            if other
+                .send_input(&tickwire_tests::steer(Vec2::X, 0.0, 0))
+                .is_err()
+            {
                 break;
             }
         }

@@ -1,7 +1,6 @@
 //! What both client transports share: errors, counters, the snapshot receiver, the input
 //! sequence, and the [`GameClient`] trait with the lobby calls built on `call`.
 
-use glam::Vec2;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
@@ -11,8 +10,8 @@ use tickwire_protocol::input::INPUT_REDUNDANCY;
 use tickwire_protocol::packet;
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
-    CreateRoom, ErrorBody, Input, InputBatch, Joined, PlayerId, Reply, Request, RoomEvent, RoomId,
-    RoomInfo, Schema, Snapshot, Tick, Welcome,
+    CreateRoom, ErrorBody, Input, InputBatch, Joined, Messages, PlayerId, Record, RecordError,
+    Reply, Request, RoomEvent, RoomId, RoomInfo, Schema, Snapshot, Tick, Welcome,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -46,6 +45,12 @@ pub enum ClientError {
     /// The room replicates another schema than this client decodes; it has left the room.
     #[error("this client is built for another game than the room's: {0}")]
     SchemaMismatch(String),
+    /// An input or a message outside what the game declares; nothing was sent.
+    #[error("not what the game declares: {0}")]
+    Undeclared(#[from] RecordError),
+    /// A message on a client that decodes no schema (`Decoding::TicksOnly`).
+    #[error("this client has no schema to name messages by")]
+    NoSchema,
 }
 
 /// Counters kept by a connection's tasks.
@@ -154,27 +159,16 @@ pub struct InputLog {
 
 impl InputLog {
     /// Numbers one input and returns its seq with the batch to send (it and the few before).
-    pub fn next_batch(
-        &mut self,
-        move_dir: Vec2,
-        aim: f32,
-        buttons: u8,
-        ack_tick: Option<Tick>,
-    ) -> (u32, InputBatch) {
+    pub fn next_batch(&mut self, slots: Vec<u32>, ack_tick: Option<Tick>) -> (u32, InputBatch) {
         self.next_seq += 1;
         let seq = self.next_seq;
         if self.recent.len() == INPUT_REDUNDANCY {
             self.recent.pop_front();
         }
-        self.recent.push_back(Input {
-            seq,
-            move_dir,
-            aim,
-            buttons,
-        });
+        self.recent.push_back(Input { seq, slots });
         let batch = InputBatch {
             ack_tick,
-            inputs: self.recent.iter().copied().collect(),
+            inputs: self.recent.iter().cloned().collect(),
         };
         (seq, batch)
     }
@@ -212,6 +206,14 @@ impl ClientState {
             events,
             inputs: InputLog::default(),
             decoding,
+        }
+    }
+
+    /// The schema this client decodes (none for `Decoding::TicksOnly`).
+    pub fn schema(&self) -> Option<&Arc<Schema>> {
+        match &self.decoding {
+            Decoding::Full(schema) => Some(schema),
+            Decoding::TicksOnly => None,
         }
     }
 
@@ -307,17 +309,36 @@ pub trait GameClient: Send + Sync {
         self.state_mut().events.try_recv().ok()
     }
 
-    /// Sends one input (with the previous few, for loss) acknowledging the newest decoded tick;
-    /// returns its seq.
-    fn send_input(&mut self, move_dir: Vec2, aim: f32, buttons: u8) -> Result<u32, ClientError> {
+    /// Sends one input of the game's declared input type (with the previous few, for loss)
+    /// acknowledging the newest decoded tick; returns its seq. A value outside the declaration
+    /// is refused here and nothing is sent.
+    fn send_input<R: Record>(&mut self, input: &R) -> Result<u32, ClientError> {
+        self.send_slots(input.to_slots()?)
+    }
+
+    /// Sends one input already in slots (a game-agnostic driver such as a load generator);
+    /// the server refuses slots outside the room's declared input.
+    fn send_slots(&mut self, slots: Vec<u32>) -> Result<u32, ClientError> {
         let ack = self.latest().map(|r| r.snapshot.tick);
-        let (seq, batch) = self
-            .state_mut()
-            .inputs
-            .next_batch(move_dir, aim, buttons, ack);
+        let (seq, batch) = self.state_mut().inputs.next_batch(slots, ack);
         self.transmit(&batch)?;
         self.stats().inputs_sent.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
+    }
+
+    /// Sends a game message to the room and waits until the game took it (or refused it:
+    /// `ClientError::Server` with code `refused` and the game's reason).
+    fn send_message<M: Messages + Sync>(
+        &self,
+        message: &M,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send {
+        let request = message
+            .to_message()
+            .map(|(kind, slots)| Request::Message { kind, slots });
+        async move {
+            self.call(request?).await?;
+            Ok(())
+        }
     }
 
     fn list_rooms(

@@ -140,14 +140,12 @@ pub struct InputSender {
 impl InputSender {
     /// Sends one input (with the previous few, for loss) acknowledging `ack_tick`; returns its
     /// seq.
-    pub fn send(
+    pub fn send<R: tickwire_protocol::Record>(
         &mut self,
-        move_dir: glam::Vec2,
-        aim: f32,
-        buttons: u8,
+        input: &R,
         ack_tick: Option<tickwire_protocol::Tick>,
     ) -> Result<u32, ClientError> {
-        let (seq, batch) = self.log.next_batch(move_dir, aim, buttons, ack_tick);
+        let (seq, batch) = self.log.next_batch(input.to_slots()?, ack_tick);
         send_batch(&self.conn, &batch)?;
         self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
         Ok(seq)

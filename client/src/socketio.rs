@@ -100,6 +100,10 @@ impl SioClient {
             next_ack: 0,
             binary: None,
             events: events_tx,
+            schema: match &decoding {
+                crate::Decoding::Full(schema) => Some(schema.clone()),
+                crate::Decoding::TicksOnly => None,
+            },
             sink: SnapshotSink::new(snap_tx, stats.clone(), decoding.clone()),
             stats: stats.clone(),
             welcome: Some(welcome_tx),
@@ -123,8 +127,16 @@ impl SioClient {
 
 impl GameClient for SioClient {
     async fn call(&self, request: Request) -> Result<Reply, ClientError> {
-        let (event, payload) = wire::request_event(&request)
-            .ok_or_else(|| ClientError::Setup("hello is the handshake over Socket.IO".into()))?;
+        let (event, payload) = match &request {
+            Request::Message { kind, slots } => {
+                let schema = self.state.schema().ok_or(ClientError::NoSchema)?;
+                let payload = wire::message_payload(schema, *kind, slots);
+                (wire::MESSAGE_EVENT, payload)
+            }
+            _ => wire::request_event(&request).ok_or_else(|| {
+                ClientError::Setup("hello is the handshake over Socket.IO".into())
+            })?,
+        };
         let (reply, rx) = oneshot::channel();
         self.out
             .send(Outbound::Call {
@@ -193,6 +205,8 @@ struct Connection {
     next_ack: u64,
     binary: Option<PendingBinary>,
     events: mpsc::Sender<RoomEvent>,
+    /// What game messages are read by.
+    schema: Option<Arc<tickwire_protocol::Schema>>,
     sink: SnapshotSink,
     stats: Arc<ClientStats>,
     welcome: Option<oneshot::Sender<Welcome>>,
@@ -324,7 +338,7 @@ impl Connection {
                 Some(packet) => self.sink.receive(packet),
                 None => tracing::debug!("a JSON snapshot; this client asks for binary"),
             },
-            "room:event" => match wire::parse_room_event(data) {
+            "room:event" => match wire::parse_room_event(data, self.schema.as_deref()) {
                 Ok(e) => {
                     if self.events.try_send(e).is_err() {
                         self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);

@@ -16,72 +16,154 @@ pub use tickwire_protocol as protocol;
 use hecs::World;
 use std::sync::Arc;
 use tickwire_protocol::{Capture, NetId, PlayerId, RoomEvent, Schema, Snapshot};
+pub use tickwire_protocol::{Messages, NoMessages, Record, Values};
 
-/// What a player wants this tick: the input its queue gives this step (see `room::inputs`).
-#[derive(Copy, Clone, Debug, Default, PartialEq)]
-pub struct TickInput {
-    pub move_dir: glam::Vec2,
-    pub aim: f32,
-    pub fire: bool,
+/// A player's input for one step: the newest one its queue gives this step (see
+/// `room::inputs` in the server).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TickInput<I> {
+    pub input: I,
     /// A new input this step; false when the player sent nothing newer and the last one is
     /// held (for a game that applies each input once, not each step).
     pub fresh: bool,
 }
 
+/// What a game call hands back to the room: events for everyone, and game messages to one
+/// player or to all.
+pub struct Outbox<M> {
+    events: Vec<RoomEvent>,
+    told: Vec<(Option<PlayerId>, M)>,
+}
+
+impl<M> Default for Outbox<M> {
+    fn default() -> Self {
+        Outbox {
+            events: Vec::new(),
+            told: Vec::new(),
+        }
+    }
+}
+
+impl<M> Outbox<M> {
+    /// A room event everyone in the room gets (`MatchEnded` ends the match).
+    pub fn event(&mut self, event: RoomEvent) {
+        self.events.push(event);
+    }
+
+    /// A game message to one player.
+    pub fn tell(&mut self, player: PlayerId, message: M) {
+        self.told.push((Some(player), message));
+    }
+
+    /// A game message to everyone in the room, spectators included.
+    pub fn tell_all(&mut self, message: M) {
+        self.told.push((None, message));
+    }
+
+    /// The events pushed so far.
+    pub fn events(&self) -> &[RoomEvent] {
+        &self.events
+    }
+
+    /// Whether `MatchEnded` was pushed since the last [`Outbox::take`].
+    pub fn match_ended(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, RoomEvent::MatchEnded(_)))
+    }
+
+    /// Everything pushed so far, leaving the outbox empty (the room's side).
+    pub fn take(
+        &mut self,
+    ) -> (
+        std::vec::Drain<'_, RoomEvent>,
+        std::vec::Drain<'_, (Option<PlayerId>, M)>,
+    ) {
+        (self.events.drain(..), self.told.drain(..))
+    }
+}
+
 /// A game mode. The room owns the lifecycle (waiting, countdown, playing, finished); the mode
 /// plays: between matches it runs a warm-up (players move, nothing counts), and from
 /// `start_match` until it reports [`RoomEvent::MatchEnded`] it runs the match.
-pub trait Game: Send {
+///
+/// The input and the messages are the game's own types; the room checks what a client sends
+/// against their declarations (the schema's `input` and `messages`) before the game sees it.
+pub trait Game: Send + 'static {
+    /// What a player sends every tick (declared in the schema's `input`).
+    type Input: Record + Clone + Send;
+    /// Messages a player sends the room (the schema's `messages.toRoom`); [`NoMessages`] for
+    /// none.
+    type ToRoom: Messages + Send;
+    /// Messages the room sends players (the schema's `messages.toPlayer`).
+    type ToPlayer: Messages + Send;
+
     /// Players needed before a match may start.
     fn min_players(&self) -> usize;
     /// Gives the player an entity; returns its net id.
     fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
     /// Resets scores and positions and starts a match; pushes `MatchStarted`.
-    fn start_match(&mut self, world: &mut World, events: &mut Vec<RoomEvent>);
+    fn start_match(&mut self, world: &mut World, out: &mut Outbox<Self::ToPlayer>);
     /// Stops a running match without a result (everybody left).
     fn abort_match(&mut self, world: &mut World);
-    /// Advances one fixed step; pushes what happened to `events`, `MatchEnded` included when the
+    /// Advances one fixed step; pushes what happened to `out`, `MatchEnded` included when the
     /// match is over (the mode is then back to warm-up).
     fn step(
         &mut self,
         world: &mut World,
-        inputs: &[(PlayerId, TickInput)],
+        inputs: &[(PlayerId, TickInput<Self::Input>)],
         dt: f32,
-        events: &mut Vec<RoomEvent>,
+        out: &mut Outbox<Self::ToPlayer>,
     );
-    /// The replicated schema every [`Game::capture`] follows (the same for every room of a mode).
+    /// A message from a seated player, already checked against its declaration. `Err` turns it
+    /// down with a reason the player is told (`refused`); the default takes none.
+    fn message(
+        &mut self,
+        _world: &mut World,
+        _player: PlayerId,
+        _message: Self::ToRoom,
+        _out: &mut Outbox<Self::ToPlayer>,
+    ) -> Result<(), String> {
+        Err("this game takes no messages".into())
+    }
+    /// The declared schema: what every [`Game::capture`] follows, the input and the messages
+    /// (the same for every room of a mode). Declare [`Game::Input`]'s fields as its `input`
+    /// and the message kinds of [`Game::ToRoom`] and [`Game::ToPlayer`] (see [`declare`]).
     fn schema(&self) -> Arc<Schema>;
     /// Adds the replicated state of every entity (any order) to `out`, in the shape of
     /// [`Game::schema`].
     fn capture(&self, world: &World, out: &mut Capture);
     /// A bot that plays this game, for seats the room fills with server bots; `None` (the
     /// default) when the game has no AI, and rooms of it then refuse bots.
-    fn new_bot(&self, _seed: u64) -> Option<Box<dyn Bot>> {
+    fn new_bot(&self, _seed: u64) -> Option<Box<dyn Bot<Self::Input>>> {
         None
     }
 }
 
-/// What a player does in one step: the input a human's client or a [`Bot`] sends.
-#[derive(Copy, Clone, Debug, Default, PartialEq)]
-pub struct Action {
-    /// Movement direction, length at most 1.
-    pub move_dir: glam::Vec2,
-    /// Aim angle in radians, in [-π, π].
-    pub aim: f32,
-    pub buttons: u8,
+/// The schema of a game `G` whose replicated kinds are `kinds`: the kinds, with `G`'s input
+/// and messages declared from its types, so they cannot drift apart.
+pub fn declare<G: Game>(
+    kinds: Vec<tickwire_protocol::schema::Kind>,
+) -> Result<Schema, tickwire_protocol::schema::SchemaError> {
+    Schema::new(kinds)?
+        .with_input(G::Input::fields())?
+        .with_messages(tickwire_protocol::schema::MessageKinds {
+            to_room: G::ToRoom::kinds(),
+            to_player: G::ToPlayer::kinds(),
+        })
 }
 
 /// A game's AI. It sees what a player sees (the newest snapshot the player received) and plays
 /// through the players' own input path, so a bot can do nothing a player could not. Server bots
 /// and the `tickwire-bots` swarm both use it.
-pub trait Bot: Send {
+pub trait Bot<I>: Send {
     /// What the player `me` does next, given the world it last saw.
-    fn act(&mut self, me: PlayerId, view: &Snapshot) -> Action;
+    fn act(&mut self, me: PlayerId, view: &Snapshot) -> I;
 }
 
 /// A game the server can host under a mode name: how to make one for a new room.
-pub trait GameMode: Game + Sized + 'static {
+pub trait GameMode: Game + Sized {
     /// What the mode is registered with (for the arena: drones, score limit, match length).
     type Config: Clone + Send + Sync + 'static;
     /// A fresh game for one room. `seed` differs from room to room, for the game's random

@@ -1,11 +1,11 @@
 //! A schema in the shape of a top-down shooter, for this crate's own tests of the codec and the
 //! receiver's world: three kinds (player, drone, projectile) with the same fields, `pos` (1/16
 //! over [0, 1024), following `vel`), `vel` (1/8 over [-1024, 1024)), `aim` (10-bit angle) and
-//! `health` (0..=255). The shipped games declare their own schemas in their own crates.
+//! `health` (0..=255); an input `{move, aim, fire}` and a message each way. The shipped games declare their own schemas in their own crates.
 
 use crate::delta::{self, Clock};
 use crate::ids::{NetId, PlayerId, Tick};
-use crate::schema::{Field, FieldType, Kind, Predict, Schema};
+use crate::schema::{Field, FieldType, Kind, MessageKinds, Predict, Schema};
 use crate::snapshot::{Capture, EntityRef, Head, Snapshot};
 use glam::Vec2;
 use std::sync::{Arc, OnceLock};
@@ -64,7 +64,31 @@ pub fn schema() -> Arc<Schema> {
                 name: name.into(),
                 fields: fields.to_vec(),
             });
-            Arc::new(Schema::new(kinds.into()).expect("the fixture schema is well formed"))
+            let input = vec![
+                Field::new("move", FieldType::fixed(-1.0, 1.0, 1, 256), 2),
+                Field::new("aim", FieldType::Angle { bits: 12 }, 1),
+                Field::new("fire", FieldType::Bool, 1),
+            ];
+            let item = FieldType::Enum {
+                variants: vec!["medkit".into(), "shield".into()],
+            };
+            let messages = MessageKinds {
+                to_room: vec![Kind::new(
+                    "buy",
+                    vec![
+                        Field::new("item", item, 1),
+                        Field::new("count", FieldType::Int { min: 1, max: 9 }, 1),
+                    ],
+                )],
+                to_player: vec![Kind::new(
+                    "bought",
+                    vec![Field::new("count", FieldType::Int { min: 0, max: 9 }, 1)],
+                )],
+            };
+            let schema = Schema::new(kinds.into())
+                .and_then(|s| s.with_input(input))
+                .and_then(|s| s.with_messages(messages));
+            Arc::new(schema.expect("the fixture schema is well formed"))
         })
         .clone()
 }

@@ -1,34 +1,29 @@
 //! Player inputs and their validation.
 //!
-//! Inputs travel in [`InputBatch`]es: each datagram repeats the last few inputs, so one lost
-//! datagram loses nothing, and carries the newest snapshot tick the client has decoded (its ack).
+//! An input is the game's declared input record (see [`crate::record`]) as slots, numbered by
+//! the client. Inputs travel in [`InputBatch`]es: each datagram repeats the last few inputs, so
+//! one lost datagram loses nothing, and carries the newest snapshot tick the client has decoded
+//! (its ack).
 
 use crate::ids::Tick;
-use glam::Vec2;
+use crate::record::{self, RecordError};
+use crate::schema::Field;
 use serde::{Deserialize, Serialize};
-use std::f32::consts::PI;
 
-/// Button bit: fire the weapon.
-pub const BUTTON_FIRE: u8 = 1;
-/// Every button bit a client may set.
-pub const KNOWN_BUTTONS: u8 = BUTTON_FIRE;
 /// Most inputs one batch may carry.
 pub const MAX_INPUTS_PER_BATCH: usize = 8;
 /// How many recent inputs a client repeats in each batch.
 pub const INPUT_REDUNDANCY: usize = 4;
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Input {
     /// Increases by one for every input the client produces.
     pub seq: u32,
-    /// Desired movement direction; length at most 1 (0 = stand still).
-    pub move_dir: Vec2,
-    /// Aim angle in radians, in [-PI, PI], 0 pointing along +x.
-    pub aim: f32,
-    pub buttons: u8,
+    /// The game's input record, one slot per component of its declared fields.
+    pub slots: Vec<u32>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputBatch {
     /// Newest snapshot tick the client has decoded, if any.
     pub ack_tick: Option<Tick>,
@@ -36,100 +31,74 @@ pub struct InputBatch {
     pub inputs: Vec<Input>,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
-    #[error("move vector is not finite")]
-    MoveNotFinite,
-    #[error("move vector longer than 1 ({0})")]
-    MoveTooLong(f32),
-    #[error("aim is not a finite angle in [-pi, pi]")]
-    BadAim,
-    #[error("unknown button bits {0:#04x}")]
-    UnknownButtons(u8),
     #[error("batch holds {0} inputs; at most {MAX_INPUTS_PER_BATCH} allowed")]
     TooManyInputs(usize),
+    #[error("input: {0}")]
+    Record(#[from] RecordError),
 }
 
-/// Slack for rounding in clients that normalise vectors in another language.
-const LENGTH_SLACK: f32 = 1e-3;
-
-impl Input {
-    pub fn validate(&self) -> Result<(), InputError> {
-        if !self.move_dir.is_finite() {
-            return Err(InputError::MoveNotFinite);
+impl InputError {
+    /// A short, stable label for counting refusals by reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InputError::TooManyInputs(_) => "too_many",
+            InputError::Record(RecordError::WrongSize { .. }) => "wrong_size",
+            InputError::Record(_) => "out_of_range",
         }
-        let len = self.move_dir.length();
-        if len > 1.0 + LENGTH_SLACK {
-            return Err(InputError::MoveTooLong(len));
-        }
-        if !self.aim.is_finite() || self.aim.abs() > PI + LENGTH_SLACK {
-            return Err(InputError::BadAim);
-        }
-        if self.buttons & !KNOWN_BUTTONS != 0 {
-            return Err(InputError::UnknownButtons(self.buttons & !KNOWN_BUTTONS));
-        }
-        Ok(())
-    }
-
-    pub fn fire(&self) -> bool {
-        self.buttons & BUTTON_FIRE != 0
     }
 }
 
 impl InputBatch {
-    /// Validates every input; a batch with one bad input is rejected whole.
-    pub fn validate(&self) -> Result<(), InputError> {
+    /// Checks every input against the game's declared input fields; a batch with one bad input
+    /// is refused whole.
+    pub fn validate(&self, fields: &[Field]) -> Result<(), InputError> {
         if self.inputs.len() > MAX_INPUTS_PER_BATCH {
             return Err(InputError::TooManyInputs(self.inputs.len()));
         }
-        self.inputs.iter().try_for_each(Input::validate)
+        for input in &self.inputs {
+            record::check(fields, &input.slots)?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn input(move_dir: Vec2, aim: f32, buttons: u8) -> Input {
-        Input {
-            seq: 1,
-            move_dir,
-            aim,
-            buttons,
-        }
-    }
+    use crate::schema::FieldType;
 
     #[test]
-    fn validation_rejects_bad_values() {
-        assert!(
-            input(Vec2::new(0.6, 0.8), 1.0, BUTTON_FIRE)
-                .validate()
-                .is_ok()
+    fn validation_refuses_wrong_sizes_out_of_range_slots_and_long_batches() {
+        let fields = vec![
+            Field::new("move", FieldType::fixed(-1.0, 1.0, 1, 256), 2),
+            Field::new("fire", FieldType::Bool, 1),
+        ];
+        let batch = |slots: Vec<u32>| InputBatch {
+            ack_tick: None,
+            inputs: vec![Input { seq: 1, slots }],
+        };
+        assert!(batch(vec![256, 0, 1]).validate(&fields).is_ok());
+        assert_eq!(
+            batch(vec![256, 0]).validate(&fields).unwrap_err().reason(),
+            "wrong_size"
         );
         assert_eq!(
-            input(Vec2::new(f32::NAN, 0.0), 0.0, 0).validate(),
-            Err(InputError::MoveNotFinite)
-        );
-        assert!(matches!(
-            input(Vec2::new(2.0, 0.0), 0.0, 0).validate(),
-            Err(InputError::MoveTooLong(_))
-        ));
-        assert_eq!(
-            input(Vec2::ZERO, f32::INFINITY, 0).validate(),
-            Err(InputError::BadAim)
+            batch(vec![256, 0, 2]).validate(&fields),
+            Err(InputError::Record(RecordError::OutOfRange("fire".into())))
         );
         assert_eq!(
-            input(Vec2::ZERO, 4.0, 0).validate(),
-            Err(InputError::BadAim)
+            batch(vec![600, 0, 0])
+                .validate(&fields)
+                .unwrap_err()
+                .reason(),
+            "out_of_range"
         );
-        assert_eq!(
-            input(Vec2::ZERO, 0.0, 0x80).validate(),
-            Err(InputError::UnknownButtons(0x80))
-        );
-        let batch = InputBatch {
+        let long = InputBatch {
             ack_tick: None,
             inputs: vec![Input::default(); MAX_INPUTS_PER_BATCH + 1],
         };
-        assert_eq!(batch.validate(), Err(InputError::TooManyInputs(9)));
+        assert_eq!(long.validate(&fields), Err(InputError::TooManyInputs(9)));
     }
 }

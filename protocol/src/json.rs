@@ -4,12 +4,11 @@
 //! client writes requests and parses the rest.
 
 use crate::ids::{PlayerId, RoomId, Tick};
-use crate::schema::FieldType;
+use crate::schema::{Field, FieldType, Kind};
 use crate::{
     CreateRoom, ErrorBody, ErrorCode, Input, InputBatch, Joined, MatchResult, NetId, PlayerScore,
     Reply, Request, RoomEvent, RoomInfo, RoomState, Schema, Snapshot, Welcome,
 };
-use glam::Vec2;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -128,8 +127,13 @@ pub const CALL_EVENTS: &[&str] = &[
     "room:chat",
     "room:start",
     "room:spectate",
+    MESSAGE_EVENT,
     "ping",
 ];
+
+/// The event that carries a game message to the room: `{name, values}` (read by the room's
+/// schema with [`message_from_json`], so not by [`request`]).
+pub const MESSAGE_EVENT: &str = "room:message";
 
 /// Parses a call event's payload into a request.
 pub fn request(event: &str, data: Value) -> Result<Request, ErrorBody> {
@@ -217,6 +221,8 @@ pub fn request_event(request: &Request) -> Option<(&'static str, Value)> {
         Request::Ping { .. } => ("ping", Value::Null),
         Request::SetReady { ready } => ("room:ready", json!({"ready": ready})),
         Request::Chat { text } => ("room:chat", json!({"text": text})),
+        // Named by the schema's kinds: see [`message_payload`].
+        Request::Message { .. } => return None,
     })
 }
 
@@ -315,7 +321,10 @@ pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
         Request::Ping { client_time_us } => Reply::Pong {
             client_time_us: *client_time_us,
         },
-        Request::SetReady { .. } | Request::Chat { .. } | Request::StartMatch => Reply::Done,
+        Request::SetReady { .. }
+        | Request::Chat { .. }
+        | Request::StartMatch
+        | Request::Message { .. } => Reply::Done,
     })
 }
 
@@ -355,8 +364,14 @@ pub fn parse_welcome(v: Value) -> Result<Welcome, ErrorBody> {
     })
 }
 
-/// Reads a `room:event` payload.
-pub fn parse_room_event(v: Value) -> Result<RoomEvent, ErrorBody> {
+/// Reads a `room:event` payload; a game message is read by the room's schema (without one it
+/// is malformed).
+pub fn parse_room_event(v: Value, schema: Option<&Schema>) -> Result<RoomEvent, ErrorBody> {
+    if v.get("type").and_then(Value::as_str) == Some("message") {
+        let schema = schema.ok_or_else(|| malformed("room event", "a message needs the schema"))?;
+        let (kind, slots) = message_from_json(&schema.messages().to_player, &v)?;
+        return Ok(RoomEvent::Message { kind, slots });
+    }
     #[derive(Deserialize)]
     #[serde(tag = "type", rename_all = "snake_case")]
     enum E {
@@ -515,9 +530,15 @@ fn result(r: &MatchResult) -> Value {
     })
 }
 
-/// A room event as the payload of `room:event`: `{type, ...}`.
-pub fn room_event(e: &RoomEvent) -> Value {
+/// A room event as the payload of `room:event`: `{type, ...}`. A game message is
+/// `{type: "message", name, values}`, named by the room's `schema`.
+pub fn room_event(e: &RoomEvent, schema: &Schema) -> Value {
     match e {
+        RoomEvent::Message { kind, slots } => {
+            let mut v = message_json(&schema.messages().to_player, *kind, slots);
+            v["type"] = json!("message");
+            v
+        }
         RoomEvent::PlayerJoined { player, name } => {
             json!({"type": "player_joined", "playerId": player.0, "name": name})
         }
@@ -561,21 +582,7 @@ pub fn snapshot(schema: &Schema, s: &Snapshot, input_ack: u32) -> Value {
             out.insert("id".into(), json!(e.id.0));
             out.insert("kind".into(), json!(kind.name));
             out.insert("owner".into(), json!(e.owner.map(|o| o.0)));
-            let mut at = 0;
-            for field in &kind.fields {
-                let dims = field.dims as usize;
-                let values: Vec<Value> = e.values[at..at + dims]
-                    .iter()
-                    .map(|&q| field_json(&field.ty, q))
-                    .collect();
-                at += dims;
-                let value = if dims == 1 {
-                    values.into_iter().next().unwrap_or(Value::Null)
-                } else {
-                    Value::Array(values)
-                };
-                out.insert(field.name.clone(), value);
-            }
+            record_into(&mut out, &kind.fields, e.values);
             Some(Value::Object(out))
         })
         .collect();
@@ -592,31 +599,143 @@ fn field_json(ty: &FieldType, q: u32) -> Value {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct InputJson {
-    seq: u32,
-    ack_tick: Option<u32>,
-    #[serde(rename = "move")]
-    move_dir: [f32; 2],
-    aim: f32,
-    #[serde(default)]
-    buttons: u8,
+/// Writes each field of a record or entity by name into `out`, dequantised (a field of several
+/// dims is an array; an enum is its variant's name, an entity reference its id or null).
+fn record_into(out: &mut serde_json::Map<String, Value>, fields: &[Field], slots: &[u32]) {
+    let mut at = slots.iter();
+    for field in fields {
+        let values: Vec<Value> = at
+            .by_ref()
+            .take(field.dims as usize)
+            .map(|&q| field_json(&field.ty, q))
+            .collect();
+        let value = if field.dims == 1 {
+            values.into_iter().next().unwrap_or(Value::Null)
+        } else {
+            Value::Array(values)
+        };
+        out.insert(field.name.clone(), value);
+    }
 }
 
-/// Parses an `input` event's JSON payload (validation is the session's job).
-pub fn input(data: Value) -> Result<InputBatch, ErrorBody> {
-    let i: InputJson =
-        serde_json::from_value(data).map_err(|e| bad_request(format!("input: {e}")))?;
+/// One component from JSON, quantised strictly: numbers for real and whole fields (a whole
+/// field refuses a fraction), `true`/`false` (or 1/0) for a bool, a variant's name (or index)
+/// for an enum, an id or null for an entity.
+fn slot_from_json(ty: &FieldType, v: &Value) -> Option<u32> {
+    match (ty, v) {
+        (FieldType::Bool, Value::Bool(b)) => Some(*b as u32),
+        (FieldType::Enum { variants }, Value::String(name)) => {
+            variants.iter().position(|n| n == name).map(|i| i as u32)
+        }
+        (FieldType::Entity, Value::Null) => Some(0),
+        (FieldType::Entity, v) => v.as_u64().and_then(|id| u32::try_from(id).ok()),
+        (_, Value::Number(n)) => {
+            let x = n.as_f64()?;
+            let whole = !matches!(ty, FieldType::Fixed { .. } | FieldType::Angle { .. });
+            if whole && x.fract() != 0.0 {
+                return None;
+            }
+            ty.try_quantise(x as f32).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A record's slots from a JSON object holding exactly its fields by name.
+fn record_from_json(
+    what: &str,
+    fields: &[Field],
+    object: &serde_json::Map<String, Value>,
+) -> Result<Vec<u32>, ErrorBody> {
+    if let Some(k) = object
+        .keys()
+        .find(|k| !fields.iter().any(|f| &f.name == *k))
+    {
+        return Err(bad_request(format!("{what}: unknown field {k:?}")));
+    }
+    let mut slots = Vec::with_capacity(crate::record::slot_count(fields));
+    for f in fields {
+        let v = object
+            .get(&f.name)
+            .ok_or_else(|| bad_request(format!("{what}: missing field {:?}", f.name)))?;
+        let bad = || bad_request(format!("{what}.{}: not a value it declares", f.name));
+        match (f.dims, v) {
+            (1, v) => slots.push(slot_from_json(&f.ty, v).ok_or_else(bad)?),
+            (dims, Value::Array(items)) if items.len() == dims as usize => {
+                for item in items {
+                    slots.push(slot_from_json(&f.ty, item).ok_or_else(bad)?);
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(slots)
+}
+
+/// Parses an `input` event's JSON payload, `{seq, ackTick, ...}` with every field of the room's
+/// declared input by name, each quantised strictly (out of range or not a number: refused).
+/// Without a schema (the sender is in no room) only `seq` and `ackTick` are read.
+pub fn input(data: Value, schema: Option<&Schema>) -> Result<InputBatch, ErrorBody> {
+    let Value::Object(mut object) = data else {
+        return Err(bad_request("input: expected an object"));
+    };
+    let seq = object
+        .remove("seq")
+        .and_then(|v| v.as_u64())
+        .and_then(|s| u32::try_from(s).ok())
+        .ok_or_else(|| bad_request("input: seq must be a whole number"))?;
+    let ack_tick = match object.remove("ackTick") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Tick(
+            v.as_u64()
+                .and_then(|t| u32::try_from(t).ok())
+                .ok_or_else(|| bad_request("input: ackTick must be a tick or null"))?,
+        )),
+    };
+    let slots = match schema {
+        Some(schema) => record_from_json("input", schema.input(), &object)?,
+        None => Vec::new(),
+    };
     Ok(InputBatch {
-        ack_tick: i.ack_tick.map(Tick),
-        inputs: vec![Input {
-            seq: i.seq,
-            move_dir: Vec2::from_array(i.move_dir),
-            aim: i.aim,
-            buttons: i.buttons,
-        }],
+        ack_tick,
+        inputs: vec![Input { seq, slots }],
     })
+}
+
+/// A game message as JSON: `{name, values: {...}}`.
+pub fn message_json(kinds: &[Kind], kind: u16, slots: &[u32]) -> Value {
+    let Some(k) = kinds.get(kind as usize) else {
+        return json!({"name": null, "values": {}});
+    };
+    let mut values = serde_json::Map::new();
+    record_into(&mut values, &k.fields, slots);
+    json!({"name": k.name, "values": values})
+}
+
+/// Reads `{name, values}` as a message of one of `kinds` (values may be left out for a kind
+/// with no fields).
+pub fn message_from_json(kinds: &[Kind], v: &Value) -> Result<(u16, Vec<u32>), ErrorBody> {
+    let name = v
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad_request("message: name must be a string"))?;
+    let kind = kinds
+        .iter()
+        .position(|k| k.name == name)
+        .ok_or_else(|| bad_request(format!("message: no message {name:?} in this game")))?;
+    let empty = serde_json::Map::new();
+    let values = match v.get("values") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(bad_request("message: values must be an object")),
+    };
+    let slots = record_from_json(&format!("message {name}"), &kinds[kind].fields, values)?;
+    Ok((kind as u16, slots))
+}
+
+/// The `room:message` payload for a message to the room.
+pub fn message_payload(schema: &Schema, kind: u16, slots: &[u32]) -> Value {
+    message_json(&schema.messages().to_room, kind, slots)
 }
 
 #[cfg(test)]
@@ -654,12 +773,59 @@ mod tests {
             let e = request(event, bad).unwrap_err();
             assert_eq!(e.code, ErrorCode::BadRequest, "{event}");
         }
-        assert!(
-            input(json!({"seq": 1, "ackTick": null, "move": [0.5, 0], "aim": 1.0, "buttons": 1}))
-                .is_ok()
+    }
+
+    #[test]
+    fn inputs_and_messages_are_read_by_the_schema_and_refused_outside_it() {
+        let schema = crate::fixture::schema();
+        let ok = input(
+            json!({"seq": 1, "ackTick": null, "move": [0.5, 0], "aim": 1.0, "fire": true}),
+            Some(&schema),
+        )
+        .unwrap();
+        assert_eq!(ok.inputs[0].slots.len(), 4);
+        for bad in [
+            json!({"seq": -1, "move": [0, 0], "aim": 0, "fire": false}),
+            json!({"seq": 1, "move": [0], "aim": 0, "fire": false}),
+            json!({"seq": 1, "move": [2, 0], "aim": 0, "fire": false}),
+            json!({"seq": 1, "move": [0, 0], "aim": "x", "fire": false}),
+            json!({"seq": 1, "move": [0, 0], "aim": 0}),
+            json!({"seq": 1, "move": [0, 0], "aim": 0, "fire": false, "jump": 1}),
+            json!([1, 2]),
+        ] {
+            assert_eq!(
+                input(bad.clone(), Some(&schema)).unwrap_err().code,
+                ErrorCode::BadRequest,
+                "{bad}"
+            );
+        }
+        let to_room = &schema.messages().to_room;
+        let (kind, slots) = message_from_json(
+            to_room,
+            &json!({"name": "buy", "values": {"item": "shield", "count": 2}}),
+        )
+        .unwrap();
+        assert_eq!(
+            message_json(to_room, kind, &slots)["values"]["item"],
+            "shield"
         );
-        assert!(input(json!({"seq": -1, "move": [0, 0], "aim": 0})).is_err());
-        assert!(input(json!({"seq": 1, "move": [0], "aim": 0})).is_err());
+        for bad in [
+            json!({"name": "sell", "values": {}}),
+            json!({"name": "buy", "values": {"item": "tank", "count": 1}}),
+            json!({"name": "buy", "values": {"item": "shield", "count": 1.5}}),
+            json!({"name": "buy"}),
+        ] {
+            assert!(message_from_json(to_room, &bad).is_err(), "{bad}");
+        }
+        let told = RoomEvent::Message {
+            kind: 0,
+            slots: vec![1],
+        };
+        assert_eq!(
+            parse_room_event(room_event(&told, &schema), Some(&schema)).unwrap(),
+            told
+        );
+        assert!(parse_room_event(room_event(&told, &schema), None).is_err());
     }
 
     #[test]
@@ -740,8 +906,9 @@ mod tests {
                 text: "hi".into(),
             },
         ];
+        let schema = crate::fixture::schema();
         for e in events {
-            assert_eq!(parse_room_event(room_event(&e)).unwrap(), e);
+            assert_eq!(parse_room_event(room_event(&e, &schema), None).unwrap(), e);
         }
     }
 }

@@ -69,6 +69,13 @@ pub enum Request {
         room: Option<RoomId>,
         code: Option<String>,
     },
+    /// A game message to the room: the index of one of the schema's `messages.toRoom` kinds
+    /// and its slots. Answered with [`Reply::Done`] once the game took it, or `refused` with
+    /// the game's reason.
+    Message {
+        kind: u16,
+        slots: Vec<u32>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +249,12 @@ pub enum RoomEvent {
         state: RoomState,
         seconds: u32,
     },
+    /// A game message from the room, to this player alone or to everyone in the room: the
+    /// index of one of the schema's `messages.toPlayer` kinds and its slots.
+    Message {
+        kind: u16,
+        slots: Vec<u32>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,10 +312,12 @@ pub enum ErrorCode {
     BadCode,
     MatchInProgress,
     NotOwner,
+    /// The game turned the message down (not your turn, a full column): its reason says why.
+    Refused,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 15] = [
+    const ALL: [ErrorCode; 16] = [
         ErrorCode::BadRequest,
         ErrorCode::VersionMismatch,
         ErrorCode::NotWelcomed,
@@ -318,6 +333,7 @@ impl ErrorCode {
         ErrorCode::BadCode,
         ErrorCode::MatchInProgress,
         ErrorCode::NotOwner,
+        ErrorCode::Refused,
     ];
 
     pub fn parse(s: &str) -> Option<ErrorCode> {
@@ -341,6 +357,7 @@ impl ErrorCode {
             ErrorCode::BadCode => "bad_code",
             ErrorCode::MatchInProgress => "match_in_progress",
             ErrorCode::NotOwner => "not_owner",
+            ErrorCode::Refused => "refused",
         }
     }
 }

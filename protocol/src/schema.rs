@@ -70,42 +70,94 @@ pub struct Field {
     pub predict: Predict,
 }
 
-/// One kind of replicated entity (one replicated component type).
+impl Field {
+    /// A field held as it was (no prediction).
+    pub fn new(name: impl Into<String>, ty: FieldType, dims: u8) -> Field {
+        Field {
+            name: name.into(),
+            ty,
+            dims,
+            predict: Predict::Hold,
+        }
+    }
+
+    pub fn predicted(mut self, predict: Predict) -> Field {
+        self.predict = predict;
+        self
+    }
+}
+
+/// One kind of replicated entity (one replicated component type), or one kind of message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Kind {
     pub name: String,
     pub fields: Vec<Field>,
 }
 
+impl Kind {
+    pub fn new(name: impl Into<String>, fields: Vec<Field>) -> Kind {
+        Kind {
+            name: name.into(),
+            fields,
+        }
+    }
+}
+
 /// Largest numerator or denominator of a fixed-point step: it keeps a prediction's arithmetic
 /// (the product of two steps' terms and a tick rate) well inside 64 bits.
 pub const MAX_STEP_TERM: u32 = 1 << 20;
 
-/// The whole replicated schema of a game. Serialised as `{"kinds": [...]}` (docs/PROTOCOL.md,
-/// "Schemas"); what is read is checked like [`Schema::new`] checks it.
+/// The whole declared schema of a game: the kinds of entity it replicates, the fields of its
+/// input, and the messages each way. Serialised as `{"kinds": [...], "input": [...],
+/// "messages": {"toRoom": [...], "toPlayer": [...]}}` (docs/PROTOCOL.md, "Schemas"); what is
+/// read is checked like [`Schema::new`] and the `with_` builders check it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "SchemaDef", into = "SchemaDef")]
 pub struct Schema {
     kinds: Vec<Kind>,
+    input: Vec<Field>,
+    messages: MessageKinds,
     layout: Vec<KindLayout>,
+}
+
+/// The messages a game declares, by direction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageKinds {
+    /// What a player may send its room.
+    #[serde(default)]
+    pub to_room: Vec<Kind>,
+    /// What the room sends a player (or all of them).
+    #[serde(default)]
+    pub to_player: Vec<Kind>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct SchemaDef {
     kinds: Vec<Kind>,
+    #[serde(default)]
+    input: Vec<Field>,
+    #[serde(default)]
+    messages: MessageKinds,
 }
 
 impl TryFrom<SchemaDef> for Schema {
     type Error = SchemaError;
 
     fn try_from(def: SchemaDef) -> Result<Schema, SchemaError> {
-        Schema::new(def.kinds)
+        Schema::new(def.kinds)?
+            .with_input(def.input)?
+            .with_messages(def.messages)
     }
 }
 
 impl From<Schema> for SchemaDef {
     fn from(s: Schema) -> SchemaDef {
-        SchemaDef { kinds: s.kinds }
+        SchemaDef {
+            kinds: s.kinds,
+            input: s.input,
+            messages: s.messages,
+        }
     }
 }
 
@@ -179,11 +231,49 @@ impl Schema {
             }
             layout.push(kind.check()?);
         }
-        Ok(Schema { kinds, layout })
+        Ok(Schema {
+            kinds,
+            input: Vec::new(),
+            messages: MessageKinds::default(),
+            layout,
+        })
+    }
+
+    /// The schema with the game's input declared as `fields` (none: the game takes no input).
+    pub fn with_input(mut self, fields: Vec<Field>) -> Result<Schema, SchemaError> {
+        check_record(&Kind::new("input", fields.clone()))?;
+        self.input = fields;
+        Ok(self)
+    }
+
+    /// The schema with the game's messages declared.
+    pub fn with_messages(mut self, messages: MessageKinds) -> Result<Schema, SchemaError> {
+        for list in [&messages.to_room, &messages.to_player] {
+            if list.len() > MAX_KINDS {
+                return Err(SchemaError::Kinds);
+            }
+            for (i, kind) in list.iter().enumerate() {
+                if list[..i].iter().any(|k| k.name == kind.name) {
+                    return Err(SchemaError::DuplicateKind(kind.name.clone()));
+                }
+                check_record(kind)?;
+            }
+        }
+        self.messages = messages;
+        Ok(self)
     }
 
     pub fn kinds(&self) -> &[Kind] {
         &self.kinds
+    }
+
+    /// The fields of the game's input, in the order its slots travel.
+    pub fn input(&self) -> &[Field] {
+        &self.input
+    }
+
+    pub fn messages(&self) -> &MessageKinds {
+        &self.messages
     }
 
     pub fn kind(&self, index: u16) -> Option<&Kind> {
@@ -212,48 +302,76 @@ impl Schema {
         bits_for(self.kinds.len() as u64)
     }
 
-    /// Where `self` (what a client was built for) and `other` (what a room replicates) first
+    /// Where `self` (what a client was built for) and `other` (what a room declares) first
     /// differ, as `kind.field: what`, or None when they are the same.
     pub fn first_difference(&self, other: &Schema) -> Option<String> {
-        for (i, mine) in self.kinds.iter().enumerate() {
-            let Some(theirs) = other.kinds.get(i) else {
-                return Some(format!("{}: the room has no such kind", mine.name));
-            };
-            if mine.name != theirs.name {
-                return Some(format!(
-                    "kind {i}: {:?} here, {:?} in the room",
-                    mine.name, theirs.name
-                ));
-            }
-            for (j, f) in mine.fields.iter().enumerate() {
-                match theirs.fields.get(j) {
-                    None => {
-                        return Some(format!(
-                            "{}.{}: the room has no such field",
-                            mine.name, f.name
-                        ));
-                    }
-                    Some(g) if g != f => {
-                        return Some(format!(
-                            "{}.{}: declared differently in the room ({g:?})",
-                            mine.name, f.name
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-            if let Some(g) = theirs.fields.get(mine.fields.len()) {
-                return Some(format!(
-                    "{}.{}: a field this client does not know",
-                    mine.name, g.name
-                ));
-            }
-        }
-        other
-            .kinds
-            .get(self.kinds.len())
-            .map(|k| format!("{}: a kind this client does not know", k.name))
+        kinds_difference("", &self.kinds, &other.kinds)
+            .or_else(|| fields_difference("input", &self.input, &other.input))
+            .or_else(|| {
+                kinds_difference(
+                    "message to the room ",
+                    &self.messages.to_room,
+                    &other.messages.to_room,
+                )
+            })
+            .or_else(|| {
+                kinds_difference(
+                    "message to a player ",
+                    &self.messages.to_player,
+                    &other.messages.to_player,
+                )
+            })
     }
+}
+
+fn kinds_difference(what: &str, mine: &[Kind], theirs: &[Kind]) -> Option<String> {
+    for (i, m) in mine.iter().enumerate() {
+        let Some(t) = theirs.get(i) else {
+            return Some(format!("{what}{}: the room has no such kind", m.name));
+        };
+        if m.name != t.name {
+            return Some(format!(
+                "{what}kind {i}: {:?} here, {:?} in the room",
+                m.name, t.name
+            ));
+        }
+        if let Some(d) = fields_difference(&format!("{what}{}", m.name), &m.fields, &t.fields) {
+            return Some(d);
+        }
+    }
+    theirs
+        .get(mine.len())
+        .map(|k| format!("{what}{}: a kind this client does not know", k.name))
+}
+
+fn fields_difference(owner: &str, mine: &[Field], theirs: &[Field]) -> Option<String> {
+    for (j, f) in mine.iter().enumerate() {
+        match theirs.get(j) {
+            None => return Some(format!("{owner}.{}: the room has no such field", f.name)),
+            Some(g) if g != f => {
+                return Some(format!(
+                    "{owner}.{}: declared differently in the room ({g:?})",
+                    f.name
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    theirs
+        .get(mine.len())
+        .map(|g| format!("{owner}.{}: a field this client does not know", g.name))
+}
+
+/// Checks an input or a message: fields like a kind's, none predicted.
+fn check_record(kind: &Kind) -> Result<(), SchemaError> {
+    if let Some(f) = kind.fields.iter().find(|f| f.predict != Predict::Hold) {
+        return Err(SchemaError::Field {
+            kind: kind.name.clone(),
+            field: f.name.clone(),
+            why: "an input's or a message's fields are not predicted",
+        });
+    }
+    kind.check().map(|_| ())
 }
 
 impl Kind {
@@ -446,6 +564,14 @@ impl FieldType {
             min_q,
             count,
         }
+    }
+
+    /// A fixed-point type over the closed range `[min, max]` in steps of `num/den`: for a
+    /// value that reaches its bound (a unit vector's component, a step of exactly the most
+    /// allowed).
+    pub fn fixed_closed(min: f64, max: f64, num: u32, den: u32) -> FieldType {
+        let step = num as f64 / den as f64;
+        FieldType::fixed(min, max + step, num, den)
     }
 
     /// Bits of one slot written absolutely.

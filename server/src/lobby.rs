@@ -417,7 +417,7 @@ impl Lobby {
         };
         // The CLI caps the tick rate at 240.
         let tick_rate = u8::try_from(self.config.tick_rate).unwrap_or(u8::MAX);
-        let sim = RoomSim::new(game, tick_rate, self.config.ticks_per_snapshot());
+        let sim = RoomSim::hosting(game, tick_rate, self.config.ticks_per_snapshot());
         let mut sim = sim.with_timing(Timing {
             countdown_secs: self.config.countdown_secs,
             results_secs: self.config.results_secs,
@@ -794,10 +794,11 @@ fn not_found(room: RoomId) -> ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::TickInput;
+    use crate::game::{NoMessages, Outbox, TickInput};
     use crate::random::tests::Broken;
     use crate::room::SnapshotPacket;
-    use tickwire_protocol::{NetId, RoomEvent};
+    use tickwire_protocol::NetId;
+    use tickwire_protocol::schema::{Field, FieldType, Kind};
 
     struct Discard;
 
@@ -870,10 +871,29 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::BadCode);
     }
 
-    /// A game with no AI and nothing to replicate.
+    /// A game with no AI and nothing to replicate; its input is a switch.
     struct Quiet;
 
+    #[derive(Clone)]
+    struct Switch;
+
+    impl crate::game::Record for Switch {
+        fn fields() -> Vec<Field> {
+            vec![Field::new("on", FieldType::Bool, 1)]
+        }
+        fn write(&self, out: &mut Vec<f32>) {
+            out.push(0.0);
+        }
+        fn read(_: &mut crate::game::Values<'_>) -> Switch {
+            Switch
+        }
+    }
+
     impl crate::game::Game for Quiet {
+        type Input = Switch;
+        type ToRoom = NoMessages;
+        type ToPlayer = NoMessages;
+
         fn min_players(&self) -> usize {
             1
         }
@@ -881,29 +901,19 @@ mod tests {
             NetId(1)
         }
         fn remove_player(&mut self, _: &mut hecs::World, _: PlayerId) {}
-        fn start_match(&mut self, _: &mut hecs::World, _: &mut Vec<RoomEvent>) {}
+        fn start_match(&mut self, _: &mut hecs::World, _: &mut Outbox<NoMessages>) {}
         fn abort_match(&mut self, _: &mut hecs::World) {}
         fn step(
             &mut self,
             _: &mut hecs::World,
-            _: &[(PlayerId, TickInput)],
+            _: &[(PlayerId, TickInput<Switch>)],
             _: f32,
-            _: &mut Vec<RoomEvent>,
+            _: &mut Outbox<NoMessages>,
         ) {
         }
         fn schema(&self) -> Arc<tickwire_protocol::Schema> {
-            use tickwire_protocol::schema::{Field, FieldType, Kind, Predict};
-            let lit = Field {
-                name: "lit".into(),
-                ty: FieldType::Bool,
-                dims: 1,
-                predict: Predict::Hold,
-            };
-            let kinds = vec![Kind {
-                name: "lamp".into(),
-                fields: vec![lit],
-            }];
-            Arc::new(tickwire_protocol::Schema::new(kinds).unwrap())
+            let lit = Field::new("lit", FieldType::Bool, 1);
+            Arc::new(crate::game::declare::<Quiet>(vec![Kind::new("lamp", vec![lit])]).unwrap())
         }
         fn capture(&self, _: &hecs::World, _: &mut tickwire_protocol::Capture) {}
     }

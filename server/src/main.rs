@@ -3,6 +3,7 @@ use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::time::Duration;
 use tickwire_arena::{Arena, ArenaArgs};
+use tickwire_board::Board;
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
 use tickwire_standard::{Standard, StandardArgs};
@@ -44,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         let server = Server::builder(cli.server)
             .game::<Arena>("arena", cli.arena.config())
             .game::<Standard>("standard", cli.standard.config())
+            .game::<Board>("board", ())
             .start()
             .await
             .context("starting the server")?;

@@ -20,6 +20,11 @@ pub const STALLS: &str = "tickwire_stalls_total";
 /// How many of them are stalled now.
 pub const STALLED: &str = "tickwire_stalled";
 
+/// Inputs refused (`reason`: malformed, too_many, wrong_size, out_of_range), by transport.
+pub const INPUTS_REFUSED: &str = "tickwire_inputs_refused_total";
+/// Game messages refused (`code`: the error code the sender got), by transport.
+pub const MESSAGES_REFUSED: &str = "tickwire_messages_refused_total";
+
 /// Transport label values.
 pub const QUIC: &str = "quic";
 pub const SOCKETIO: &str = "socketio";
@@ -83,4 +88,13 @@ impl SendCounters {
             dropped: metrics::counter!(SNAPSHOTS_DROPPED, "transport" => transport),
         }
     }
+}
+
+pub fn input_refused(transport: &'static str, reason: &'static str) {
+    metrics::counter!(INPUTS_REFUSED, "transport" => transport, "reason" => reason).increment(1);
+}
+
+pub fn message_refused(transport: &'static str, code: tickwire_protocol::ErrorCode) {
+    metrics::counter!(MESSAGES_REFUSED, "transport" => transport, "code" => code.as_str())
+        .increment(1);
 }

@@ -1,10 +1,11 @@
 //! The games a server hosts, by mode name.
 
-use crate::game::{Game, GameMode};
+use crate::game::{GameMode, Messages, Record};
+use crate::room::hosted::{Adapter, Hosted};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type MakeGame = dyn Fn(u64) -> Box<dyn Game> + Send + Sync;
+type MakeGame = dyn Fn(u64) -> Box<dyn Hosted> + Send + Sync;
 
 /// The modes a server hosts, by name, each with its config: what rooms can be created.
 #[derive(Clone, Default)]
@@ -14,17 +15,36 @@ pub struct Modes {
     default: Option<String>,
 }
 
-/// A mode name registered twice.
+/// A mode that cannot be registered.
 #[derive(Debug, thiserror::Error)]
-#[error("mode {0:?} is registered twice")]
-pub struct DuplicateMode(pub String);
+pub enum ModeError {
+    #[error("mode {0:?} is registered twice")]
+    Duplicate(String),
+    /// The schema a game returns must declare its own input and message types, or clients
+    /// built from those types would be refused by every room.
+    #[error("mode {mode:?}: its schema's {what} are not its types' declarations")]
+    Undeclared { mode: String, what: &'static str },
+}
 
 impl Modes {
-    pub fn add<G: GameMode>(&mut self, name: &str, config: G::Config) -> Result<(), DuplicateMode> {
+    pub fn add<G: GameMode>(&mut self, name: &str, config: G::Config) -> Result<(), ModeError> {
         if self.by_name.contains_key(name) {
-            return Err(DuplicateMode(name.to_owned()));
+            return Err(ModeError::Duplicate(name.to_owned()));
         }
-        let make = move |seed| Box::new(G::new_room(&config, seed)) as Box<dyn Game>;
+        let schema = G::new_room(&config, 0).schema();
+        let undeclared = |what| ModeError::Undeclared {
+            mode: name.to_owned(),
+            what,
+        };
+        if schema.input() != G::Input::fields() {
+            return Err(undeclared("input fields"));
+        }
+        let messages = schema.messages();
+        if messages.to_room != G::ToRoom::kinds() || messages.to_player != G::ToPlayer::kinds() {
+            return Err(undeclared("messages"));
+        }
+        let make =
+            move |seed| Box::new(Adapter::new(G::new_room(&config, seed))) as Box<dyn Hosted>;
         self.by_name.insert(name.to_owned(), Arc::new(make));
         self.default.get_or_insert_with(|| name.to_owned());
         Ok(())
@@ -44,7 +64,7 @@ impl Modes {
     }
 
     /// A new game of `mode` for one room, if the mode is registered.
-    pub fn new_game(&self, mode: &str, seed: u64) -> Option<Box<dyn Game>> {
+    pub(crate) fn new_game(&self, mode: &str, seed: u64) -> Option<Box<dyn Hosted>> {
         self.by_name.get(mode).map(|make| make(seed))
     }
 }

@@ -8,7 +8,7 @@ use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket, SnapshotSink}
 use std::sync::Arc;
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, InputError, Joined, PROTOCOL_VERSION, PlayerId, Reply,
-    Request, RoomEvent, RoomId, Schema, Welcome, validate_chat, validate_name,
+    Request, RoomEvent, RoomId, Schema, Welcome, record, validate_chat, validate_name,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -126,6 +126,8 @@ pub const CALL_RATE: Rate = Rate {
 };
 
 pub struct Session {
+    /// The transport's metrics label.
+    transport: &'static str,
     snapshots: SnapshotRoute,
     lobby: LobbyHandle,
     /// This connection, as the lobby knows it (for reconnects).
@@ -140,8 +142,14 @@ pub struct Session {
 pub type Outcome = Result<(Reply, Option<RoomFeed>), ErrorBody>;
 
 impl Session {
-    pub fn new(lobby: LobbyHandle, rates: Rates, snapshots: SnapshotRoute) -> Session {
+    pub fn new(
+        transport: &'static str,
+        lobby: LobbyHandle,
+        rates: Rates,
+        snapshots: SnapshotRoute,
+    ) -> Session {
         Session {
+            transport,
             snapshots,
             link: lobby.new_link_id(),
             lobby,
@@ -247,7 +255,44 @@ impl Session {
                 })
                 .await
             }
+            Request::Message { kind, slots } => {
+                let taken = self.message(player, kind, slots).await;
+                if let Err(e) = &taken {
+                    crate::metrics::message_refused(self.transport, e.code);
+                }
+                taken.map(|()| (Reply::Done, None))
+            }
         }
+    }
+
+    /// Checks a game message against the room's schema and hands it to the game.
+    async fn message(&self, player: PlayerId, kind: u16, slots: Vec<u32>) -> Result<(), ErrorBody> {
+        let schema = self
+            .schema()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
+        let declared = schema
+            .messages()
+            .to_room
+            .get(kind as usize)
+            .ok_or_else(|| {
+                ErrorBody::new(ErrorCode::BadRequest, format!("no message kind {kind}"))
+            })?;
+        record::check(&declared.fields, &slots).map_err(|e| {
+            ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("message {}: {e}", declared.name),
+            )
+        })?;
+        let (reply, answer) = oneshot::channel();
+        self.to_room(RoomCommand::Message {
+            player,
+            kind,
+            slots,
+            reply,
+        })?;
+        answer
+            .await
+            .map_err(|_| ErrorBody::new(ErrorCode::NotFound, "the room has closed"))?
     }
 
     async fn hello(&mut self, protocol: u16, name: String, token: Option<String>) -> Outcome {
@@ -386,13 +431,19 @@ impl Session {
         self.room = None;
     }
 
-    /// Validates a batch and queues it for the room. A full queue drops the batch: the next
-    /// batch repeats its inputs anyway.
+    /// Validates a batch against the room's declared input and queues it for the room; a
+    /// refused batch is counted. Outside a room only an empty batch (an ack) is meaningful,
+    /// and there is nothing to queue it for. A full queue drops the batch: the next batch
+    /// repeats its inputs anyway.
     pub fn input(&self, batch: InputBatch) -> Result<(), InputError> {
-        batch.validate()?;
-        if let Some(m) = &self.room {
-            let _ = m.inputs.try_send(batch);
+        let Some(m) = &self.room else {
+            return Ok(());
+        };
+        if let Err(e) = batch.validate(m.schema.input()) {
+            crate::metrics::input_refused(self.transport, e.reason());
+            return Err(e);
         }
+        let _ = m.inputs.try_send(batch);
         Ok(())
     }
 }

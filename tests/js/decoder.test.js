@@ -141,7 +141,8 @@ test("the same decoder, knowing no game, follows a room of another schema: the s
       decoded.set(out.snapshot.tick, out.snapshot.entities);
       seq += 1;
       const a = seq / 30;
-      bin.emit("input", { seq, ackTick: out.snapshot.tick, move: [Math.cos(a) / 2, Math.sin(a) / 2], aim: 0, buttons: 0 });
+      // The standard mode's declared input: a step {dx, dy} of about 4 units.
+      bin.emit("input", { seq, ackTick: out.snapshot.tick, dx: 4 * Math.cos(a), dy: 4 * Math.sin(a) });
     } catch (e) {
       failure = e;
     }

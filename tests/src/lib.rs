@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tickwire_arena::{Arena, ArenaConfig};
+use tickwire_arena::{Arena, ArenaConfig, ArenaInput};
 pub use tickwire_client::GameClient;
 use tickwire_client::{Client, ClientConfig, Decoding, Received, Trust};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
@@ -39,6 +39,7 @@ pub async fn server(configure: impl FnOnce(&mut TestSetup)) -> Server {
     Server::builder(setup.server)
         .game::<Arena>("arena", setup.arena)
         .game::<Standard>("standard", StandardConfig::default())
+        .game::<tickwire_board::Board>("board", ())
         .start()
         .await
         .expect("server starts")
@@ -60,6 +61,15 @@ pub fn pin(server: &Server) -> Trust {
     Trust::pinned_hex(&server.cert_sha256).expect("server prints a valid hash")
 }
 
+/// An arena input: where to move, where to aim, whether to fire (`buttons` 1).
+pub fn steer(move_dir: glam::Vec2, aim: f32, buttons: u8) -> ArenaInput {
+    ArenaInput {
+        move_dir,
+        aim,
+        fire: buttons != 0,
+    }
+}
+
 /// How the test clients decode: as arena players (a join into another game's room is
 /// refused).
 pub fn arena() -> Decoding {
@@ -67,12 +77,17 @@ pub fn arena() -> Decoding {
 }
 
 pub async fn connect_to(addr: SocketAddr, trust: Trust, name: &str) -> Client {
+    connect_as(addr, trust, name, arena()).await
+}
+
+/// Connects a player of the game whose schema `decoding` holds.
+pub async fn connect_as(addr: SocketAddr, trust: Trust, name: &str, decoding: Decoding) -> Client {
     Client::connect(ClientConfig {
         server: addr,
         trust,
         name: name.to_owned(),
         token: None,
-        decoding: arena(),
+        decoding,
     })
     .await
     .expect("client connects")
@@ -245,4 +260,20 @@ impl RawControl {
             .context("reading a frame")?;
         Ok(codec::decode(&body, MAX_CONTROL_BYTES)?)
     }
+}
+
+/// The sum of one metric's lines for `transport` in the server's Prometheus text (per
+/// process: tests that run together share it, so compare before and after).
+pub async fn metric(http: SocketAddr, name: &str, transport: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(http).await.unwrap();
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).await.unwrap();
+    let label = format!("transport=\"{transport}\"");
+    body.lines()
+        .filter(|l| l.starts_with(name) && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

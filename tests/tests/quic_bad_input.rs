@@ -5,6 +5,7 @@ use bytes::Bytes;
 use glam::Vec2;
 use std::sync::atomic::Ordering;
 use tickwire_client::{Client, ClientError};
+use tickwire_protocol::Record;
 use tickwire_protocol::codec::MAX_CONTROL_BYTES;
 use tickwire_protocol::{
     ClientFrame, CreateRoom, ErrorCode, Input, InputBatch, PROTOCOL_VERSION, Reply, Request,
@@ -60,7 +61,9 @@ impl Bystander {
     async fn still_playing(&mut self) {
         let before = self.client.latest().map_or(0, |r| r.snapshot.tick.0);
         for _ in 0..5 {
-            self.client.send_input(Vec2::Y, 0.0, 0).unwrap();
+            self.client
+                .send_input(&tickwire_tests::steer(Vec2::Y, 0.0, 0))
+                .unwrap();
             within("bystander snapshots", self.client.next_snapshot())
                 .await
                 .unwrap();
@@ -89,29 +92,34 @@ async fn malformed_datagrams_and_bad_inputs_are_dropped() {
     ] {
         conn.send_datagram(Bytes::from(junk)).unwrap();
     }
-    // NaN, too-long and unknown-button inputs: each batch is refused whole.
+    // A NaN or an input out of its declared range never leaves the client.
+    for nan in [
+        steer(Vec2::new(f32::NAN, 0.0), 0.0, 0),
+        steer(Vec2::new(5.0, 0.0), 0.0, 0),
+        steer(Vec2::X, f32::INFINITY, 0),
+    ] {
+        assert!(matches!(
+            bad.send_input(&nan),
+            Err(ClientError::Undeclared(_))
+        ));
+    }
+    // Sent raw: too few slots, too many, a move slot past its range, a bool of 2. Each batch
+    // is refused whole, and counted.
+    let refused_before = metric(server.http_addr, "tickwire_inputs_refused_total", "quic").await;
+    let good_slots = steer(Vec2::X, 0.0, 0).to_slots().unwrap();
+    let mut past_range = good_slots.clone();
+    past_range[0] = 9000;
+    let mut bad_bool = good_slots.clone();
+    bad_bool[3] = 2;
     let bad_inputs = [
-        Input {
-            seq: 100,
-            move_dir: Vec2::new(f32::NAN, 0.0),
-            ..Input::default()
-        },
-        Input {
-            seq: 101,
-            move_dir: Vec2::new(5.0, 0.0),
-            ..Input::default()
-        },
-        Input {
-            seq: 102,
-            aim: f32::INFINITY,
-            ..Input::default()
-        },
-        Input {
-            seq: 103,
-            buttons: 0x80,
-            ..Input::default()
-        },
-    ];
+        good_slots[..3].to_vec(),
+        [good_slots.clone(), vec![0]].concat(),
+        past_range,
+        bad_bool,
+    ]
+    .into_iter()
+    .zip(100..)
+    .map(|(slots, seq)| Input { seq, slots });
     for input in bad_inputs {
         bad.send_batch(&InputBatch {
             ack_tick: None,
@@ -130,8 +138,7 @@ async fn malformed_datagrams_and_bad_inputs_are_dropped() {
         ack_tick: None,
         inputs: vec![Input {
             seq: 104,
-            move_dir: Vec2::X,
-            ..Input::default()
+            slots: good_slots,
         }],
     };
     within("the valid input to be acked", async {
@@ -143,6 +150,13 @@ async fn malformed_datagrams_and_bad_inputs_are_dropped() {
         }
     })
     .await;
+    // The connection reads its datagrams in order: the refusals were counted before the
+    // valid input was applied.
+    let refused = metric(server.http_addr, "tickwire_inputs_refused_total", "quic").await;
+    assert!(
+        refused >= refused_before + 4.0,
+        "{refused_before} -> {refused}"
+    );
     bystander.still_playing().await;
     server.shutdown().await;
 }

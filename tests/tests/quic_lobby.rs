@@ -313,7 +313,9 @@ async fn spectators_watch_a_match_without_a_seat() {
     assert!(arena::entities(&seen.snapshot).all(|e| e.owner != Some(me)));
     // Its acks turn the stream into deltas, and it hears the room's events.
     for _ in 0..10 {
-        watcher.send_input(glam::Vec2::ZERO, 0.0, 0).unwrap();
+        watcher
+            .send_input(&tickwire_tests::steer(glam::Vec2::ZERO, 0.0, 0))
+            .unwrap();
         watcher.next_snapshot().await.unwrap();
     }
     assert!(

@@ -35,7 +35,7 @@ async fn two_players_in_one_room_see_each_other_move() {
     let dir = if start_a < 500.0 { Vec2::X } else { -Vec2::X };
     let moved = within("bob to see alice move", async {
         loop {
-            a.send_input(dir, 0.0, 0).unwrap();
+            a.send_input(&tickwire_tests::steer(dir, 0.0, 0)).unwrap();
             let r = b.next_snapshot().await.unwrap();
             if let Some(x) = player_x(&r, pa)
                 && (x - start_a).abs() > 50.0
@@ -50,7 +50,7 @@ async fn two_players_in_one_room_see_each_other_move() {
     let dir = if start_b < 500.0 { Vec2::X } else { -Vec2::X };
     within("alice to see bob move", async {
         loop {
-            b.send_input(dir, 0.0, 0).unwrap();
+            b.send_input(&tickwire_tests::steer(dir, 0.0, 0)).unwrap();
             let r = a.next_snapshot().await.unwrap();
             if player_x(&r, pb).is_some_and(|x| (x - start_b).abs() > 50.0) {
                 return;
@@ -76,8 +76,10 @@ async fn players_in_different_rooms_never_see_each_other() {
     let mut owners_seen_by_a = BTreeSet::new();
     for _ in 0..60 {
         // Both fire, so projectiles (owned by their shooters) are in play too.
-        a.send_input(Vec2::X, 0.5, 1).unwrap();
-        b.send_input(-Vec2::X, -0.5, 1).unwrap();
+        a.send_input(&tickwire_tests::steer(Vec2::X, 0.5, 1))
+            .unwrap();
+        b.send_input(&tickwire_tests::steer(-Vec2::X, -0.5, 1))
+            .unwrap();
         let rb = within("b's snapshot", b.next_snapshot()).await.unwrap();
         owners_seen_by_b.extend(arena::entities(&rb.snapshot).filter_map(|e| e.owner));
         let ra = within("a's snapshot", a.next_snapshot()).await.unwrap();
@@ -105,8 +107,12 @@ async fn a_lossy_path_still_converges_to_the_servers_world() {
     let mut last_tick = 0;
     within("snapshots over the lossy path", async {
         while compared < 40 {
-            lossy.send_input(Vec2::new(0.6, 0.8), 1.0, 1).unwrap();
-            clean.send_input(Vec2::new(-0.6, 0.2), -2.0, 1).unwrap();
+            lossy
+                .send_input(&tickwire_tests::steer(Vec2::new(0.6, 0.8), 1.0, 1))
+                .unwrap();
+            clean
+                .send_input(&tickwire_tests::steer(Vec2::new(-0.6, 0.2), -2.0, 1))
+                .unwrap();
             let r = lossy.next_snapshot().await.unwrap();
             assert!(r.snapshot.tick.0 > last_tick, "ticks only move forward");
             last_tick = r.snapshot.tick.0;

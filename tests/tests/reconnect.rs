@@ -43,7 +43,9 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
     let (player, entity) = (joined.player, joined.entity);
     // Inputs numbered up to 20 on the first connection...
     for _ in 0..20 {
-        first.send_input(Vec2::ZERO, 0.0, 0).unwrap();
+        first
+            .send_input(&tickwire_tests::steer(Vec2::ZERO, 0.0, 0))
+            .unwrap();
     }
     snapshot_where(&mut first, "the inputs to be applied", |r| r.input_ack > 0).await;
     first.close().await;
@@ -89,7 +91,8 @@ async fn a_dropped_player_resumes_its_seat_over_either_transport() {
     let start = arena::get(&r.snapshot, entity).unwrap().position();
     let walked = within("the resumed player to walk", async {
         loop {
-            back.send_input(Vec2::X, 0.0, 0).unwrap();
+            back.send_input(&tickwire_tests::steer(Vec2::X, 0.0, 0))
+                .unwrap();
             let r = back.next_snapshot().await.unwrap();
             if arena::get(&r.snapshot, entity).unwrap().position().x > start.x + 20.0 {
                 return r;

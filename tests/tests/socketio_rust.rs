@@ -49,7 +49,7 @@ async fn a_socketio_player_plays_beside_a_quic_player() {
     // The QUIC player sees the Socket.IO player move, and vice versa the inputs are acked.
     within("the QUIC player to see the Socket.IO player move", async {
         loop {
-            sio.send_input(dir, 0.0, 0).unwrap();
+            sio.send_input(&tickwire_tests::steer(dir, 0.0, 0)).unwrap();
             let r = quic.next_snapshot().await.unwrap();
             let x = arena::entities(&r.snapshot)
                 .find(|e| e.owner == Some(me) && e.kind == EntityKind::Player)

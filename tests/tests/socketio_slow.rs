@@ -6,21 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use tickwire_client::SioClient;
 use tickwire_protocol::RoomEvent;
 use tickwire_tests::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
-
-/// Reads one counter from the server's Prometheus text.
-async fn metric(http: std::net::SocketAddr, name: &str) -> f64 {
-    let mut conn = tokio::net::TcpStream::connect(http).await.unwrap();
-    let req = format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
-    conn.write_all(req.as_bytes()).await.unwrap();
-    let mut body = String::new();
-    conn.read_to_string(&mut body).await.unwrap();
-    body.lines()
-        .filter(|l| l.starts_with(name) && l.contains("transport=\"socketio\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
@@ -84,7 +70,14 @@ async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
                 r.snapshot.tick.0 - last
             );
             last = r.snapshot.tick.0;
-            if metric(server.http_addr, "tickwire_slow_disconnects_total").await >= 1.0 {
+            if metric(
+                server.http_addr,
+                "tickwire_slow_disconnects_total",
+                "socketio",
+            )
+            .await
+                >= 1.0
+            {
                 return true;
             }
         }
@@ -92,7 +85,15 @@ async fn a_stalled_socket_is_dropped_then_cut_off_without_hurting_others() {
     .await
     .expect("the stalled socket is cut off within a minute");
     assert!(cut_off);
-    assert!(metric(server.http_addr, "tickwire_snapshots_dropped_total").await >= 1.0);
+    assert!(
+        metric(
+            server.http_addr,
+            "tickwire_snapshots_dropped_total",
+            "socketio"
+        )
+        .await
+            >= 1.0
+    );
     // The seat was given back: the room says the player left.
     within("the stalled player to leave the room", async {
         loop {

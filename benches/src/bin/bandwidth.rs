@@ -13,9 +13,9 @@ use tickwire_arena::{EntityKind, EntityState};
 use tickwire_game::GameMode;
 use tickwire_protocol::delta;
 use tickwire_protocol::packet::SNAPSHOT_HEADER_BYTES;
-use tickwire_protocol::{Input, InputBatch, NetId, PlayerId, Snapshot, Tick};
+use tickwire_protocol::{Input, InputBatch, NetId, PlayerId, Record, Snapshot, Tick};
 use tickwire_server::room::RoomSim;
-use tickwire_standard::{Standard as StandardGame, StandardConfig};
+use tickwire_standard::{Standard as StandardGame, StandardConfig, StandardInput};
 
 /// Trials averaged for each Colyseus row (positions are random).
 const TRIALS: usize = 200;
@@ -337,7 +337,7 @@ const STANDARD_SECS: u32 = 30;
 
 fn standard() -> Standard {
     let game = StandardGame::new_room(&StandardConfig::default(), 5);
-    let mut sim = RoomSim::new(Box::new(game), 60, 2);
+    let mut sim = RoomSim::new(game, 60, 2);
     for p in 1..=STANDARD_PLAYERS {
         sim.join(PlayerId(p), &format!("p{p}"));
     }
@@ -351,16 +351,18 @@ fn standard() -> Standard {
         if tick % 2 == 1 {
             for p in 1..=STANDARD_PLAYERS {
                 let heading = tick as f32 * 0.01 + p as f32;
+                let step = Vec2::from_angle(heading) * 4.0;
+                let slots = StandardInput {
+                    dx: step.x,
+                    dy: step.y,
+                }
+                .to_slots()
+                .expect("within the standard input");
                 sim.receive(
                     PlayerId(p),
                     &InputBatch {
                         ack_tick: acked[p as usize - 1],
-                        inputs: vec![Input {
-                            seq: tick,
-                            move_dir: Vec2::from_angle(heading) * 0.5,
-                            aim: 0.0,
-                            buttons: 0,
-                        }],
+                        inputs: vec![Input { seq: tick, slots }],
                     },
                 );
             }

@@ -2,11 +2,11 @@
 //! (or a drone when no player is around), circle it, aim at it and fire when in range. Server
 //! bots and the `tickwire-bots` swarm both use it; it sees only a snapshot, as a player does.
 
+use crate::input::ArenaInput;
 use crate::view::{self as arena, EntityKind};
+use tickwire_game::Bot;
 use tickwire_game::glam::Vec2;
-use tickwire_game::protocol::input::BUTTON_FIRE;
 use tickwire_game::protocol::{PlayerId, Snapshot};
-use tickwire_game::{Action, Bot};
 
 const KEEP_DISTANCE: f32 = 160.0;
 const FIRE_RANGE: f32 = 420.0;
@@ -18,8 +18,8 @@ pub struct Brain {
     wander: Vec2,
 }
 
-impl Bot for Brain {
-    fn act(&mut self, me: PlayerId, view: &Snapshot) -> Action {
+impl Bot<ArenaInput> for Brain {
+    fn act(&mut self, me: PlayerId, view: &Snapshot) -> ArenaInput {
         Brain::act(self, me, view)
     }
 }
@@ -35,7 +35,7 @@ impl Brain {
         }
     }
 
-    pub fn act(&mut self, me: PlayerId, world: &Snapshot) -> Action {
+    pub fn act(&mut self, me: PlayerId, world: &Snapshot) -> ArenaInput {
         let Some(own) =
             arena::entities(world).find(|e| e.kind == EntityKind::Player && e.owner == Some(me))
         else {
@@ -69,23 +69,22 @@ impl Brain {
         }
         let jitter = (self.rng.f32() - 0.5) * 0.1;
         let aim = wrap_angle(to.y.atan2(to.x) + jitter);
-        let buttons = if dist < FIRE_RANGE { BUTTON_FIRE } else { 0 };
-        Action {
+        ArenaInput {
             move_dir,
             aim,
-            buttons,
+            fire: dist < FIRE_RANGE,
         }
     }
 
-    fn idle(&mut self) -> Action {
+    fn idle(&mut self) -> ArenaInput {
         if self.rng.f32() < 0.05 {
             let a = self.rng.f32() * std::f32::consts::TAU;
             self.wander = Vec2::from_angle(a);
         }
-        Action {
+        ArenaInput {
             move_dir: self.wander,
             aim: 0.0,
-            buttons: 0,
+            fire: false,
         }
     }
 }
@@ -100,6 +99,7 @@ fn wrap_angle(a: f32) -> f32 {
 mod tests {
     use super::*;
     use crate::EntityState;
+    use tickwire_game::Record;
     use tickwire_game::protocol::{NetId, Tick};
 
     fn player(id: u32, owner: u32, x: f32) -> EntityState {
@@ -128,12 +128,13 @@ mod tests {
         let act = brain.act(PlayerId(1), &world);
         assert!(act.move_dir.x > 0.9);
         assert!(act.aim.abs() < 0.1);
-        assert_eq!(act.buttons, BUTTON_FIRE);
+        assert!(act.fire);
         let far = brain.act(PlayerId(3), &world);
-        assert_eq!(far.buttons, 0);
+        assert!(!far.fire);
         assert!(far.move_dir.x < -0.9);
         for a in [act, far] {
             assert!(a.move_dir.length() <= 1.0 + 1e-4);
+            assert!(a.to_slots().is_ok(), "within the declared input");
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Each system is a function over the hecs world, run in a fixed order by [`Arena::step`].
 
 use crate::brain::Brain;
+use crate::input::ArenaInput;
 use crate::movement::{
     self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
@@ -16,7 +17,7 @@ use tickwire_game::hecs::{Entity, World};
 use tickwire_game::protocol::{
     Capture, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
 };
-use tickwire_game::{Bot, Game, GameMode, TickInput};
+use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, TickInput};
 
 pub const PLAYER_HEALTH: f32 = 100.0;
 pub const DRONE_HEALTH: f32 = 30.0;
@@ -186,7 +187,7 @@ impl Arena {
         self.drones_spawned = true;
     }
 
-    fn begin(&mut self, world: &mut World, events: &mut Vec<RoomEvent>) {
+    fn begin(&mut self, world: &mut World, events: &mut Outbox<NoMessages>) {
         self.match_no += 1;
         clear_projectiles(world);
         self.phase = Phase::Playing { elapsed: 0.0 };
@@ -208,12 +209,12 @@ impl Arena {
                 avatar.cooldown = 0.0;
             }
         }
-        events.push(RoomEvent::MatchStarted {
+        events.event(RoomEvent::MatchStarted {
             match_no: self.match_no,
         });
     }
 
-    fn end_match(&mut self, world: &mut World, events: &mut Vec<RoomEvent>) {
+    fn end_match(&mut self, world: &mut World, events: &mut Outbox<NoMessages>) {
         let players: Vec<PlayerScore> = self
             .players
             .iter()
@@ -229,7 +230,7 @@ impl Arena {
         let best = players.iter().map(|p| p.score).max();
         let leaders: Vec<_> = players.iter().filter(|p| Some(p.score) == best).collect();
         let winner = (leaders.len() == 1).then(|| leaders[0].player);
-        events.push(RoomEvent::MatchEnded(MatchResult {
+        events.event(RoomEvent::MatchEnded(MatchResult {
             match_no: self.match_no,
             winner,
             players,
@@ -246,11 +247,15 @@ impl Arena {
 }
 
 impl Game for Arena {
+    type Input = ArenaInput;
+    type ToRoom = NoMessages;
+    type ToPlayer = NoMessages;
+
     fn min_players(&self) -> usize {
         MIN_PLAYERS
     }
 
-    fn start_match(&mut self, world: &mut World, events: &mut Vec<RoomEvent>) {
+    fn start_match(&mut self, world: &mut World, events: &mut Outbox<NoMessages>) {
         self.begin(world, events);
     }
 
@@ -307,9 +312,9 @@ impl Game for Arena {
     fn step(
         &mut self,
         world: &mut World,
-        inputs: &[(PlayerId, TickInput)],
+        inputs: &[(PlayerId, TickInput<ArenaInput>)],
         dt: f32,
-        events: &mut Vec<RoomEvent>,
+        events: &mut Outbox<NoMessages>,
     ) {
         let playing = match &mut self.phase {
             Phase::Playing { elapsed } => {
@@ -345,7 +350,7 @@ impl Game for Arena {
         arena::schema()
     }
 
-    fn new_bot(&self, seed: u64) -> Option<Box<dyn Bot>> {
+    fn new_bot(&self, seed: u64) -> Option<Box<dyn Bot<ArenaInput>>> {
         Some(Box::new(Brain::new(seed)))
     }
 
@@ -380,7 +385,7 @@ enum Victim {
 }
 
 impl Arena {
-    fn credit(&mut self, world: &mut World, kill: Kill, events: &mut Vec<RoomEvent>) {
+    fn credit(&mut self, world: &mut World, kill: Kill, events: &mut Outbox<NoMessages>) {
         match kill.victim {
             Victim::Player(victim) => {
                 if let Some(v) = self.players.get_mut(&victim) {
@@ -390,7 +395,7 @@ impl Arena {
                     k.kills += 1;
                     k.score += SCORE_PLAYER_KILL;
                 }
-                events.push(RoomEvent::Kill {
+                events.event(RoomEvent::Kill {
                     killer: Some(kill.killer),
                     victim,
                 });
@@ -416,11 +421,12 @@ impl Arena {
 fn apply_inputs(
     world: &mut World,
     players: &BTreeMap<PlayerId, PlayerRecord>,
-    inputs: &[(PlayerId, TickInput)],
+    inputs: &[(PlayerId, TickInput<ArenaInput>)],
     dt: f32,
 ) -> Vec<(PlayerId, Vec2, f32)> {
     let mut shots = Vec::new();
-    for (player, input) in inputs {
+    for (player, held) in inputs {
+        let input = &held.input;
         let Some(rec) = players.get(player) else {
             continue;
         };
@@ -434,7 +440,7 @@ fn apply_inputs(
             body.vel = Vec2::ZERO;
             continue;
         }
-        let (pos, vel) = movement::step_player(body.pos, input.move_dir, dt);
+        let (pos, vel) = movement::step_player(body.pos, input.move_dir.clamp_length_max(1.0), dt);
         body.pos = pos;
         body.vel = vel;
         aim.0 = input.aim;
@@ -617,9 +623,12 @@ mod tests {
         let (a, b) = (PlayerId(1), PlayerId(2));
         arena.add_player(&mut world, a, "a");
         arena.add_player(&mut world, b, "b");
-        let mut events = Vec::new();
+        let mut events = Outbox::default();
         arena.start_match(&mut world, &mut events);
-        assert!(matches!(events[0], RoomEvent::MatchStarted { match_no: 1 }));
+        assert!(matches!(
+            events.events()[0],
+            RoomEvent::MatchStarted { match_no: 1 }
+        ));
         assert!(matches!(arena.phase, Phase::Playing { .. }));
 
         // Put b right in front of a, then let a fire at it until it dies.
@@ -629,19 +638,21 @@ mod tests {
         world.get::<&mut Body>(eb).unwrap().pos = Vec2::new(200.0, 500.0);
         let fire = TickInput {
             fresh: true,
-            move_dir: Vec2::ZERO,
-            aim: 0.0,
-            fire: true,
+            input: ArenaInput {
+                move_dir: Vec2::ZERO,
+                aim: 0.0,
+                fire: true,
+            },
         };
-        events.clear();
+        events.take();
         for _ in 0..120 {
-            arena.step(&mut world, &[(a, fire)], 1.0 / 60.0, &mut events);
+            arena.step(&mut world, &[(a, fire.clone())], 1.0 / 60.0, &mut events);
         }
-        assert!(events.contains(&RoomEvent::Kill {
+        assert!(events.events().contains(&RoomEvent::Kill {
             killer: Some(a),
             victim: b
         }));
-        let ended = events.iter().find_map(|e| match e {
+        let ended = events.events().iter().find_map(|e| match e {
             RoomEvent::MatchEnded(r) => Some(r.clone()),
             _ => None,
         });
@@ -661,7 +672,7 @@ mod tests {
         });
         arena.add_player(&mut world, PlayerId(1), "a");
         let before = capture(&arena, &world);
-        let mut events = Vec::new();
+        let mut events = Outbox::default();
         for _ in 0..600 {
             arena.step(&mut world, &[], 1.0 / 60.0, &mut events);
         }
@@ -691,14 +702,16 @@ mod tests {
         arena.add_player(&mut world, p, "a");
         let fire = TickInput {
             fresh: true,
-            move_dir: Vec2::X,
-            aim: 0.0,
-            fire: true,
+            input: ArenaInput {
+                move_dir: Vec2::X,
+                aim: 0.0,
+                fire: true,
+            },
         };
-        let mut events = Vec::new();
+        let mut events = Outbox::default();
         // Warm-up: the player moves but nothing is fired.
         for _ in 0..30 {
-            arena.step(&mut world, &[(p, fire)], 1.0 / 60.0, &mut events);
+            arena.step(&mut world, &[(p, fire.clone())], 1.0 / 60.0, &mut events);
         }
         assert!(
             capture(&arena, &world)
@@ -710,6 +723,7 @@ mod tests {
             arena.step(&mut world, &[], 1.0 / 60.0, &mut events);
         }
         let ended = events
+            .events()
             .iter()
             .filter(|e| matches!(e, RoomEvent::MatchEnded(_)))
             .count();

@@ -55,7 +55,7 @@ impl EntityKind {
 }
 
 /// The arena's schema: the kinds in [`EntityKind`]'s order, each with `pos` (following `vel`),
-/// `vel`, `aim` and `health`.
+/// `vel`, `aim` and `health`; the input is [`crate::ArenaInput`].
 pub fn schema() -> Arc<Schema> {
     static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
     SCHEMA
@@ -104,7 +104,8 @@ pub fn schema() -> Arc<Schema> {
                 fields: fields.clone(),
             })
             .into();
-            Arc::new(Schema::new(kinds).expect("the arena schema is well formed"))
+            let schema = tickwire_game::declare::<crate::Arena>(kinds);
+            Arc::new(schema.expect("the arena schema is well formed"))
         })
         .clone()
 }

@@ -4,8 +4,8 @@
 //! `{x, y, vx, vy, angle}` in a 1000 × 1000 area. Every tick each drone's velocity gets a
 //! uniformly random acceleration in ±240 u/s² per axis, its speed is capped at 120 u/s, it moves,
 //! bounces off the walls and points along its velocity: all five fields change every tick. A
-//! player's input `{dx, dy}` (|d| ≤ 8: the input's move direction times 8) moves its entity by
-//! d, once per input, and sets v = 30·d and the angle to d's direction.
+//! player's input `{dx, dy}` (|d| ≤ 8, declared in steps of 1/64) moves its entity by d, once
+//! per input, and sets v = 30·d and the angle to d's direction.
 //!
 //! Nothing here is special to the codec: the schema declares that a position follows its
 //! velocity and an angle its velocity's direction, which is what makes the motion cheap.
@@ -16,7 +16,7 @@ use tickwire_game::glam::Vec2;
 use tickwire_game::hecs::{Entity, World};
 use tickwire_game::protocol::schema::{Field, FieldType, Kind, Predict};
 use tickwire_game::protocol::{Capture, Head, NetId, PlayerId, RoomEvent, Schema, Snapshot};
-use tickwire_game::{Action, Bot, Game, GameMode, TickInput};
+use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, Record, TickInput, Values};
 
 /// The area is [0, AREA] × [0, AREA].
 pub const AREA: f32 = 1000.0;
@@ -57,38 +57,51 @@ impl StandardArgs {
     }
 }
 
+/// A player's input: the step its entity takes, each axis in [−8, 8] in steps of 1/64 (the
+/// length is clamped to 8 by the game).
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
+pub struct StandardInput {
+    pub dx: f32,
+    pub dy: f32,
+}
+
+impl Record for StandardInput {
+    fn fields() -> Vec<Field> {
+        let axis = FieldType::fixed_closed(-MAX_STEP as f64, MAX_STEP as f64, 1, 64);
+        vec![Field::new("dx", axis.clone(), 1), Field::new("dy", axis, 1)]
+    }
+
+    fn write(&self, out: &mut Vec<f32>) {
+        out.extend([self.dx, self.dy]);
+    }
+
+    fn read(v: &mut Values<'_>) -> Self {
+        StandardInput {
+            dx: v.f32(),
+            dy: v.f32(),
+        }
+    }
+}
+
 /// Players and drones alike: `pos` (1/16 unit) follows `vel` (1/8 unit/s), `angle` (2π/1024)
-/// points along `vel`.
+/// points along `vel`; the input is [`StandardInput`].
 pub fn schema() -> Arc<Schema> {
     static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
             let fields = vec![
-                Field {
-                    name: "pos".into(),
-                    ty: FieldType::fixed(0.0, 1024.0, 1, 16),
-                    dims: 2,
-                    predict: Predict::Integrate(1),
-                },
-                Field {
-                    name: "vel".into(),
-                    ty: FieldType::fixed(-256.0, 256.0, 1, 8),
-                    dims: 2,
-                    predict: Predict::Hold,
-                },
-                Field {
-                    name: "angle".into(),
-                    ty: FieldType::Angle { bits: 10 },
-                    dims: 1,
-                    predict: Predict::Heading(1),
-                },
+                Field::new("pos", FieldType::fixed(0.0, 1024.0, 1, 16), 2)
+                    .predicted(Predict::Integrate(1)),
+                Field::new("vel", FieldType::fixed(-256.0, 256.0, 1, 8), 2),
+                Field::new("angle", FieldType::Angle { bits: 10 }, 1)
+                    .predicted(Predict::Heading(1)),
             ];
-            let kind = |name: &str| Kind {
-                name: name.into(),
-                fields: fields.clone(),
-            };
+            let kinds = vec![
+                Kind::new("player", fields.clone()),
+                Kind::new("drone", fields),
+            ];
             Arc::new(
-                Schema::new(vec![kind("player"), kind("drone")])
+                tickwire_game::declare::<Standard>(kinds)
                     .expect("the standard schema is well formed"),
             )
         })
@@ -169,6 +182,10 @@ fn bounce(p: &mut f32, v: &mut f32) {
 }
 
 impl Game for Standard {
+    type Input = StandardInput;
+    type ToRoom = NoMessages;
+    type ToPlayer = NoMessages;
+
     fn min_players(&self) -> usize {
         1
     }
@@ -195,9 +212,9 @@ impl Game for Standard {
         }
     }
 
-    fn start_match(&mut self, _world: &mut World, events: &mut Vec<RoomEvent>) {
+    fn start_match(&mut self, _world: &mut World, out: &mut Outbox<NoMessages>) {
         self.match_no += 1;
-        events.push(RoomEvent::MatchStarted {
+        out.event(RoomEvent::MatchStarted {
             match_no: self.match_no,
         });
     }
@@ -208,9 +225,9 @@ impl Game for Standard {
     fn step(
         &mut self,
         world: &mut World,
-        inputs: &[(PlayerId, TickInput)],
+        inputs: &[(PlayerId, TickInput<StandardInput>)],
         dt: f32,
-        _events: &mut Vec<RoomEvent>,
+        _out: &mut Outbox<NoMessages>,
     ) {
         self.spawn_drones(world);
         for (body, _) in world.query_mut::<(&mut Body, &Drone)>() {
@@ -235,7 +252,7 @@ impl Game for Standard {
             let Ok(mut body) = world.get::<&mut Body>(entity) else {
                 continue;
             };
-            let d = input.move_dir.clamp_length_max(1.0) * MAX_STEP;
+            let d = Vec2::new(input.input.dx, input.input.dy).clamp_length_max(MAX_STEP);
             body.pos = (body.pos + d).clamp(Vec2::ZERO, Vec2::splat(AREA));
             body.vel = d * INPUT_RATE;
             if d != Vec2::ZERO {
@@ -248,7 +265,7 @@ impl Game for Standard {
         schema()
     }
 
-    fn new_bot(&self, seed: u64) -> Option<Box<dyn Bot>> {
+    fn new_bot(&self, seed: u64) -> Option<Box<dyn Bot<StandardInput>>> {
         Some(Box::new(Walker::new(seed)))
     }
 
@@ -301,19 +318,17 @@ impl Walker {
         }
     }
 
-    /// The next input's move direction (length 0.5: a 4-unit step).
-    pub fn next_move(&mut self) -> Vec2 {
+    /// The next input: a 4-unit step.
+    pub fn next_move(&mut self) -> StandardInput {
         self.heading = (self.heading + self.turn).rem_euclid(std::f32::consts::TAU);
-        Vec2::from_angle(self.heading) * 0.5
+        let d = Vec2::from_angle(self.heading) * (MAX_STEP / 2.0);
+        StandardInput { dx: d.x, dy: d.y }
     }
 }
 
-impl Bot for Walker {
-    fn act(&mut self, _me: PlayerId, _view: &Snapshot) -> Action {
-        Action {
-            move_dir: self.next_move(),
-            ..Action::default()
-        }
+impl Bot<StandardInput> for Walker {
+    fn act(&mut self, _me: PlayerId, _view: &Snapshot) -> StandardInput {
+        self.next_move()
     }
 }
 
@@ -321,11 +336,9 @@ impl Bot for Walker {
 mod tests {
     use super::*;
 
-    fn input(move_dir: Vec2, fresh: bool) -> TickInput {
+    fn input(d: Vec2, fresh: bool) -> TickInput<StandardInput> {
         TickInput {
-            move_dir,
-            aim: 0.0,
-            fire: false,
+            input: StandardInput { dx: d.x, dy: d.y },
             fresh,
         }
     }
@@ -344,7 +357,7 @@ mod tests {
         assert_eq!(before.len(), 51);
         let mut changed_everything = 0;
         for _ in 0..600 {
-            game.step(&mut world, &[], 1.0 / 60.0, &mut Vec::new());
+            game.step(&mut world, &[], 1.0 / 60.0, &mut Outbox::default());
             let after = capture(&game, &world);
             for (b, a) in before
                 .iter()
@@ -375,17 +388,17 @@ mod tests {
         game.add_player(&mut world, PlayerId(1), "p");
         let entity = game.players[&PlayerId(1)];
         let start = world.get::<&Body>(entity).unwrap().pos;
-        let dir = Vec2::new(0.3, 0.4);
+        let dir = Vec2::new(2.4, 3.2);
         for fresh in [true, false] {
             game.step(
                 &mut world,
                 &[(PlayerId(1), input(dir, fresh))],
                 1.0 / 60.0,
-                &mut Vec::new(),
+                &mut Outbox::default(),
             );
         }
         let body = world.get::<&Body>(entity).unwrap();
-        let d = dir * MAX_STEP;
+        let d = dir;
         assert!((body.pos - (start + d).clamp(Vec2::ZERO, Vec2::splat(AREA))).length() < 1e-4);
         assert!((body.vel - d * INPUT_RATE).length() < 1e-4);
         assert!((body.angle - d.y.atan2(d.x)).abs() < 1e-6);
@@ -394,9 +407,15 @@ mod tests {
     #[test]
     fn a_walker_steps_four_units_and_turns_slowly() {
         let mut w = Walker::new(3);
-        let moves: Vec<Vec2> = (0..30).map(|_| w.next_move()).collect();
+        let moves: Vec<Vec2> = (0..30)
+            .map(|_| {
+                let i = w.next_move();
+                assert!(i.to_slots().is_ok(), "within the declared input");
+                Vec2::new(i.dx, i.dy)
+            })
+            .collect();
         for pair in moves.windows(2) {
-            assert!((pair[0].length() * MAX_STEP - 4.0).abs() < 1e-4);
+            assert!((pair[0].length() - 4.0).abs() < 1e-4);
             let turned = pair[0].angle_to(pair[1]).abs();
             assert!(turned > 0.005 && turned < 0.02, "{turned}");
         }

@@ -7,7 +7,8 @@
 //! each time; instead each step takes the oldest waiting input. When none is waiting the last
 //! one is held (the player keeps moving as it last asked). The buffer is bounded: past
 //! [`MAX_QUEUED`] the oldest are dropped, so a client whose clock runs fast cannot build up
-//! latency, and a flood costs nothing.
+//! latency, and a flood costs nothing. A press is not lost with a dropped input: a bool field
+//! set in a dropped input is set in the next one applied (a click still fires).
 
 use std::collections::VecDeque;
 use tickwire_protocol::Input;
@@ -16,11 +17,10 @@ use tickwire_protocol::Input;
 pub const MAX_QUEUED: usize = 4;
 
 /// What one step applies for a seat.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Stepped {
+    /// The input's slots, with the presses of dropped inputs added.
     pub input: Input,
-    /// Whether it fires (a press in a dropped input counts).
-    pub fire: bool,
     /// A new input (false: the last one, held).
     pub fresh: bool,
 }
@@ -30,57 +30,59 @@ pub struct InputQueue {
     waiting: VecDeque<Input>,
     /// The input the last step applied; held while nothing newer waits.
     current: Option<Input>,
-    /// A fire press in an input that was dropped unapplied, so the click is not lost.
-    fire_pending: bool,
+    /// Bool slots pressed in an input that was dropped unapplied, so the press is not lost.
+    pending: Vec<usize>,
     /// The newest seq accepted; anything at or below it is a repeat (batches carry the last
     /// few inputs again for datagram loss).
     newest: u32,
 }
 
 impl InputQueue {
-    /// Takes the inputs of one batch that are new, oldest first.
-    pub fn receive(&mut self, inputs: &[Input]) {
-        let mut fresh: Vec<Input> = inputs
-            .iter()
-            .filter(|i| i.seq > self.newest)
-            .copied()
-            .collect();
+    /// Takes the inputs of one batch that are new, oldest first. `presses` are the slots of
+    /// the input's bool fields.
+    pub fn receive(&mut self, inputs: &[Input], presses: &[usize]) {
+        let mut fresh: Vec<&Input> = inputs.iter().filter(|i| i.seq > self.newest).collect();
         fresh.sort_unstable_by_key(|i| i.seq);
         fresh.dedup_by_key(|i| i.seq);
         for input in fresh {
             self.newest = input.seq;
-            self.waiting.push_back(input);
+            self.waiting.push_back(input.clone());
         }
         while self.waiting.len() > MAX_QUEUED {
             if let Some(dropped) = self.waiting.pop_front() {
-                self.fire_pending |= dropped.fire();
+                for &slot in presses {
+                    if dropped.slots.get(slot).is_some_and(|&v| v != 0)
+                        && !self.pending.contains(&slot)
+                    {
+                        self.pending.push(slot);
+                    }
+                }
             }
         }
     }
 
     /// The input for the next step: the oldest waiting one, or the last one again (not fresh).
     pub fn take_for_step(&mut self) -> Option<Stepped> {
-        if let Some(input) = self.waiting.pop_front() {
-            self.current = Some(input);
-            let fire = input.fire() || std::mem::take(&mut self.fire_pending);
-            return Some(Stepped {
-                input,
-                fire,
-                fresh: true,
-            });
+        let fresh = match self.waiting.pop_front() {
+            Some(input) => {
+                self.current = Some(input);
+                true
+            }
+            // Buttons are held state: a held input keeps its presses (the game paces them).
+            None => false,
+        };
+        let mut input = self.current.clone()?;
+        for slot in self.pending.drain(..) {
+            if let Some(v) = input.slots.get_mut(slot) {
+                *v = 1;
+            }
         }
-        // Buttons are held state: a held input keeps firing (the game's cooldown paces it).
-        let pending = std::mem::take(&mut self.fire_pending);
-        self.current.map(|input| Stepped {
-            input,
-            fire: input.fire() || pending,
-            fresh: false,
-        })
+        Some(Stepped { input, fresh })
     }
 
     /// The seq of the input the last step applied: the input ack.
     pub fn applied(&self) -> u32 {
-        self.current.map_or(0, |i| i.seq)
+        self.current.as_ref().map_or(0, |i| i.seq)
     }
 
     /// The seq a new input must exceed (server bots number theirs from it).
@@ -97,23 +99,23 @@ impl InputQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use glam::Vec2;
-    use tickwire_protocol::input::BUTTON_FIRE;
 
-    fn input(seq: u32, x: f32) -> Input {
+    /// Slots: a move and a fire button (slot 1).
+    const FIRE: &[usize] = &[1];
+
+    fn input(seq: u32, x: u32) -> Input {
         Input {
             seq,
-            move_dir: Vec2::new(x, 0.0),
-            ..Input::default()
+            slots: vec![x, 0],
         }
     }
 
     #[test]
     fn a_burst_is_applied_one_per_step_in_order() {
         let mut q = InputQueue::default();
-        q.receive(&[input(2, 0.2), input(1, 0.1), input(3, 0.3)]);
+        q.receive(&[input(2, 2), input(1, 1), input(3, 3)], FIRE);
         // The next batch repeats 2 and 3 (redundancy) and brings 4.
-        q.receive(&[input(2, 0.2), input(3, 0.3), input(4, 0.4)]);
+        q.receive(&[input(2, 2), input(3, 3), input(4, 4)], FIRE);
         let seqs: Vec<u32> = (0..6)
             .map(|_| q.take_for_step().unwrap().input.seq)
             .collect();
@@ -124,35 +126,33 @@ mod tests {
     #[test]
     fn the_buffer_is_bounded_and_keeps_the_newest_and_their_clicks() {
         let mut q = InputQueue::default();
-        let mut batch: Vec<Input> = (1..=10).map(|s| input(s, 0.0)).collect();
-        batch[0].buttons = BUTTON_FIRE;
-        q.receive(&batch);
-        let Stepped {
-            input: first, fire, ..
-        } = q.take_for_step().unwrap();
+        let mut batch: Vec<Input> = (1..=10).map(|s| input(s, 0)).collect();
+        batch[0].slots[1] = 1;
+        q.receive(&batch, FIRE);
+        let first = q.take_for_step().unwrap().input;
         assert_eq!(first.seq, 7);
-        assert!(fire, "a click in a dropped input still fires");
-        assert!(!q.take_for_step().unwrap().fire, "and fires once");
+        assert_eq!(first.slots[1], 1, "a click in a dropped input still fires");
+        assert_eq!(
+            q.take_for_step().unwrap().input.slots[1],
+            0,
+            "and fires once"
+        );
     }
 
     #[test]
     fn a_held_input_is_held_with_its_buttons_and_reset_accepts_seq_one_again() {
         let mut q = InputQueue::default();
         assert!(q.take_for_step().is_none());
-        let mut shot = input(1, 1.0);
-        shot.buttons = BUTTON_FIRE;
-        q.receive(&[shot]);
-        assert!(q.take_for_step().unwrap().fire);
-        let Stepped {
-            input: held,
-            fire,
-            fresh,
-        } = q.take_for_step().unwrap();
+        let mut shot = input(1, 9);
+        shot.slots[1] = 1;
+        q.receive(&[shot], FIRE);
+        assert_eq!(q.take_for_step().unwrap().input.slots[1], 1);
+        let Stepped { input: held, fresh } = q.take_for_step().unwrap();
         assert!(!fresh, "a held input is not fresh");
         assert_eq!(held.seq, 1);
-        assert!(fire);
+        assert_eq!(held.slots[1], 1);
         q.reset();
-        q.receive(&[input(1, 0.5)]);
-        assert_eq!(q.take_for_step().unwrap().input.move_dir.x, 0.5);
+        q.receive(&[input(1, 5)], FIRE);
+        assert_eq!(q.take_for_step().unwrap().input.slots[0], 5);
     }
 }

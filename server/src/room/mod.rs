@@ -1,6 +1,7 @@
 //! Rooms: [`sim::RoomSim`] is the synchronous, clock-free room (world, game, seats, replication);
 //! [`task`] is the thin async shell that owns its timer and channels.
 
+pub mod hosted;
 pub mod inputs;
 pub mod sim;
 pub mod task;

@@ -1,14 +1,16 @@
 //! The room without I/O: seats, inputs, fixed steps, snapshots. It never reads a clock or a
 //! socket; a unit test or a benchmark can drive it directly.
 
+use super::hosted::{Adapter, Hosted, RoomOut, SlotBot, SlotInput};
 use super::inputs::InputQueue;
-use crate::game::{Bot, Game, TickInput};
+use crate::game::Game;
 use crate::replication::{EncodeCache, History};
 use bytes::Bytes;
 use hecs::World;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use tickwire_protocol::schema::FieldType;
 use tickwire_protocol::{
     Capture, ErrorBody, ErrorCode, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState,
     Schema, Snapshot, Tick, delta,
@@ -19,7 +21,7 @@ struct Seat {
     entity: NetId,
     ready: bool,
     /// Some for a server bot, the game's AI: it plays through the same input path as a human.
-    brain: Option<Box<dyn Bot>>,
+    brain: Option<Box<dyn SlotBot>>,
     /// A bot that filled an empty seat for one match; it leaves when the match is over.
     filler: bool,
     /// Inputs waiting for their step; its last applied seq is the input ack sent back.
@@ -68,7 +70,7 @@ pub struct Outgoing {
 
 pub struct RoomSim {
     world: World,
-    game: Box<dyn Game>,
+    game: Box<dyn Hosted>,
     lifecycle: Lifecycle,
     timing: Timing,
     /// Set while the last result is being written down: the results screen does not end.
@@ -86,17 +88,36 @@ pub struct RoomSim {
     spectators: BTreeMap<PlayerId, Option<Tick>>,
     history: History,
     cache: EncodeCache,
-    events: Vec<RoomEvent>,
-    // Buffers kept between ticks so a step allocates nothing in the steady state.
-    inputs: Vec<(PlayerId, TickInput)>,
+    /// Events for everyone, and game messages to one player, waiting to be sent.
+    out: RoomOut,
+    // Kept between ticks so a step allocates little in the steady state.
+    inputs: Vec<(PlayerId, SlotInput)>,
     schema: Arc<Schema>,
+    /// The slots of the input's bool fields: presses a dropped input must not lose.
+    presses: Vec<usize>,
 }
 
 impl RoomSim {
-    /// A room stepping `tick_rate` times a simulated second (dt = 1 / tick_rate).
-    pub fn new(game: Box<dyn Game>, tick_rate: u8, ticks_per_snapshot: u32) -> RoomSim {
+    /// A room of `game` stepping `tick_rate` times a simulated second (dt = 1 / tick_rate).
+    pub fn new<G: Game>(game: G, tick_rate: u8, ticks_per_snapshot: u32) -> RoomSim {
+        RoomSim::hosting(Box::new(Adapter::new(game)), tick_rate, ticks_per_snapshot)
+    }
+
+    pub(crate) fn hosting(
+        game: Box<dyn Hosted>,
+        tick_rate: u8,
+        ticks_per_snapshot: u32,
+    ) -> RoomSim {
         let tick_rate = tick_rate.max(1);
-        let schema = game.schema();
+        let schema = game.schema().clone();
+        let mut presses = Vec::new();
+        let mut slot = 0;
+        for f in schema.input() {
+            if f.ty == FieldType::Bool {
+                presses.extend(slot..slot + f.dims as usize);
+            }
+            slot += f.dims as usize;
+        }
         RoomSim {
             world: World::new(),
             game,
@@ -113,9 +134,10 @@ impl RoomSim {
             spectators: BTreeMap::new(),
             history: History::default(),
             cache: EncodeCache::default(),
-            events: Vec::new(),
+            out: RoomOut::default(),
             inputs: Vec::new(),
             schema,
+            presses,
         }
     }
 
@@ -197,7 +219,7 @@ impl RoomSim {
             }
             _ => 0,
         };
-        self.events.push(RoomEvent::StateChanged {
+        self.out.events.push(RoomEvent::StateChanged {
             state: self.state(),
             seconds,
         });
@@ -261,7 +283,7 @@ impl RoomSim {
                     self.set_lifecycle(Lifecycle::Waiting);
                 } else if ticks_left == 0 {
                     self.fill_seats();
-                    self.game.start_match(&mut self.world, &mut self.events);
+                    self.game.start_match(&mut self.world, &mut self.out);
                     self.set_lifecycle(Lifecycle::Playing);
                 } else {
                     self.lifecycle = Lifecycle::Countdown {
@@ -333,7 +355,7 @@ impl RoomSim {
                 acked: None,
             },
         );
-        self.events.push(RoomEvent::PlayerJoined {
+        self.out.events.push(RoomEvent::PlayerJoined {
             player,
             name: name.to_owned(),
         });
@@ -342,7 +364,7 @@ impl RoomSim {
 
     /// Whether the game has an AI for server bots ([`Game::new_bot`]).
     pub fn hosts_bots(&self) -> bool {
-        self.game.new_bot(0).is_some()
+        self.game.hosts_bots()
     }
 
     /// Seats a server bot: always ready, driven each step by the game's [`Bot`] from the latest
@@ -378,18 +400,19 @@ impl RoomSim {
         let mut batches = Vec::new();
         for (player, seat) in &mut self.seats {
             if let Some(brain) = &mut seat.brain {
-                let a = brain.act(*player, view);
-                let seq = seat.inputs.newest() + 1;
+                let inputs = brain
+                    .act(*player, view)
+                    .map(|slots| Input {
+                        seq: seat.inputs.newest() + 1,
+                        slots,
+                    })
+                    .into_iter()
+                    .collect();
                 batches.push((
                     *player,
                     InputBatch {
                         ack_tick: Some(view.tick),
-                        inputs: vec![Input {
-                            seq,
-                            move_dir: a.move_dir,
-                            aim: a.aim,
-                            buttons: a.buttons,
-                        }],
+                        inputs,
                     },
                 ));
             }
@@ -405,7 +428,8 @@ impl RoomSim {
         if let Some(seat) = self.seats.get_mut(&player) {
             seat.inputs.reset();
             seat.acked = None;
-            self.events
+            self.out
+                .events
                 .push(RoomEvent::PlayerDisconnected { player, grace_secs });
         }
     }
@@ -432,7 +456,7 @@ impl RoomSim {
             return false;
         }
         self.game.remove_player(&mut self.world, player);
-        self.events.push(RoomEvent::PlayerLeft { player });
+        self.out.events.push(RoomEvent::PlayerLeft { player });
         if self.owner == Some(player) {
             // Seats are keyed by player id, which grows with arrival: the longest-seated human.
             self.owner = self
@@ -461,19 +485,34 @@ impl RoomSim {
             && seat.ready != ready
         {
             seat.ready = ready;
-            self.events.push(RoomEvent::PlayerReady { player, ready });
+            self.out
+                .events
+                .push(RoomEvent::PlayerReady { player, ready });
         }
     }
 
     /// A chat line from a player (already validated) goes to everyone in the room.
     pub fn chat(&mut self, player: PlayerId, text: String) {
         if let Some(seat) = self.seats.get(&player) {
-            self.events.push(RoomEvent::Chat {
+            self.out.events.push(RoomEvent::Chat {
                 player,
                 name: seat.name.clone(),
                 text,
             });
         }
+    }
+
+    /// A game message from a seated player, its slots checked against the schema by the
+    /// session; the game may refuse it.
+    pub fn message(&mut self, player: PlayerId, kind: u16, slots: &[u32]) -> Result<(), ErrorBody> {
+        if !self.seats.contains_key(&player) {
+            return Err(ErrorBody::new(
+                ErrorCode::NotInRoom,
+                "only a seated player sends the game messages",
+            ));
+        }
+        self.game
+            .message(&mut self.world, player, kind, slots, &mut self.out)
     }
 
     /// Takes a validated batch: new inputs wait for their step (see [`InputQueue`]), and the
@@ -492,7 +531,7 @@ impl RoomSim {
         let Some(seat) = self.seats.get_mut(&player) else {
             return;
         };
-        seat.inputs.receive(&batch.inputs);
+        seat.inputs.receive(&batch.inputs, &self.presses);
         if let Some(ack) = batch.ack_tick
             && ack <= self.tick
             && seat.acked.is_none_or(|a| ack > a)
@@ -512,26 +551,30 @@ impl RoomSim {
             };
             self.inputs.push((
                 *player,
-                TickInput {
-                    move_dir: stepped.input.move_dir,
-                    aim: stepped.input.aim,
-                    fire: stepped.fire,
+                SlotInput {
+                    slots: stepped.input.slots,
                     fresh: stepped.fresh,
                 },
             ));
         }
-        let before = self.events.len();
+        let before = self.out.events.len();
         self.game
-            .step(&mut self.world, &self.inputs, self.dt, &mut self.events);
-        let ended = self.events[before..]
+            .step(&mut self.world, &self.inputs, self.dt, &mut self.out);
+        let ended = self.out.events[before..]
             .iter()
             .any(|e| matches!(e, RoomEvent::MatchEnded(_)));
         self.advance_lifecycle(ended);
         self.tick.0.is_multiple_of(self.ticks_per_snapshot)
     }
 
+    /// Events for everyone in the room.
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, RoomEvent> {
-        self.events.drain(..)
+        self.out.events.drain(..)
+    }
+
+    /// Game messages to one player each.
+    pub fn drain_told(&mut self) -> std::vec::Drain<'_, (PlayerId, RoomEvent)> {
+        self.out.told.drain(..)
     }
 
     /// Captures the world at the current tick into the history, with straight movers kept on
@@ -576,15 +619,25 @@ mod tests {
     use super::*;
     use glam::Vec2;
     use tickwire_arena::view as arena;
-    use tickwire_arena::{Arena, ArenaConfig, EntityState};
-    use tickwire_protocol::delta;
+    use tickwire_arena::{Arena, ArenaConfig, ArenaInput, EntityState};
+    use tickwire_protocol::{Record, delta};
+
+    fn input(seq: u32, move_dir: Vec2) -> Input {
+        let slots = ArenaInput {
+            move_dir,
+            ..ArenaInput::default()
+        }
+        .to_slots()
+        .unwrap();
+        Input { seq, slots }
+    }
 
     fn room(drones: u32) -> RoomSim {
         let arena = Arena::new(ArenaConfig {
             drones,
             ..ArenaConfig::default()
         });
-        RoomSim::new(Box::new(arena), 60, 1)
+        RoomSim::new(arena, 60, 1)
     }
 
     #[test]
@@ -609,12 +662,7 @@ mod tests {
 
         let batch = InputBatch {
             ack_tick: Some(full.tick),
-            inputs: vec![Input {
-                seq: 1,
-                move_dir: Vec2::X,
-                aim: 0.0,
-                buttons: 0,
-            }],
+            inputs: vec![input(1, Vec2::X)],
         };
         sim.receive(a, &batch);
         for _ in 0..30 {
@@ -638,7 +686,7 @@ mod tests {
             match_secs: 1.0,
             ..ArenaConfig::default()
         });
-        let mut sim = RoomSim::new(Box::new(arena), 10, 1).with_timing(Timing {
+        let mut sim = RoomSim::new(arena, 10, 1).with_timing(Timing {
             countdown_secs: 1,
             results_secs: 1,
         });
@@ -702,7 +750,7 @@ mod tests {
             match_secs: 2.0,
             ..ArenaConfig::default()
         });
-        let mut sim = RoomSim::new(Box::new(arena), 20, 1).with_timing(Timing {
+        let mut sim = RoomSim::new(arena, 20, 1).with_timing(Timing {
             countdown_secs: 0,
             results_secs: 1,
         });
@@ -753,7 +801,7 @@ mod tests {
             ..ArenaConfig::default()
         });
         let ids = Arc::new(AtomicU32::new(100));
-        let mut sim = RoomSim::new(Box::new(arena), 10, 1)
+        let mut sim = RoomSim::new(arena, 10, 1)
             .with_timing(Timing {
                 countdown_secs: 0,
                 results_secs: 0,
@@ -780,21 +828,14 @@ mod tests {
         sim.step();
         let lie = InputBatch {
             ack_tick: Some(Tick(1000)),
-            inputs: vec![Input {
-                seq: 5,
-                ..Input::default()
-            }],
+            inputs: vec![input(5, Vec2::ZERO)],
         };
         sim.receive(a, &lie);
         sim.receive(
             a,
             &InputBatch {
                 ack_tick: None,
-                inputs: vec![Input {
-                    seq: 4,
-                    move_dir: Vec2::X,
-                    ..Input::default()
-                }],
+                inputs: vec![input(4, Vec2::X)],
             },
         );
         sim.step();

@@ -106,6 +106,13 @@ pub enum RoomCommand {
         player: PlayerId,
         reply: oneshot::Sender<Result<(), ErrorBody>>,
     },
+    /// A game message, its slots checked against the schema.
+    Message {
+        player: PlayerId,
+        kind: u16,
+        slots: Vec<u32>,
+        reply: oneshot::Sender<Result<(), ErrorBody>>,
+    },
     /// The server's snapshot of `tick`, if still in the history (tests, debugging).
     Inspect {
         tick: Tick,
@@ -315,6 +322,15 @@ impl RoomTask {
                 let _ = reply.send(self.sim.start(player));
                 self.send_events();
             }
+            RoomCommand::Message {
+                player,
+                kind,
+                slots,
+                reply,
+            } => {
+                let _ = reply.send(self.sim.message(player, kind, &slots));
+                self.send_events();
+            }
             RoomCommand::Inspect { tick, reply } => {
                 let _ = reply.send(self.sim.history().get(tick).cloned());
             }
@@ -369,7 +385,7 @@ impl RoomTask {
         let events: Vec<RoomEvent> = self.sim.drain_events().collect();
         for event in events {
             if let (RoomEvent::MatchEnded(result), Some(log)) = (&event, &self.match_log) {
-                let mut line = json::room_event(&event);
+                let mut line = json::room_event(&event, self.sim.schema());
                 line["room"] = self.id.0.into();
                 line["roomName"] = self.label.name.clone().into();
                 line["mode"] = self.label.mode.clone().into();
@@ -382,6 +398,14 @@ impl RoomTask {
                 if member.events.try_send(event.clone()).is_err() {
                     tracing::debug!(room = %self.id, %player, "event queue full; event dropped");
                 }
+            }
+        }
+        let told: Vec<(PlayerId, RoomEvent)> = self.sim.drain_told().collect();
+        for (player, event) in told {
+            if let Some(member) = self.members.get(&player)
+                && member.events.try_send(event).is_err()
+            {
+                tracing::debug!(room = %self.id, %player, "event queue full; message dropped");
             }
         }
     }

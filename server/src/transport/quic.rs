@@ -90,7 +90,7 @@ pub async fn serve(
                     match incoming.await {
                         Ok(conn) => {
                             let sink = Arc::new(QuicSnapshots::new(conn.clone()));
-                            let session = Session::new(lobby, rates, SnapshotRoute::Direct(sink));
+                            let session = Session::new(QUIC, lobby, rates, SnapshotRoute::Direct(sink));
                             connection(conn, session).await
                         }
                         Err(e) => tracing::debug!("QUIC handshake failed: {e}"),
@@ -172,7 +172,10 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                             tracing::debug!(%peer, "input refused: {e}");
                         }
                     }
-                    Err(e) => tracing::debug!(%peer, "bad datagram: {e}"),
+                    Err(e) => {
+                        crate::metrics::input_refused(QUIC, "malformed");
+                        tracing::debug!(%peer, "bad datagram: {e}");
+                    }
                 }
             }
             item = RoomFeed::next(&mut feed) => match item {

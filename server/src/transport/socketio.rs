@@ -164,12 +164,30 @@ async fn check_auth(TryData(auth): TryData<Auth>) -> Result<(), AuthError> {
 }
 
 enum Command {
-    Call { request: Request, ack: AckSender },
-    Input(InputBatch),
+    Call {
+        request: Request,
+        ack: AckSender,
+    },
+    /// A `room:message`: read by the room's schema, which only the actor's session knows.
+    Message {
+        data: Value,
+        ack: AckSender,
+    },
+    Input {
+        data: InputData,
+        ack: AckSender,
+    },
+}
+
+/// An input event's payload: a binary one is read as it arrives, a JSON one by the actor
+/// (its field names are the room's schema's).
+enum InputData {
+    Batch(InputBatch),
+    Json(Value),
 }
 
 async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
-    let mut session = Session::new(lobby, rates, SnapshotRoute::Forwarded);
+    let mut session = Session::new(SOCKETIO, lobby, rates, SnapshotRoute::Forwarded);
     let hello = Request::Hello {
         protocol: auth.protocol.unwrap_or(PROTOCOL_VERSION),
         name: auth.name,
@@ -207,7 +225,19 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
                         }
                         Verdict::CutOff => return cut_off(&s),
                     }
-                    let request = match json::request(event, data.unwrap_or(Value::Null)) {
+                    let data = data.unwrap_or(Value::Null);
+                    if event == json::MESSAGE_EVENT {
+                        if let Err(mpsc::error::TrySendError::Full(Command::Message {
+                            ack, ..
+                        })) = commands.try_send(Command::Message { data, ack })
+                        {
+                            let e =
+                                ErrorBody::new(ErrorCode::RateLimited, "too many calls in flight");
+                            let _ = ack.send(&json::error(&e));
+                        }
+                        return;
+                    }
+                    let request = match json::request(event, data) {
                         Ok(r) => r,
                         Err(e) => {
                             let _ = ack.send(&json::error(&e));
@@ -238,10 +268,11 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
                 }
                 match parse_input(data) {
                     // A full queue drops the input: the next one supersedes it anyway.
-                    Ok(batch) => {
-                        let _ = inputs.try_send(Command::Input(batch));
+                    Ok(data) => {
+                        let _ = inputs.try_send(Command::Input { data, ack });
                     }
                     Err(e) => {
+                        crate::metrics::input_refused(SOCKETIO, "malformed");
                         tracing::debug!("bad input event: {e}");
                         let _ = ack.send(&json::error(&e));
                     }
@@ -299,15 +330,13 @@ enum InputPayload {
     Json(Value),
 }
 
-fn parse_input(
-    data: Result<InputPayload, impl std::fmt::Display>,
-) -> Result<InputBatch, ErrorBody> {
+fn parse_input(data: Result<InputPayload, impl std::fmt::Display>) -> Result<InputData, ErrorBody> {
     let bad = |m: String| ErrorBody::new(ErrorCode::BadRequest, m);
     match data.map_err(|e| bad(format!("input: {e}")))? {
-        InputPayload::Binary(bytes) => {
-            packet::decode_input(&bytes).map_err(|e| bad(format!("input: {e}")))
-        }
-        InputPayload::Json(value) => json::input(value),
+        InputPayload::Binary(bytes) => packet::decode_input(&bytes)
+            .map(InputData::Batch)
+            .map_err(|e| bad(format!("input: {e}"))),
+        InputPayload::Json(value) => Ok(InputData::Json(value)),
     }
 }
 
@@ -360,13 +389,24 @@ impl Actor {
                         };
                         let _ = ack.send(&answer);
                     }
-                    Some(Command::Input(mut batch)) => {
-                        if self.json_mode {
-                            // This actor, not the JSON client, holds the baselines.
-                            batch.ack_tick = self.world.current().map(|s| s.tick);
-                        }
-                        if let Err(e) = self.session.input(batch) {
+                    Some(Command::Message { data, ack }) => {
+                        let outcome = match self.message_request(&data) {
+                            Ok(request) => self.session.request(request).await,
+                            Err(e) => {
+                                crate::metrics::message_refused(SOCKETIO, e.code);
+                                Err(e)
+                            }
+                        };
+                        let answer = match outcome {
+                            Ok((reply, _)) => json::reply(&reply),
+                            Err(e) => json::error(&e),
+                        };
+                        let _ = ack.send(&answer);
+                    }
+                    Some(Command::Input { data, ack }) => {
+                        if let Err(e) = self.input(data) {
                             tracing::debug!("input refused: {e}");
+                            let _ = ack.send(&json::error(&e));
                         }
                     }
                 },
@@ -377,7 +417,9 @@ impl Actor {
                         }
                     }
                     FromRoom::Event(e) => {
-                        let _ = self.socket.emit("room:event", &json::room_event(&e));
+                        if let Some(schema) = self.session.schema() {
+                            let _ = self.socket.emit("room:event", &json::room_event(&e, schema));
+                        }
                     }
                     FromRoom::Closed => {
                         feed = None;
@@ -391,6 +433,34 @@ impl Actor {
         if self.socket.connected() {
             let _ = self.socket.disconnect();
         }
+    }
+
+    /// A `room:message` payload as a request, read by the room's schema.
+    fn message_request(&self, data: &Value) -> Result<Request, ErrorBody> {
+        let schema = self
+            .session
+            .schema()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
+        let (kind, slots) = json::message_from_json(&schema.messages().to_room, data)?;
+        Ok(Request::Message { kind, slots })
+    }
+
+    /// An input for the session: a JSON one read by the room's declared input.
+    fn input(&mut self, data: InputData) -> Result<(), ErrorBody> {
+        let mut batch = match data {
+            InputData::Batch(batch) => batch,
+            InputData::Json(value) => json::input(value, self.session.schema().map(|s| &**s))
+                .inspect_err(|_| {
+                    crate::metrics::input_refused(SOCKETIO, "malformed");
+                })?,
+        };
+        if self.json_mode {
+            // This actor, not the JSON client, holds the baselines.
+            batch.ack_tick = self.world.current().map(|s| s.tick);
+        }
+        self.session
+            .input(batch)
+            .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))
     }
 
     fn fresh_world(&self) -> ClientWorld {
