@@ -5,9 +5,12 @@
 //!   cargo build --release -p tickwire-server -p tickwire-bots
 //!   cargo run --release -p tickwire-benches --bin tickrate -- --bots 100,500,1000 --secs 10
 //!
-//! The standard workload: rooms of 16 players, 50 drones each, 60 Hz simulation, 30 Hz
-//! snapshots, 30 inputs a second per player that move it (light bots, the default; `--full` for
-//! bots that decode, aim and fire). Server and bot CPU come from /proc (utime + stime over the
+//! The standard workload (DESIGN.md), the default: the `standard` mode, rooms of 16 players,
+//! 50 drones each whose velocity changes every tick, 60 Hz simulation, 30 Hz snapshots, and
+//! light bots (`Walker`s) sending a step `{dx, dy}` of 4 units, slowly turning, 30 times a
+//! second. `--mode arena` runs the arena instead (its drones fly straight and turn every
+//! 0.5–2 s, so settling makes them nearly free: not the standard workload); `--full` bots
+//! decode every world and play (in the arena they aim and fire, so snapshots grow). Server and bot CPU come from /proc (utime + stime over the
 //! steady-state window, as a share of one core); tick percentiles from the server's own tick histogram
 //! (interpolated within its buckets); delivery from what the bots received.
 
@@ -35,6 +38,8 @@ struct Args {
     /// aim or fire. `--full` bots decode every world and play (they also shoot, so snapshots
     /// grow).
     light: bool,
+    /// `standard` (the standard workload) or `arena`.
+    mode: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         secs: 10,
         json: false,
         light: true,
+        mode: "standard".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -60,8 +66,9 @@ fn parse_args() -> Result<Args, String> {
             "--json" => args.json = true,
             "--light" => args.light = true,
             "--full" => args.light = false,
+            "--mode" => args.mode = value()?,
             "-h" | "--help" => {
-                return Err("usage: tickrate [--bots 100,1000] [--transports quic,socketio] [--secs N] [--light | --full] [--json]".into())
+                return Err("usage: tickrate [--bots 100,1000] [--transports quic,socketio] [--secs N] [--mode standard|arena] [--light | --full] [--json]".into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -72,6 +79,9 @@ fn parse_args() -> Result<Args, String> {
         .any(|t| t != "quic" && t != "socketio")
     {
         return Err("--transports takes quic and/or socketio".into());
+    }
+    if args.mode != "standard" && args.mode != "arena" {
+        return Err("--mode takes standard or arena".into());
     }
     Ok(args)
 }
@@ -92,7 +102,7 @@ fn main() {
     for transport in &args.transports {
         for &bots in &args.bots {
             eprintln!("{transport}: {bots} bots for {} s ...", args.secs);
-            match run_step(&bin, transport, bots, args.secs, args.light) {
+            match run_step(&bin, &args.mode, transport, bots, args.secs, args.light) {
                 Ok(row) => {
                     if std::io::stderr().is_terminal() {
                         eprintln!("  {}", row.line());
@@ -114,6 +124,7 @@ fn main() {
 
 #[derive(serde::Serialize)]
 struct Row {
+    mode: String,
     transport: String,
     bots: usize,
     rooms: usize,
@@ -132,12 +143,13 @@ struct Row {
 
 impl Row {
     fn header() -> String {
-        "transport | bots | rooms | connected | server CPU (core) | bots CPU (core) | RSS MB | tick p50 ms | tick p99 ms | tick max ms | missed ticks | delivery | bytes/s/player".into()
+        "mode | transport | bots | rooms | connected | server CPU (core) | bots CPU (core) | RSS MB | tick p50 ms | tick p99 ms | tick max ms | missed ticks | delivery | bytes/s/player".into()
     }
 
     fn line(&self) -> String {
         format!(
-            "{} | {} | {} | {} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {} | {:.4} | {:.0}",
+            "{} | {} | {} | {} | {} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {} | {:.4} | {:.0}",
+            self.mode,
             self.transport,
             self.bots,
             self.rooms,
@@ -177,6 +189,7 @@ fn pinned(core: u32, program: PathBuf) -> Command {
 
 fn run_step(
     bin: &std::path::Path,
+    mode: &str,
     transport: &str,
     bots: usize,
     secs: u64,
@@ -193,6 +206,7 @@ fn run_step(
                 "--no-match-log",
             ])
             .args(["--drones", &DRONES.to_string()])
+            .args(["--standard-drones", &DRONES.to_string()])
             .args(["--tick-rate", &TICK_RATE.to_string()])
             .args(["--snapshot-rate", &SNAPSHOT_RATE.to_string()])
             .args(["--max-rooms", &(rooms + 10).to_string()])
@@ -231,7 +245,8 @@ fn run_step(
     // The bots play for the measured seconds plus time to connect and join; the measurement
     // window starts when the server counts them all connected (see below).
     let ramp = Duration::from_secs(5 + bots as u64 / 200);
-    cmd.args(["--bots", &bots.to_string(), "--rooms", &rooms.to_string()])
+    cmd.args(["--mode", mode])
+        .args(["--bots", &bots.to_string(), "--rooms", &rooms.to_string()])
         .args([
             "--duration",
             &(secs + ramp.as_secs()).to_string(),
@@ -287,6 +302,7 @@ fn run_step(
     let due = (num("seated_secs") * SNAPSHOT_RATE as f64).max(1.0);
     let hist = Histogram::diff(&metrics_before, &metrics_after);
     Ok(Row {
+        mode: mode.to_owned(),
         transport: transport.to_owned(),
         bots,
         rooms,
