@@ -586,6 +586,7 @@ impl Shard {
                                 protocol: PROTOCOL_VERSION,
                                 name,
                                 token: None,
+                                schemas: Vec::new(),
                             },
                         );
                     }

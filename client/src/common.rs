@@ -89,6 +89,17 @@ pub enum Decoding {
     TicksOnly,
 }
 
+impl Decoding {
+    /// What the hello names as held: the schema's hash, so joins into its rooms carry only
+    /// the hash.
+    pub fn known_schemas(&self) -> Vec<String> {
+        match self {
+            Decoding::Full(schema) => vec![schema.hash()],
+            Decoding::TicksOnly => Vec::new(),
+        }
+    }
+}
+
 /// Turns snapshot packets into the client-side world and publishes the newest.
 pub(crate) struct SnapshotSink {
     world: ClientWorld,
@@ -198,15 +209,20 @@ impl ClientState {
         snapshots: watch::Receiver<Option<Arc<Received>>>,
         events: mpsc::Receiver<RoomEvent>,
         decoding: Decoding,
-    ) -> ClientState {
-        ClientState {
+    ) -> Result<ClientState, ClientError> {
+        // A reconnect token put the player back in a room: that room's schema must be the one
+        // this client decodes, as for any join.
+        if let Some(resumed) = &welcome.resumed {
+            check_schema(resumed, &decoding)?;
+        }
+        Ok(ClientState {
             welcome,
             stats,
             snapshots,
             events,
             inputs: InputLog::default(),
             decoding,
-        }
+        })
     }
 
     /// The schema this client decodes (none for `Decoding::TicksOnly`).
@@ -243,19 +259,28 @@ fn joined(reply: Reply, decoding: &Decoding) -> Result<Joined, ClientError> {
         Reply::Joined(j) => j,
         other => return Err(unexpected(other)),
     };
-    let Some(room) = &j.schema else {
-        return Err(ClientError::Protocol(
-            "a join reply without the room's schema".into(),
-        ));
-    };
-    let differs = match decoding {
-        Decoding::Full(schema) => schema.first_difference(room),
+    check_schema(&j, decoding)?;
+    Ok(j)
+}
+
+/// Whether the joined room's schema is the one this client decodes.
+fn check_schema(j: &Joined, decoding: &Decoding) -> Result<(), ClientError> {
+    let differs = match (decoding, &j.schema) {
         // Decodes no entities: any schema will do.
-        Decoding::TicksOnly => None,
+        (Decoding::TicksOnly, _) => None,
+        (Decoding::Full(schema), Some(room)) => schema.first_difference(room),
+        // The hello named this client's schema; a room of it sends only the hash.
+        (Decoding::Full(schema), None) if schema.hash() == j.schema_hash => None,
+        (Decoding::Full(_), None) => {
+            return Err(ClientError::Protocol(
+                "a join reply without the room's schema, whose hash this client did not name"
+                    .into(),
+            ));
+        }
     };
     match differs {
         Some(diff) => Err(ClientError::SchemaMismatch(diff)),
-        None => Ok(j),
+        None => Ok(()),
     }
 }
 

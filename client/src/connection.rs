@@ -87,6 +87,7 @@ impl Client {
             protocol: PROTOCOL_VERSION,
             name: config.name,
             token: config.token,
+            schemas: config.decoding.known_schemas(),
         };
         let welcome = match call(&calls, hello).await? {
             Reply::Welcome(w) => w,
@@ -96,7 +97,7 @@ impl Client {
             endpoint,
             conn,
             calls,
-            state: ClientState::new(welcome, stats, snapshots, events, config.decoding),
+            state: ClientState::new(welcome, stats, snapshots, events, config.decoding)?,
         })
     }
 

@@ -74,9 +74,10 @@ impl SioClient {
             t if t.starts_with('0') => {}
             other => return Err(ClientError::Protocol(format!("expected open, got {other}"))),
         }
+        let schemas = decoding.known_schemas();
         let auth = match token {
-            Some(t) => json!({"name": name, "token": t}),
-            None => json!({"name": name}),
+            Some(t) => json!({"name": name, "token": t, "schemas": schemas}),
+            None => json!({"name": name, "schemas": schemas}),
         };
         ws.send(Message::text(format!("40{auth}"))).await?;
         loop {
@@ -115,7 +116,7 @@ impl SioClient {
             .map_err(|_| ClientError::Closed)?;
         Ok(SioClient {
             out,
-            state: ClientState::new(welcome, stats, snapshots, events, decoding),
+            state: ClientState::new(welcome, stats, snapshots, events, decoding)?,
             task,
         })
     }

@@ -6,6 +6,9 @@
 //! declares. The server re-exports this crate as `tickwire_server::game`; a server binary
 //! registers games by mode name (`Server::builder(..).game::<MyGame>("mine", config)`).
 //!
+//! A game's input, its messages and its replicated kinds are declared on its own types with
+//! `#[derive(Record)]` and `#[derive(Messages)]` (or by hand, implementing the traits).
+//!
 //! The crates a game needs are re-exported so its versions match the server's: [`hecs`],
 //! [`glam`] and [`protocol`] (ids, the schema descriptor, snapshots, room events).
 
@@ -15,6 +18,9 @@ pub use tickwire_protocol as protocol;
 
 use hecs::World;
 use std::sync::Arc;
+/// `#[derive(Record)]` and `#[derive(Messages)]`: the declarations written on the game's own
+/// types (see the `tickwire-derive` crate for the attributes).
+pub use tickwire_derive::{Messages, Record};
 use tickwire_protocol::{Capture, NetId, PlayerId, RoomEvent, Schema, Snapshot};
 pub use tickwire_protocol::{Messages, NoMessages, Record, Values};
 

@@ -82,6 +82,7 @@ mod tests {
                 protocol: 1,
                 name: "ada".into(),
                 token: None,
+                schemas: vec!["00112233445566ff".into()],
             },
         };
         let bytes = encode(&frame).unwrap();

@@ -264,6 +264,8 @@ struct JoinedJson {
     code: Option<String>,
     #[serde(default)]
     schema: Option<Schema>,
+    #[serde(default)]
+    schema_hash: String,
 }
 
 impl TryFrom<JoinedJson> for Joined {
@@ -277,6 +279,7 @@ impl TryFrom<JoinedJson> for Joined {
             reconnect_token: j.reconnect_token,
             code: j.code,
             schema: j.schema.map(std::sync::Arc::new),
+            schema_hash: j.schema_hash,
         })
     }
 }
@@ -499,6 +502,7 @@ fn joined(j: &Joined) -> Value {
         "reconnectToken": j.reconnect_token,
         "code": j.code,
         "schema": j.schema,
+        "schemaHash": j.schema_hash,
     })
 }
 
@@ -846,6 +850,7 @@ mod tests {
             reconnect_token: "t".into(),
             code: Some("ABCDEF".into()),
             schema: Some(crate::fixture::schema()),
+            schema_hash: crate::fixture::schema().hash(),
         };
         let create = Request::CreateRoom(CreateRoom {
             name: "r".into(),

@@ -14,6 +14,8 @@ pub const MAX_NAME_CHARS: usize = 32;
 pub const MAX_MODE_CHARS: usize = 32;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 200;
+/// Most schema hashes a hello may name.
+pub const MAX_KNOWN_SCHEMAS: usize = 16;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClientFrame {
@@ -29,6 +31,9 @@ pub enum Request {
         protocol: u16,
         name: String,
         token: Option<String>,
+        /// Hashes of the schemas this client holds ([`Schema::hash`], at most
+        /// [`MAX_KNOWN_SCHEMAS`]): a join into a room of one of them carries only the hash.
+        schemas: Vec<String>,
     },
     ListRooms {
         mode: Option<String>,
@@ -135,10 +140,13 @@ pub struct Joined {
     pub reconnect_token: String,
     /// The private room's join code (None for public rooms).
     pub code: Option<String>,
-    /// The room's replicated schema, which its snapshots follow (filled in by the room). On
-    /// every transport it travels in its JSON form (docs/PROTOCOL.md, "Schemas").
+    /// The room's replicated schema, which its snapshots follow (filled in by the room); left
+    /// out when the client's hello named its hash. On every transport it travels in its JSON
+    /// form (docs/PROTOCOL.md, "Schemas").
     #[serde(with = "schema_as_json")]
     pub schema: Option<Arc<Schema>>,
+    /// [`Schema::hash`] of the room's schema, always.
+    pub schema_hash: String,
 }
 
 /// A schema inside a bincode message: its JSON text, the one encoding of a schema.
@@ -376,6 +384,18 @@ pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
         return Err(ErrorBody::new(
             ErrorCode::BadRequest,
             "name must be printable and not blank",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the schema hashes of a hello: at most [`MAX_KNOWN_SCHEMAS`], each 16 hex digits.
+pub fn validate_schema_hashes(hashes: &[String]) -> Result<(), ErrorBody> {
+    let well_formed = |h: &String| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit());
+    if hashes.len() > MAX_KNOWN_SCHEMAS || !hashes.iter().all(well_formed) {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("schemas: at most {MAX_KNOWN_SCHEMAS} hashes of 16 hex digits"),
         ));
     }
     Ok(())

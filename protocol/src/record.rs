@@ -8,7 +8,7 @@
 //! of messages, usually an enum); both are plain conversions to and from real values, so the
 //! same type serves the server, the Rust clients and the bots.
 
-use crate::schema::{Field, FieldType, Kind};
+use crate::schema::{Field, Kind};
 
 /// A record's fields do not hold what was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,8 +25,9 @@ pub enum RecordError {
 pub trait Record: Sized {
     /// The declared fields, in the order [`Record::write`] writes them.
     fn fields() -> Vec<Field>;
-    /// One real value per component, field after field (a 2-d field: x, then y).
-    fn write(&self, out: &mut Vec<f32>);
+    /// One real value per component, field after field (a 2-d field: x, then y); doubles, so
+    /// every whole number a slot holds is exact.
+    fn write(&self, out: &mut Vec<f64>);
     /// Reads what [`Record::write`] wrote (dequantised, so within the declared ranges).
     fn read(values: &mut Values<'_>) -> Self;
 
@@ -51,7 +52,7 @@ pub trait Messages: Sized {
     /// The declared message kinds; a message names its kind by index in this list.
     fn kinds() -> Vec<Kind>;
     /// Writes the message's values ([`Record::write`]'s order) and returns its kind's index.
-    fn write(&self, out: &mut Vec<f32>) -> u16;
+    fn write(&self, out: &mut Vec<f64>) -> u16;
     /// Reads a message of the kind at `kind` (None: no such kind).
     fn read(kind: u16, values: &mut Values<'_>) -> Option<Self>;
 
@@ -85,7 +86,7 @@ impl Record for () {
         Vec::new()
     }
 
-    fn write(&self, _: &mut Vec<f32>) {}
+    fn write(&self, _: &mut Vec<f64>) {}
 
     fn read(_: &mut Values<'_>) -> Self {}
 }
@@ -99,7 +100,7 @@ impl Messages for NoMessages {
         Vec::new()
     }
 
-    fn write(&self, _: &mut Vec<f32>) -> u16 {
+    fn write(&self, _: &mut Vec<f64>) -> u16 {
         match *self {}
     }
 
@@ -111,18 +112,22 @@ impl Messages for NoMessages {
 /// A record's real values, read in order. Reading past the end gives zeros, so a hand-written
 /// [`Record::read`] that asks for more than its fields hold gets defaults, never a panic.
 pub struct Values<'a> {
-    values: std::slice::Iter<'a, f32>,
+    values: std::slice::Iter<'a, f64>,
 }
 
 impl<'a> Values<'a> {
-    pub fn new(values: &'a [f32]) -> Values<'a> {
+    pub fn new(values: &'a [f64]) -> Values<'a> {
         Values {
             values: values.iter(),
         }
     }
 
-    pub fn f32(&mut self) -> f32 {
+    pub fn f64(&mut self) -> f64 {
         self.values.next().copied().unwrap_or(0.0)
+    }
+
+    pub fn f32(&mut self) -> f32 {
+        self.f64() as f32
     }
 
     pub fn vec2(&mut self) -> glam::Vec2 {
@@ -130,12 +135,12 @@ impl<'a> Values<'a> {
     }
 
     pub fn bool(&mut self) -> bool {
-        self.f32() != 0.0
+        self.f64() != 0.0
     }
 
     /// A whole number (an int, an enum's variant index or an entity id).
     pub fn int(&mut self) -> i64 {
-        self.f32() as i64
+        self.f64() as i64
     }
 }
 
@@ -145,7 +150,7 @@ pub fn slot_count(fields: &[Field]) -> usize {
 }
 
 /// Each component in its field's slot; refuses a wrong count, NaN and anything out of range.
-pub fn quantise(fields: &[Field], values: &[f32]) -> Result<Vec<u32>, RecordError> {
+pub fn quantise(fields: &[Field], values: &[f64]) -> Result<Vec<u32>, RecordError> {
     let expected = slot_count(fields);
     if values.len() != expected {
         return Err(RecordError::WrongSize {
@@ -157,13 +162,7 @@ pub fn quantise(fields: &[Field], values: &[f32]) -> Result<Vec<u32>, RecordErro
     let mut at = values.iter();
     for f in fields {
         for &v in at.by_ref().take(f.dims as usize) {
-            let q = match f.ty {
-                // An id is exact in no f32 past 2^24; entity references travel whole.
-                FieldType::Entity if v >= 0.0 && v <= u32::MAX as f32 && v.fract() == 0.0 => {
-                    Ok(v as u32)
-                }
-                _ => f.ty.try_quantise(v),
-            };
+            let q = f.ty.try_quantise_f64(v);
             slots.push(q.map_err(|_| RecordError::OutOfRange(f.name.clone()))?);
         }
     }
@@ -190,17 +189,12 @@ pub fn check(fields: &[Field], slots: &[u32]) -> Result<(), RecordError> {
 }
 
 /// The real values of checked slots, appended to `out`.
-pub fn dequantise(fields: &[Field], slots: &[u32], out: &mut Vec<f32>) -> Result<(), RecordError> {
+pub fn dequantise(fields: &[Field], slots: &[u32], out: &mut Vec<f64>) -> Result<(), RecordError> {
     check(fields, slots)?;
     let mut at = slots.iter();
     for f in fields {
         for &q in at.by_ref().take(f.dims as usize) {
-            out.push(match f.ty {
-                FieldType::Int { .. } | FieldType::Fixed { .. } | FieldType::Angle { .. } => {
-                    f.ty.dequantise(q)
-                }
-                _ => q as f32,
-            });
+            out.push(f.ty.dequantise_f64(q));
         }
     }
     Ok(())
@@ -209,7 +203,7 @@ pub fn dequantise(fields: &[Field], slots: &[u32], out: &mut Vec<f32>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Predict;
+    use crate::schema::{FieldType, Predict};
 
     #[derive(Debug, PartialEq)]
     struct Steer {
@@ -227,12 +221,12 @@ mod tests {
             ]
         }
 
-        fn write(&self, out: &mut Vec<f32>) {
+        fn write(&self, out: &mut Vec<f64>) {
             out.extend([
-                self.dir.x,
-                self.dir.y,
-                self.boost as u8 as f32,
-                self.gear as f32,
+                self.dir.x as f64,
+                self.dir.y as f64,
+                self.boost as u8 as f64,
+                self.gear as f64,
             ]);
         }
 
@@ -299,10 +293,10 @@ mod tests {
             ]
         }
 
-        fn write(&self, out: &mut Vec<f32>) -> u16 {
+        fn write(&self, out: &mut Vec<f64>) -> u16 {
             match self {
                 Play::Drop { column } => {
-                    out.push(*column as f32);
+                    out.push(*column as f64);
                     0
                 }
                 Play::Resign => 1,

@@ -267,6 +267,20 @@ impl Schema {
         &self.kinds
     }
 
+    /// The schema's name in joins: 16 hex digits of the 64-bit FNV-1a hash of its JSON text
+    /// as this crate writes it. A client that holds a schema (from an earlier join, or built
+    /// in) names it in its hello, and joins into rooms of that schema then carry only the
+    /// hash. A client never needs to compute it: it may echo what a join reply said.
+    pub fn hash(&self) -> String {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+
     /// The fields of the game's input, in the order its slots travel.
     pub fn input(&self) -> &[Field] {
         &self.input
@@ -623,10 +637,15 @@ impl FieldType {
     /// Quantises a real value, refusing NaN and values outside the declared range (for what a
     /// client sends, which is refused rather than clamped).
     pub fn try_quantise(&self, v: f32) -> Result<u32, OutOfRange> {
+        self.try_quantise_f64(v as f64)
+    }
+
+    /// [`FieldType::try_quantise`] of a double: exact for every whole number a slot holds (an
+    /// id past 2^24, say).
+    pub fn try_quantise_f64(&self, v: f64) -> Result<u32, OutOfRange> {
         if !v.is_finite() {
             return Err(OutOfRange);
         }
-        let v = v as f64;
         let q = match self {
             FieldType::Fixed { step, min_q, .. } => {
                 (v * step.den as f64 / step.num as f64).round() as i64 - min_q
@@ -649,21 +668,27 @@ impl FieldType {
 
     /// The real value of a slot (angles in [−π, π)).
     pub fn dequantise(&self, q: u32) -> f32 {
+        self.dequantise_f64(q) as f32
+    }
+
+    /// [`FieldType::dequantise`] as a double (a whole value exactly; an enum's index, an
+    /// entity's id, a bool's 0 or 1).
+    pub fn dequantise_f64(&self, q: u32) -> f64 {
         match self {
             FieldType::Fixed { step, min_q, .. } => {
-                ((min_q + q as i64) as f64 * step.num as f64 / step.den as f64) as f32
+                (min_q + q as i64) as f64 * step.num as f64 / step.den as f64
             }
-            FieldType::Int { min, .. } => (min + q as i64) as f32,
+            FieldType::Int { min, .. } => (min + q as i64) as f64,
             FieldType::Angle { bits } => {
                 let steps = 1u32 << bits;
                 let a = (q % steps) as f64 / steps as f64 * std::f64::consts::TAU;
-                (if a >= std::f64::consts::PI {
+                if a >= std::f64::consts::PI {
                     a - std::f64::consts::TAU
                 } else {
                     a
-                }) as f32
+                }
             }
-            _ => q as f32,
+            _ => q as f64,
         }
     }
 }

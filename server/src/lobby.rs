@@ -604,6 +604,7 @@ impl Lobby {
             reconnect_token: token.clone(),
             code: entry.code.clone(),
             schema: None,
+            schema_hash: String::new(),
         };
         let cmd = RoomCommand::Join(Box::new(JoinRequest {
             player: member.player,
@@ -705,6 +706,7 @@ impl Lobby {
             reconnect_token: record.token.clone(),
             code: entry.code.clone(),
             schema: None,
+            schema_hash: String::new(),
         };
         let cmd = RoomCommand::Reattach(Box::new(JoinRequest {
             player,
@@ -881,7 +883,7 @@ mod tests {
         fn fields() -> Vec<Field> {
             vec![Field::new("on", FieldType::Bool, 1)]
         }
-        fn write(&self, out: &mut Vec<f32>) {
+        fn write(&self, out: &mut Vec<f64>) {
             out.push(0.0);
         }
         fn read(_: &mut crate::game::Values<'_>) -> Switch {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, InputError, Joined, PROTOCOL_VERSION, PlayerId, Reply,
     Request, RoomEvent, RoomId, Schema, Welcome, record, validate_chat, validate_name,
+    validate_schema_hashes,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -136,6 +137,8 @@ pub struct Session {
     rates: Rates,
     player: Option<(PlayerId, String)>,
     room: Option<Membership>,
+    /// The schemas the client said it holds: joins into their rooms carry only the hash.
+    known_schemas: Vec<String>,
 }
 
 /// The result of one request: the reply, and a feed to pump when it put the player in a room.
@@ -157,6 +160,7 @@ impl Session {
             rates,
             player: None,
             room: None,
+            known_schemas: Vec::new(),
         }
     }
 
@@ -178,9 +182,10 @@ impl Session {
             protocol,
             name,
             token,
+            schemas,
         } = request
         {
-            return self.hello(protocol, name, token).await;
+            return self.hello(protocol, name, token, schemas).await;
         }
         if !self.calls.take() {
             return Err(ErrorBody::new(
@@ -295,10 +300,17 @@ impl Session {
             .map_err(|_| ErrorBody::new(ErrorCode::NotFound, "the room has closed"))?
     }
 
-    async fn hello(&mut self, protocol: u16, name: String, token: Option<String>) -> Outcome {
+    async fn hello(
+        &mut self,
+        protocol: u16,
+        name: String,
+        token: Option<String>,
+        schemas: Vec<String>,
+    ) -> Outcome {
         if self.player.is_some() {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "already said hello"));
         }
+        validate_schema_hashes(&schemas)?;
         if protocol != PROTOCOL_VERSION {
             return Err(ErrorBody::new(
                 ErrorCode::VersionMismatch,
@@ -306,6 +318,7 @@ impl Session {
             ));
         }
         validate_name(&name)?;
+        self.known_schemas = schemas;
         if let Some(token) = token
             && let Some((joined, feed)) = self.resume(token).await?
         {
@@ -362,13 +375,19 @@ impl Session {
         answer: oneshot::Receiver<Result<Admitted, ErrorBody>>,
         ends: SessionEnds,
     ) -> Result<(Joined, RoomFeed), ErrorBody> {
-        let Admitted { joined, commands } = answer
+        let Admitted {
+            mut joined,
+            commands,
+        } = answer
             .await
             .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
         let schema = joined
             .schema
             .clone()
             .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "the room sent no schema"))?;
+        if self.known_schemas.contains(&joined.schema_hash) {
+            joined.schema = None;
+        }
         self.room = Some(Membership {
             room: joined.room.id,
             schema,

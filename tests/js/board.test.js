@@ -104,3 +104,19 @@ test("an arena room refuses an undeclared input field and a message it does not 
   assert.equal(message.error.code, "bad_request");
   await call(socket, "room:leave");
 });
+
+test("a client that names a schema's hash gets joins of that schema without the schema", async () => {
+  const { socket: first } = await open({ name: "learner" });
+  const made = await call(first, "room:create", room("hashes", 3, { mode: "board" }));
+  assert.match(made.schemaHash, /^[0-9a-f]{16}$/);
+  assert.ok(made.schema, "a client that named nothing gets the schema");
+  const { socket: again } = await open({ name: "knower", extraAuth: { schemas: [made.schemaHash] } });
+  const joined = await call(again, "room:join", { roomId: made.room.id });
+  assert.equal(joined.ok, true);
+  assert.equal(joined.schema, null);
+  assert.equal(joined.schemaHash, made.schemaHash);
+  const other = await call(again, "room:leave").then(() => call(again, "room:create", room("shooters", 2)));
+  assert.ok(other.schema, "a room of another schema sends it");
+  await assert.rejects(open({ name: "liar", extraAuth: { schemas: ["nothex"] } }), /bad_request/);
+  for (const s of [first, again]) await call(s, "room:leave");
+});

@@ -200,11 +200,26 @@ async fn a_board_room_refuses_bots_and_an_arena_client() {
         host.create_room(with_bots).await,
         Err(ClientError::Server(e)) if e.code == ErrorCode::BadRequest
     ));
-    let room = host.create_room(board_room(false)).await.unwrap().room.id;
+    let joined = host.create_room(board_room(false)).await.unwrap();
     let arena_player = connect(&server, "shooter").await;
     assert!(matches!(
-        arena_player.join_room(room).await,
+        arena_player.join_room(joined.room.id).await,
         Err(ClientError::SchemaMismatch(_))
     ));
+    // Resuming the board seat with a client built for the arena is refused the same way.
+    host.close().await;
+    let resumed = tickwire_client::Client::connect(tickwire_client::ClientConfig {
+        server: server.quic_addr,
+        trust: pin(&server),
+        name: "host".into(),
+        token: Some(joined.reconnect_token.clone()),
+        decoding: arena(),
+    })
+    .await;
+    assert!(
+        matches!(resumed, Err(ClientError::SchemaMismatch(_))),
+        "{:?}",
+        resumed.err()
+    );
     server.shutdown().await;
 }

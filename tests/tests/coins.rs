@@ -84,7 +84,14 @@ async fn the_example_game_plays_over_quic_and_socketio_with_a_server_bot() {
     sio.join_room(joined.room.id).await.unwrap();
     run_and_wave(&mut quic).await;
     run_and_wave(&mut sio).await;
-    let schema: &Arc<_> = joined.schema.as_ref().unwrap();
+    // The hello named the client's schema: the join carried only its hash.
+    assert!(joined.schema.is_none());
+    assert_eq!(joined.schema_hash, tickwire_example_coins::schema().hash());
+    // A client that holds no schema gets it in full.
+    let blind = connect_as(server.quic_addr, pin(&server), "blind", Decoding::TicksOnly).await;
+    let seen = blind.join_room(joined.room.id).await.unwrap();
+    let schema: &Arc<_> = seen.schema.as_ref().expect("the schema in full");
     assert_eq!(schema.input()[0].name, "dir");
+    assert_eq!(schema.hash(), joined.schema_hash);
     server.shutdown().await;
 }

@@ -21,6 +21,7 @@ fn hello(protocol: u16) -> ClientFrame {
             protocol,
             name: "raw".into(),
             token: None,
+            schemas: Vec::new(),
         },
     }
 }

@@ -11,7 +11,7 @@ use tickwire_game::protocol::schema::{Field, FieldType, Kind};
 use tickwire_game::protocol::{
     Capture, Head, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema, Snapshot,
 };
-use tickwire_game::{Bot, Game, GameMode, Messages, Outbox, Record, TickInput, Values};
+use tickwire_game::{Bot, Game, GameMode, Messages, Outbox, Record, TickInput};
 
 pub const FIELD: f32 = 500.0;
 const SPEED: f32 = 150.0;
@@ -20,68 +20,24 @@ const COINS: usize = 5;
 pub const TO_WIN: u32 = 10;
 
 // 1. What a player sends every tick: a direction, each axis in [-1, 1] in steps of 1/128.
-#[derive(Copy, Clone, Debug, Default, PartialEq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Record)]
 pub struct Run {
+    #[tw(fixed_closed(-1.0, 1.0, 1, 128))]
     pub dir: Vec2,
 }
 
-impl Record for Run {
-    fn fields() -> Vec<Field> {
-        vec![Field::new(
-            "dir",
-            FieldType::fixed_closed(-1.0, 1.0, 1, 128),
-            2,
-        )]
-    }
-    fn write(&self, out: &mut Vec<f32>) {
-        out.extend([self.dir.x, self.dir.y]);
-    }
-    fn read(v: &mut Values<'_>) -> Run {
-        Run { dir: v.vec2() }
-    }
-}
-
 // 2. What a player may say to the room, and what the room says back: a wave, and who waved.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Messages)]
 pub enum Say {
     Wave,
 }
 
-impl Messages for Say {
-    fn kinds() -> Vec<Kind> {
-        vec![Kind::new("wave", vec![])]
-    }
-    fn write(&self, _: &mut Vec<f32>) -> u16 {
-        0
-    }
-    fn read(kind: u16, _: &mut Values<'_>) -> Option<Say> {
-        (kind == 0).then_some(Say::Wave)
-    }
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Messages)]
 pub enum Heard {
-    Waved { player: u32 },
-}
-
-impl Messages for Heard {
-    fn kinds() -> Vec<Kind> {
-        let player = FieldType::Int {
-            min: 0,
-            max: u32::MAX as i64,
-        };
-        vec![Kind::new("waved", vec![Field::new("player", player, 1)])]
-    }
-    fn write(&self, out: &mut Vec<f32>) -> u16 {
-        let Heard::Waved { player } = self;
-        out.push(*player as f32);
-        0
-    }
-    fn read(kind: u16, v: &mut Values<'_>) -> Option<Heard> {
-        (kind == 0).then(|| Heard::Waved {
-            player: v.int() as u32,
-        })
-    }
+    Waved {
+        #[tw(int(0, 4294967295))]
+        player: u32,
+    },
 }
 
 // 3. What everyone sees: players (where, and their score) and coins (where).

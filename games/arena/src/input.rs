@@ -3,44 +3,19 @@
 //! angle) and `buttons` (a bool: fire held; the name is the contract's, from when it was a
 //! bit field).
 
+use tickwire_game::Record;
 use tickwire_game::glam::Vec2;
-use tickwire_game::protocol::schema::{Field, FieldType};
-use tickwire_game::{Record, Values};
 
-#[derive(Copy, Clone, Debug, Default, PartialEq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Record)]
 pub struct ArenaInput {
     /// Movement direction; the game clamps its length to 1 (0 = stand still).
+    #[tw(name = "move", fixed_closed(-1.0, 1.0, 1, 4096))]
     pub move_dir: Vec2,
     /// Aim angle in radians, 0 pointing along +x.
+    #[tw(angle(16))]
     pub aim: f32,
+    #[tw(name = "buttons")]
     pub fire: bool,
-}
-
-impl Record for ArenaInput {
-    fn fields() -> Vec<Field> {
-        vec![
-            Field::new("move", FieldType::fixed_closed(-1.0, 1.0, 1, 4096), 2),
-            Field::new("aim", FieldType::Angle { bits: 16 }, 1),
-            Field::new("buttons", FieldType::Bool, 1),
-        ]
-    }
-
-    fn write(&self, out: &mut Vec<f32>) {
-        out.extend([
-            self.move_dir.x,
-            self.move_dir.y,
-            self.aim,
-            self.fire as u8 as f32,
-        ]);
-    }
-
-    fn read(v: &mut Values<'_>) -> Self {
-        ArenaInput {
-            move_dir: v.vec2(),
-            aim: v.f32(),
-            fire: v.bool(),
-        }
-    }
 }
 
 impl ArenaInput {

@@ -19,7 +19,7 @@ use tickwire_game::protocol::schema::{Field, FieldType, Kind};
 use tickwire_game::protocol::{
     Capture, Head, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
 };
-use tickwire_game::{Game, GameMode, Messages, Outbox, TickInput, Values};
+use tickwire_game::{Game, GameMode, Messages, Outbox, TickInput};
 
 pub const COLUMNS: usize = 7;
 pub const ROWS: usize = 6;
@@ -55,77 +55,25 @@ impl Disc {
 }
 
 /// What a player sends the room.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Messages)]
 pub enum ToRoom {
     /// Drops a disc into `column` (0 to 6).
-    Drop { column: u8 },
+    Drop {
+        #[tw(int(0, 6))]
+        column: u8,
+    },
     /// Gives the match up: the other player wins.
     Resign,
 }
 
-impl Messages for ToRoom {
-    fn kinds() -> Vec<Kind> {
-        let column = FieldType::Int {
-            min: 0,
-            max: COLUMNS as i64 - 1,
-        };
-        vec![
-            Kind::new("drop", vec![Field::new("column", column, 1)]),
-            Kind::new("resign", vec![]),
-        ]
-    }
-
-    fn write(&self, out: &mut Vec<f32>) -> u16 {
-        match self {
-            ToRoom::Drop { column } => {
-                out.push(*column as f32);
-                0
-            }
-            ToRoom::Resign => 1,
-        }
-    }
-
-    fn read(kind: u16, v: &mut Values<'_>) -> Option<Self> {
-        match kind {
-            0 => Some(ToRoom::Drop {
-                column: v.int() as u8,
-            }),
-            1 => Some(ToRoom::Resign),
-            _ => None,
-        }
-    }
-}
-
 /// What the room tells a player.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Messages)]
 pub enum ToPlayer {
     /// It is this player's move; `moves` discs are on the board.
-    YourTurn { moves: u8 },
-}
-
-impl Messages for ToPlayer {
-    fn kinds() -> Vec<Kind> {
-        let moves = FieldType::Int {
-            min: 0,
-            max: CELLS as i64,
-        };
-        vec![Kind::new("your_turn", vec![Field::new("moves", moves, 1)])]
-    }
-
-    fn write(&self, out: &mut Vec<f32>) -> u16 {
-        match self {
-            ToPlayer::YourTurn { moves } => {
-                out.push(*moves as f32);
-                0
-            }
-        }
-    }
-
-    fn read(kind: u16, v: &mut Values<'_>) -> Option<Self> {
-        (kind == 0).then(|| ToPlayer::YourTurn {
-            moves: v.int() as u8,
-        })
-    }
+    YourTurn {
+        #[tw(int(0, 42))]
+        moves: u8,
+    },
 }
 
 /// The board's fields, in capture order: the cells row by row from the bottom (`r0c0` is the

@@ -16,7 +16,7 @@ use tickwire_game::glam::Vec2;
 use tickwire_game::hecs::{Entity, World};
 use tickwire_game::protocol::schema::{Field, FieldType, Kind, Predict};
 use tickwire_game::protocol::{Capture, Head, NetId, PlayerId, RoomEvent, Schema, Snapshot};
-use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, Record, TickInput, Values};
+use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, Record, TickInput};
 
 /// The area is [0, AREA] × [0, AREA].
 pub const AREA: f32 = 1000.0;
@@ -59,28 +59,12 @@ impl StandardArgs {
 
 /// A player's input: the step its entity takes, each axis in [−8, 8] in steps of 1/64 (the
 /// length is clamped to 8 by the game).
-#[derive(Copy, Clone, Debug, Default, PartialEq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Record)]
 pub struct StandardInput {
+    #[tw(fixed_closed(-8.0, 8.0, 1, 64))]
     pub dx: f32,
+    #[tw(fixed_closed(-8.0, 8.0, 1, 64))]
     pub dy: f32,
-}
-
-impl Record for StandardInput {
-    fn fields() -> Vec<Field> {
-        let axis = FieldType::fixed_closed(-MAX_STEP as f64, MAX_STEP as f64, 1, 64);
-        vec![Field::new("dx", axis.clone(), 1), Field::new("dy", axis, 1)]
-    }
-
-    fn write(&self, out: &mut Vec<f32>) {
-        out.extend([self.dx, self.dy]);
-    }
-
-    fn read(v: &mut Values<'_>) -> Self {
-        StandardInput {
-            dx: v.f32(),
-            dy: v.f32(),
-        }
-    }
 }
 
 /// Players and drones alike: `pos` (1/16 unit) follows `vel` (1/8 unit/s), `angle` (2π/1024)

@@ -70,7 +70,7 @@ pub struct Adapter<G: Game> {
     outbox: Outbox<G::ToPlayer>,
     // Kept between steps so a step allocates nothing in the steady state.
     inputs: Vec<(PlayerId, TickInput<G::Input>)>,
-    values: Vec<f32>,
+    values: Vec<f64>,
 }
 
 impl<G: Game> Adapter<G> {
@@ -217,7 +217,7 @@ impl<G: Game> Hosted for Adapter<G> {
 struct TypedBot<I> {
     bot: Box<dyn Bot<I>>,
     schema: Arc<Schema>,
-    values: Vec<f32>,
+    values: Vec<f64>,
 }
 
 impl<I: Record + Send> SlotBot for TypedBot<I> {

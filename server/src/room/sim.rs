@@ -93,6 +93,7 @@ pub struct RoomSim {
     // Kept between ticks so a step allocates little in the steady state.
     inputs: Vec<(PlayerId, SlotInput)>,
     schema: Arc<Schema>,
+    schema_hash: String,
     /// The slots of the input's bool fields: presses a dropped input must not lose.
     presses: Vec<usize>,
 }
@@ -136,6 +137,7 @@ impl RoomSim {
             cache: EncodeCache::default(),
             out: RoomOut::default(),
             inputs: Vec::new(),
+            schema_hash: schema.hash(),
             schema,
             presses,
         }
@@ -148,6 +150,11 @@ impl RoomSim {
     /// The game's replicated schema, which every snapshot of this room follows.
     pub fn schema(&self) -> &Arc<Schema> {
         &self.schema
+    }
+
+    /// [`Schema::hash`] of the schema, worked out once.
+    pub fn schema_hash(&self) -> &str {
+        &self.schema_hash
     }
 
     /// At each match start, seats left empty up to `seats` get bots (ids from `ids`), who leave

@@ -263,6 +263,7 @@ impl RoomTask {
                     reply,
                 } = *req;
                 joined.schema = Some(self.sim.schema().clone());
+                joined.schema_hash = self.sim.schema_hash().to_owned();
                 joined.entity = if spectator {
                     self.sim.spectate(player);
                     NetId(0)
@@ -289,6 +290,7 @@ impl RoomTask {
                     Some(entity) => {
                         joined.entity = entity;
                         joined.schema = Some(self.sim.schema().clone());
+                        joined.schema_hash = self.sim.schema_hash().to_owned();
                         self.members.insert(player, link);
                         let _ = reply.send(Ok(Admitted { joined, commands }));
                     }

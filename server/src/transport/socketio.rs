@@ -37,7 +37,7 @@ use tickwire_protocol::json;
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, PROTOCOL_VERSION, Reply, Request, RoomId, packet,
-    validate_name,
+    validate_name, validate_schema_hashes,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -121,6 +121,9 @@ pub struct Auth {
     pub encoding: Option<String>,
     /// The protocol version the client speaks; the server's when absent.
     pub protocol: Option<u16>,
+    /// Hashes of the schemas the client holds (see `Request::Hello`).
+    #[serde(default)]
+    pub schemas: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,14 +152,18 @@ pub fn layer(lobby: LobbyHandle, rates: Rates) -> SocketIoLayer {
 
 /// Refuses the connection (a `connect_error` the client sees) when `auth` is unusable.
 async fn check_auth(TryData(auth): TryData<Auth>) -> Result<(), AuthError> {
-    let auth =
-        auth.map_err(|e| AuthError::Bad(format!("auth must be {{name, token?, encoding?}}: {e}")))?;
+    let auth = auth.map_err(|e| {
+        AuthError::Bad(format!(
+            "auth must be {{name, token?, encoding?, schemas?}}: {e}"
+        ))
+    })?;
     if let Some(p) = auth.protocol
         && p != PROTOCOL_VERSION
     {
         return Err(AuthError::Version(p));
     }
     validate_name(&auth.name).map_err(|e| AuthError::Bad(e.message))?;
+    validate_schema_hashes(&auth.schemas).map_err(|e| AuthError::Bad(e.message))?;
     match auth.encoding.as_deref() {
         None | Some("binary") | Some("json") => Ok(()),
         Some(other) => Err(AuthError::Bad(format!("unknown encoding {other:?}"))),
@@ -192,6 +199,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
         protocol: auth.protocol.unwrap_or(PROTOCOL_VERSION),
         name: auth.name,
         token: auth.token,
+        schemas: auth.schemas,
     };
     let (welcome, resumed_feed) = match session.request(hello).await {
         Ok((Reply::Welcome(w), feed)) => (w, feed),
