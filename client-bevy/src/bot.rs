@@ -59,7 +59,7 @@ fn drive(
     }
     let nearest = others
         .iter()
-        .filter(|(net, _)| net.kind != tickwire_arena::EntityKind::Projectile)
+        .filter(|(net, _)| net.arena_kind() != Some(tickwire_arena::EntityKind::Projectile))
         .map(|(_, state)| state.pos)
         .min_by(|a, b| me.pos.distance(*a).total_cmp(&me.pos.distance(*b)));
     let to_waypoint = pilot.waypoint - me.pos;

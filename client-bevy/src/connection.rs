@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tickwire_client::{ClientConfig, Decoding, InputSender, Received, Trust};
 use tickwire_protocol::{
-    CreateRoom, Joined, PlayerId, Reply, Request, RoomEvent, RoomId, RoomState,
+    CreateRoom, Joined, PlayerId, Reply, Request, RoomEvent, RoomId, RoomState, Schema,
 };
 
 /// Where and as whom to connect. Insert it before adding the plugins; the connection starts at
@@ -22,6 +22,9 @@ pub struct TickwireSettings {
     pub token: Option<String>,
     /// How often to measure the round trip (through the server's request path).
     pub ping_every: Duration,
+    /// The schema of the game this app plays (a join into a room of another is refused). The
+    /// arena's unless [`TickwireSettings::with_schema`] says otherwise.
+    pub schema: Arc<Schema>,
 }
 
 impl TickwireSettings {
@@ -32,7 +35,14 @@ impl TickwireSettings {
             name: name.into(),
             token: None,
             ping_every: Duration::from_secs(1),
+            schema: tickwire_arena::view::schema(),
         }
+    }
+
+    /// Plays the game whose schema is `schema` (its crate's, e.g. `tickwire_standard::schema()`).
+    pub fn with_schema(mut self, schema: Arc<Schema>) -> Self {
+        self.schema = schema;
+        self
     }
 }
 
@@ -205,7 +215,7 @@ fn connect(
         trust: settings.trust.clone(),
         name: settings.name.clone(),
         token: settings.token.clone(),
-        decoding: Decoding::Full(tickwire_arena::view::schema()),
+        decoding: Decoding::Full(settings.schema.clone()),
     };
     match Bridge::start(config) {
         Ok(bridge) => {

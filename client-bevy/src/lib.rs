@@ -10,7 +10,13 @@
 //! - [`interpolation`]: remote entities shown between two snapshots behind an adaptive delay;
 //! - [`prediction`]: the local player's [`PlayerIntent`] sent every fixed tick, its movement
 //!   predicted and reconciled;
-//! - [`bot`] (not in the group): an autopilot that writes the intent.
+//! - [`bot`] (not in the group): an autopilot that writes the intent;
+//! - [`replicate`]: `app.replicate::<C>()` mirrors a game's declared component onto its
+//!   entities, for any game ([`TickwireSettings::with_schema`] names the game's schema).
+//!
+//! Interpolation, prediction and [`NetState`] are the arena's (its movement rules); in a room
+//! of another game the entities are spawned and mirrored, acks are sent, and nothing is
+//! predicted.
 //!
 //! None of it needs a window or a renderer: the same plugins run headless.
 
@@ -19,6 +25,7 @@ pub mod bridge;
 pub mod connection;
 pub mod interpolation;
 pub mod prediction;
+pub mod replicate;
 pub mod replication;
 
 pub use connection::{
@@ -26,6 +33,7 @@ pub use connection::{
     TickwireSettings,
 };
 pub use prediction::{PlayerIntent, Prediction, PredictionStats};
+pub use replicate::{ReplicateApp, Replicated};
 pub use replication::{LocalPlayer, NetEntity, NetIndex, NetState, ReplicationStats};
 
 use bevy::app::plugin_group;

@@ -11,7 +11,7 @@
 //! correction is a glide, not a snap. A jump too large to glide (a respawn) is shown at once.
 
 use crate::connection::{CurrentRoom, NetLink, NetStatus, SnapshotMessage};
-use crate::replication::{LocalPlayer, NetState, ReplicationSet, SnapshotBuffer};
+use crate::replication::{LocalPlayer, NetState, ReplicationSet, SnapshotBuffer, is_arena_room};
 use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -142,6 +142,14 @@ fn send_and_predict(
     let Some(inputs) = link.inputs.as_mut() else {
         return;
     };
+    if !is_arena_room(&room) {
+        // Another game's room: its input is not the arena's; acknowledge what arrived so the
+        // server keeps sending deltas.
+        if room.joined.is_some() && inputs.ack(buffer.newest_tick()).is_err() {
+            stats.send_errors += 1;
+        }
+        return;
+    }
     if room.joined.as_ref().is_none_or(|j| j.entity.0 == 0) {
         return;
     }

@@ -3,16 +3,21 @@
 //! clock, see [`crate::interpolation`]) says, so a remote entity appears and disappears when
 //! the player sees its first and last position, not a render delay early. The local player's
 //! entity follows the newest snapshot instead: prediction draws it ahead of the others.
+//!
+//! Every room's entities are spawned whatever the game ([`NetEntity`]: net id, kind index,
+//! owner); a game's declared components are mirrored onto them with
+//! [`crate::replicate::ReplicateApp::replicate`]. [`NetState`] (position, velocity, aim,
+//! health) and the interpolation and prediction built on it are the arena's, and are attached
+//! only in rooms of the arena's schema.
 
 use crate::connection::{CurrentRoom, SnapshotMessage};
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tickwire_arena::view as arena;
 use tickwire_arena::{EntityKind, EntityState};
 use tickwire_client::Received;
-use tickwire_protocol::{NetId, PlayerId, RoomId, Snapshot, Tick};
+use tickwire_protocol::{EntityRef, NetId, PlayerId, RoomId, Snapshot, Tick};
 
 /// Snapshots kept, at most: about a second at 60 Hz, far more than any render delay.
 pub const BUFFER_LEN: usize = 64;
@@ -21,8 +26,25 @@ pub const BUFFER_LEN: usize = 64;
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NetEntity {
     pub id: NetId,
-    pub kind: EntityKind,
+    /// Its kind's index in the room's schema.
+    pub kind: u16,
     pub owner: Option<PlayerId>,
+}
+
+impl NetEntity {
+    /// Its kind as the arena names it (in a room of the arena's schema).
+    pub fn arena_kind(&self) -> Option<EntityKind> {
+        EntityKind::from_bits(self.kind as u32)
+    }
+}
+
+/// Whether the room is one of the arena's schema, whose entities get a [`NetState`].
+pub fn is_arena_room(room: &CurrentRoom) -> bool {
+    static ARENA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let arena = ARENA.get_or_init(|| tickwire_arena::view::schema().hash());
+    room.joined
+        .as_ref()
+        .is_some_and(|j| &j.schema_hash == arena)
 }
 
 /// What to show for a replicated entity this frame, in world units: interpolated for remote
@@ -175,13 +197,14 @@ fn sync_entities(
         None => buffer.newest().map(|r| &*r.snapshot),
     };
     let newest = buffer.newest().map(|r| &*r.snapshot);
-    let wanted = |id: NetId| -> Option<EntityState> {
+    let wanted = |id: NetId| -> Option<EntityRef<'_>> {
         if Some(id) == local {
-            arena::get(newest?, id)
+            newest?.get(id)
         } else {
-            arena::get(shown?, id)
+            shown?.get(id)
         }
     };
+    let arena_room = is_arena_room(&room);
 
     index.0.retain(|id, entity| {
         if wanted(*id).is_some() {
@@ -193,27 +216,29 @@ fn sync_entities(
     });
     let candidates = shown
         .into_iter()
-        .flat_map(arena::entities)
-        .chain(local.and_then(|id| arena::get(newest?, id)));
-    for state in candidates {
-        if index.0.contains_key(&state.id) || wanted(state.id).is_none() {
+        .flat_map(|s| s.iter())
+        .chain(local.and_then(|id| newest?.get(id)));
+    for e in candidates {
+        if index.0.contains_key(&e.id) || wanted(e.id).is_none() {
             continue;
         }
         let net = NetEntity {
-            id: state.id,
-            kind: state.kind,
-            owner: state.owner,
+            id: e.id,
+            kind: e.kind,
+            owner: e.owner,
         };
-        let shown_state = NetState::from_state(&state);
-        let mut entity = commands.spawn((
-            net,
-            shown_state,
-            Transform::from_translation(shown_state.pos.extend(0.0)),
-        ));
-        if Some(state.id) == local {
+        let mut entity = commands.spawn((net, Transform::default()));
+        if arena_room && let Some(state) = EntityState::from_entity(e) {
+            let shown_state = NetState::from_state(&state);
+            entity.insert((
+                shown_state,
+                Transform::from_translation(shown_state.pos.extend(0.0)),
+            ));
+        }
+        if Some(e.id) == local {
             entity.insert(LocalPlayer);
         }
-        index.0.insert(state.id, entity.id());
+        index.0.insert(e.id, entity.id());
         stats.entities_seen += 1;
     }
 }
@@ -222,10 +247,10 @@ fn sync_entities(
 /// layers so projectiles draw over drones and players over both).
 fn place_transforms(mut shown: Query<(&NetEntity, &NetState, &mut Transform)>) {
     for (net, state, mut transform) in &mut shown {
-        let z = match net.kind {
-            EntityKind::Drone => 0.0,
-            EntityKind::Projectile => 1.0,
-            EntityKind::Player => 2.0,
+        let z = match net.arena_kind() {
+            Some(EntityKind::Drone) | None => 0.0,
+            Some(EntityKind::Projectile) => 1.0,
+            Some(EntityKind::Player) => 2.0,
         };
         transform.translation = state.pos.extend(z);
         transform.rotation = Quat::from_rotation_z(state.aim);

@@ -16,10 +16,10 @@ use tickwire_client_bevy::{
     PredictionStats, TickwirePlugins, TickwireSettings,
 };
 use tickwire_protocol::NetId;
-use tickwire_tests::{GameClient, LossyRelay, WAIT, arena_room, connect, pin, server};
+use tickwire_tests::{GameClient, LossyRelay, arena_room, connect, pin, server};
 
-/// Frames run this often while a test waits: a 250 Hz game loop, not a synchronisation.
-const FRAME_PACING: Duration = Duration::from_millis(4);
+mod common;
+use common::frames_until;
 
 fn headless_app(settings: TickwireSettings) -> App {
     let mut app = App::new();
@@ -27,19 +27,6 @@ fn headless_app(settings: TickwireSettings) -> App {
         .insert_resource(settings)
         .add_plugins(TickwirePlugins);
     app
-}
-
-/// Runs frames until `done` holds, failing after [`WAIT`].
-fn frames_until(app: &mut App, what: &str, mut done: impl FnMut(&mut World) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        app.update();
-        if done(app.world_mut()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(FRAME_PACING);
-    }
 }
 
 fn shown(world: &mut World, id: NetId) -> Option<NetState> {
@@ -99,7 +86,7 @@ fn a_headless_bevy_player_sees_others_predicts_itself_and_sees_them_leave() {
         let drones = w
             .query::<&NetEntity>()
             .iter(w)
-            .filter(|n| n.kind == EntityKind::Drone)
+            .filter(|n| n.arena_kind() == Some(EntityKind::Drone))
             .count();
         shown(w, their.entity).is_some() && drones == 10
     });

@@ -152,6 +152,18 @@ impl InputSender {
         Ok(seq)
     }
 
+    /// Acknowledges `ack_tick` with a batch of no inputs (a game without a per-tick input, or
+    /// one this sender does not play).
+    pub fn ack(&mut self, ack_tick: Option<tickwire_protocol::Tick>) -> Result<(), ClientError> {
+        send_batch(
+            &self.conn,
+            &InputBatch {
+                ack_tick,
+                inputs: Vec::new(),
+            },
+        )
+    }
+
     /// Forgets the inputs it would repeat (after leaving a room).
     pub fn forget(&mut self) {
         self.log.forget();

@@ -276,6 +276,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_captured_record_is_made_to_fit_its_fields_never_refused() {
+        let mut capture = crate::Capture::new(5);
+        let head = |id| crate::Head {
+            id: crate::NetId(id),
+            kind: 0,
+            owner: None,
+        };
+        let fine = Steer {
+            dir: glam::Vec2::new(0.5, -0.25),
+            boost: true,
+            gear: 3,
+        };
+        let wild = Steer {
+            dir: glam::Vec2::new(f32::NAN, 7.0),
+            boost: false,
+            gear: 99,
+        };
+        capture.push_record(head(1), &Steer::fields(), &fine);
+        capture.push_record(head(2), &Steer::fields(), &wild);
+        let s = crate::Snapshot::capture(capture, crate::Tick(1));
+        let fine_slots = s.get(crate::NetId(1)).unwrap().values;
+        assert_eq!(&fine_slots[..4], &fine.to_slots().unwrap()[..]);
+        assert_eq!(fine_slots[4], 0, "padded to the stride");
+        let fields = Steer::fields();
+        let wild_slots = s.get(crate::NetId(2)).unwrap().values;
+        assert_eq!(
+            wild_slots[0],
+            fields[0].ty.zero_slot(),
+            "NaN: the zero slot"
+        );
+        assert_eq!(wild_slots[1], fields[0].ty.max_slot(), "clamped");
+        assert_eq!(wild_slots[3], fields[2].ty.max_slot());
+    }
+
     #[derive(Debug, PartialEq)]
     enum Play {
         Drop { column: i64 },

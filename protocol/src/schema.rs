@@ -623,7 +623,12 @@ impl FieldType {
 
     /// Quantises a real value; NaN becomes the zero slot, anything out of range the nearest end.
     pub fn quantise(&self, v: f32) -> u32 {
-        self.try_quantise(v).unwrap_or_else(|_| {
+        self.quantise_f64(v as f64)
+    }
+
+    /// [`FieldType::quantise`] of a double.
+    pub fn quantise_f64(&self, v: f64) -> u32 {
+        self.try_quantise_f64(v).unwrap_or_else(|_| {
             if v.is_nan() {
                 self.zero_slot()
             } else if v > 0.0 {

@@ -3,6 +3,7 @@
 //! a head (id, kind, owner) and `stride` slots, the kind's own slots first and zeros after.
 
 use crate::ids::{NetId, PlayerId, Tick};
+use crate::schema::Field;
 
 /// The tick rate a snapshot assumes when none is given.
 pub const DEFAULT_TICK_RATE: u8 = 60;
@@ -198,6 +199,8 @@ pub struct Capture {
     heads: Vec<Head>,
     values: Vec<u32>,
     order: Vec<(NetId, u32)>,
+    /// Kept between [`Capture::push_record`] calls so they allocate nothing.
+    scratch: Vec<f64>,
 }
 
 impl Capture {
@@ -212,6 +215,7 @@ impl Capture {
             heads: Vec::with_capacity(entities),
             values: Vec::with_capacity(entities * stride),
             order: Vec::with_capacity(entities),
+            scratch: Vec::new(),
         }
     }
 
@@ -223,6 +227,27 @@ impl Capture {
         let start = self.values.len();
         self.values.extend_from_slice(&values[..n]);
         self.values.resize(start + self.stride, 0);
+    }
+
+    /// Adds an entity from a declared record whose fields are its kind's (`fields`, from the
+    /// schema): each value quantised into its field, clamped into range (NaN: the zero slot).
+    /// The server's own state is never refused, only made to fit.
+    pub fn push_record<R: crate::Record>(&mut self, head: Head, fields: &[Field], record: &R) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        record.write(&mut scratch);
+        self.order.push((head.id, self.heads.len() as u32));
+        self.heads.push(head);
+        let start = self.values.len();
+        let mut at = scratch.iter();
+        for f in fields {
+            for &v in at.by_ref().take(f.dims as usize) {
+                self.values.push(f.ty.quantise_f64(v));
+            }
+        }
+        self.values.truncate(start + self.stride);
+        self.values.resize(start + self.stride, 0);
+        self.scratch = scratch;
     }
 
     pub fn len(&self) -> usize {

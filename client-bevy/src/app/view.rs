@@ -136,15 +136,15 @@ fn dress_entities(
     added: Query<(Entity, &NetEntity, Has<LocalPlayer>), Added<NetEntity>>,
 ) {
     for (entity, net, local) in &added {
-        let (mesh, material) = match net.kind {
-            EntityKind::Player if local => (&palette.player, &palette.me),
-            EntityKind::Player => (&palette.player, &palette.others),
-            EntityKind::Drone => (&palette.drone, &palette.drones),
-            EntityKind::Projectile => (&palette.projectile, &palette.shots),
+        let (mesh, material) = match net.arena_kind() {
+            Some(EntityKind::Player) if local => (&palette.player, &palette.me),
+            Some(EntityKind::Player) => (&palette.player, &palette.others),
+            Some(EntityKind::Drone) | None => (&palette.drone, &palette.drones),
+            Some(EntityKind::Projectile) => (&palette.projectile, &palette.shots),
         };
         let mut e = commands.entity(entity);
         e.insert((Mesh2d(mesh.clone()), MeshMaterial2d(material.clone())));
-        if net.kind == EntityKind::Player {
+        if net.arena_kind() == Some(EntityKind::Player) {
             e.with_child((
                 Barrel,
                 Mesh2d(palette.barrel.clone()),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use tickwire_game::glam::Vec2;
 use tickwire_game::hecs::{Entity, World};
-use tickwire_game::protocol::schema::{Field, FieldType, Kind, Predict};
+use tickwire_game::protocol::schema::Kind;
 use tickwire_game::protocol::{Capture, Head, NetId, PlayerId, RoomEvent, Schema, Snapshot};
 use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, Record, TickInput};
 
@@ -68,18 +68,12 @@ pub struct StandardInput {
 }
 
 /// Players and drones alike: `pos` (1/16 unit) follows `vel` (1/8 unit/s), `angle` (2π/1024)
-/// points along `vel`; the input is [`StandardInput`].
+/// points along `vel` (see [`Body`]); the input is [`StandardInput`].
 pub fn schema() -> Arc<Schema> {
     static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let fields = vec![
-                Field::new("pos", FieldType::fixed(0.0, 1024.0, 1, 16), 2)
-                    .predicted(Predict::Integrate(1)),
-                Field::new("vel", FieldType::fixed(-256.0, 256.0, 1, 8), 2),
-                Field::new("angle", FieldType::Angle { bits: 10 }, 1)
-                    .predicted(Predict::Heading(1)),
-            ];
+            let fields = Body::fields();
             let kinds = vec![
                 Kind::new("player", fields.clone()),
                 Kind::new("drone", fields),
@@ -92,10 +86,15 @@ pub fn schema() -> Arc<Schema> {
         .clone()
 }
 
-struct Body {
-    pos: Vec2,
-    vel: Vec2,
-    angle: f32,
+/// What every entity replicates, declared for the schema and captured as it is.
+#[derive(Clone, Debug, PartialEq, Record)]
+pub struct Body {
+    #[tw(fixed(0.0, 1024.0, 1, 16), integrate = "vel")]
+    pub pos: Vec2,
+    #[tw(fixed(-256.0, 256.0, 1, 8))]
+    pub vel: Vec2,
+    #[tw(angle(10), heading = "vel")]
+    pub angle: f32,
 }
 
 struct Drone;
@@ -255,8 +254,7 @@ impl Game for Standard {
 
     fn capture(&self, world: &World, out: &mut Capture) {
         let schema = schema();
-        let fields = &schema.kinds()[0].fields;
-        let (pos, vel, angle) = (&fields[0].ty, &fields[1].ty, &fields[2].ty);
+        let fields = &schema.kinds()[PLAYER as usize].fields;
         let mut q = world.query::<(&NetId, &Body, Option<&PlayerId>)>();
         for (id, body, player) in q.iter() {
             let head = Head {
@@ -264,16 +262,7 @@ impl Game for Standard {
                 kind: if player.is_some() { PLAYER } else { DRONE },
                 owner: player.copied(),
             };
-            out.push(
-                head,
-                &[
-                    pos.quantise(body.pos.x),
-                    pos.quantise(body.pos.y),
-                    vel.quantise(body.vel.x),
-                    vel.quantise(body.vel.y),
-                    angle.quantise(body.angle),
-                ],
-            );
+            out.push_record(head, fields, body);
         }
     }
 }
@@ -325,6 +314,25 @@ mod tests {
             input: StandardInput { dx: d.x, dy: d.y },
             fresh,
         }
+    }
+
+    #[test]
+    fn the_schema_is_the_one_docs_protocol_gives() {
+        use tickwire_game::protocol::schema::{Field, FieldType, Predict};
+        let body = vec![
+            Field::new("pos", FieldType::fixed(0.0, 1024.0, 1, 16), 2)
+                .predicted(Predict::Integrate(1)),
+            Field::new("vel", FieldType::fixed(-256.0, 256.0, 1, 8), 2),
+            Field::new("angle", FieldType::Angle { bits: 10 }, 1).predicted(Predict::Heading(1)),
+        ];
+        let s = schema();
+        assert_eq!(s.kinds().len(), 2);
+        assert!(s.kinds().iter().all(|k| k.fields == body));
+        let axis = FieldType::fixed_closed(-8.0, 8.0, 1, 64);
+        assert_eq!(
+            s.input(),
+            [Field::new("dx", axis.clone(), 1), Field::new("dy", axis, 1)]
+        );
     }
 
     #[test]

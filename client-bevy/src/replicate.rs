@@ -1,0 +1,113 @@
+//! A game's declared components mirrored into Bevy: `app.replicate::<Ship>()` keeps a `Ship`
+//! component on every replicated entity of the kind `Ship` declares, updated from the shown
+//! snapshot (the newest one for the local player's entity), for any game.
+//!
+//! A component is a Rust type that implements `Record` (usually `#[derive(Record)]`) with the
+//! same fields, in the same order and precision, as the kind it mirrors in the game's schema;
+//! [`Replicated::KIND`] names that kind. A declaration that does not match the schema is
+//! reported once and mirrored nowhere, never read as garbage.
+
+use crate::connection::{CurrentRoom, TickwireSettings};
+use crate::replication::{NetEntity, RenderTick, ReplicationSet, SnapshotBuffer};
+use bevy::prelude::*;
+use tickwire_protocol::Record;
+use tickwire_protocol::record::slot_count;
+
+/// A Bevy component that mirrors one replicated kind.
+pub trait Replicated:
+    Component<Mutability = bevy::ecs::component::Mutable> + Record + PartialEq
+{
+    /// The kind's name in the game's schema.
+    const KIND: &'static str;
+}
+
+pub trait ReplicateApp {
+    /// Mirrors `C` onto every replicated entity of its kind.
+    fn replicate<C: Replicated>(&mut self) -> &mut Self;
+}
+
+impl ReplicateApp for App {
+    fn replicate<C: Replicated>(&mut self) -> &mut Self {
+        self.add_systems(
+            Update,
+            mirror::<C>
+                .in_set(ReplicationSet::Show)
+                .after(ReplicationSet::Sync),
+        )
+    }
+}
+
+/// Where `C`'s kind sits in the app's schema: its index and slot count, or why it is not there.
+fn layout<C: Replicated>(settings: &TickwireSettings) -> Result<(u16, usize), String> {
+    let schema = &settings.schema;
+    let index = schema
+        .kind_index(C::KIND)
+        .ok_or_else(|| format!("the schema has no kind {:?}", C::KIND))?;
+    let declared = C::fields();
+    let kind = schema
+        .kind(index)
+        .ok_or_else(|| format!("no kind {index}"))?;
+    if kind.fields != declared {
+        return Err(format!(
+            "{} does not declare the fields of kind {:?}",
+            std::any::type_name::<C>(),
+            C::KIND
+        ));
+    }
+    Ok((index, slot_count(&declared)))
+}
+
+fn mirror<C: Replicated>(
+    mut commands: Commands,
+    settings: Option<Res<TickwireSettings>>,
+    buffer: Res<SnapshotBuffer>,
+    render: Res<RenderTick>,
+    room: Res<CurrentRoom>,
+    mut cached: Local<Option<Result<(u16, usize), String>>>,
+    mut entities: Query<(Entity, &NetEntity, Option<&mut C>)>,
+) {
+    let Some(settings) = settings else {
+        return;
+    };
+    let layout = cached.get_or_insert_with(|| {
+        let l = layout::<C>(&settings);
+        if let Err(e) = &l {
+            warn!("not mirroring {}: {e}", std::any::type_name::<C>());
+        }
+        l
+    });
+    let Ok((kind, slots)) = *layout else {
+        return;
+    };
+    let local = room.joined.as_ref().map(|j| j.entity).filter(|e| e.0 != 0);
+    let newest = buffer.newest().map(|r| &*r.snapshot);
+    let shown = match render.0 {
+        Some(at) => buffer.shown(at),
+        None => newest,
+    };
+    for (entity, net, current) in &mut entities {
+        if net.kind != kind {
+            continue;
+        }
+        let snapshot = if Some(net.id) == local { newest } else { shown };
+        let Some(values) = snapshot
+            .and_then(|s| s.get(net.id))
+            .and_then(|e| e.values.get(..slots))
+        else {
+            continue;
+        };
+        let Ok(value) = C::from_slots(values) else {
+            continue;
+        };
+        match current {
+            Some(mut c) => {
+                if *c != value {
+                    *c = value;
+                }
+            }
+            None => {
+                commands.entity(entity).insert(value);
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! What the Bevy tests share.
+
+use bevy::prelude::*;
+use std::time::{Duration, Instant};
+use tickwire_tests::WAIT;
+
+/// Frames run this often while a test waits: a 250 Hz game loop, not a synchronisation.
+const FRAME_PACING: Duration = Duration::from_millis(4);
+
+/// Runs frames until `done` holds, failing after [`WAIT`].
+pub fn frames_until(app: &mut App, what: &str, mut done: impl FnMut(&mut World) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        app.update();
+        if done(app.world_mut()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(FRAME_PACING);
+    }
+}
