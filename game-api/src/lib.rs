@@ -109,6 +109,12 @@ pub trait Game: Send + 'static {
     /// Gives the player an entity; returns its net id.
     fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
+    /// The player's connection dropped; its seat and entity wait for it to come back within
+    /// the reconnect grace (then [`Game::remove_player`]). Its inputs stop meanwhile. The
+    /// default does nothing (the entity stands still).
+    fn player_disconnected(&mut self, _world: &mut World, _player: PlayerId) {}
+    /// The player is back in its seat on a new connection.
+    fn player_reconnected(&mut self, _world: &mut World, _player: PlayerId) {}
     /// Resets scores and positions and starts a match; pushes `MatchStarted`.
     fn start_match(&mut self, world: &mut World, out: &mut Outbox<Self::ToPlayer>);
     /// Stops a running match without a result (everybody left).

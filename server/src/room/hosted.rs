@@ -38,6 +38,8 @@ pub trait Hosted: Send {
     fn min_players(&self) -> usize;
     fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
+    fn player_disconnected(&mut self, world: &mut World, player: PlayerId);
+    fn player_reconnected(&mut self, world: &mut World, player: PlayerId);
     fn start_match(&mut self, world: &mut World, out: &mut RoomOut);
     fn abort_match(&mut self, world: &mut World);
     fn step(
@@ -126,6 +128,14 @@ impl<G: Game> Hosted for Adapter<G> {
 
     fn remove_player(&mut self, world: &mut World, player: PlayerId) {
         self.game.remove_player(world, player);
+    }
+
+    fn player_disconnected(&mut self, world: &mut World, player: PlayerId) {
+        self.game.player_disconnected(world, player);
+    }
+
+    fn player_reconnected(&mut self, world: &mut World, player: PlayerId) {
+        self.game.player_reconnected(world, player);
     }
 
     fn start_match(&mut self, world: &mut World, out: &mut RoomOut) {

@@ -438,6 +438,7 @@ impl RoomSim {
             self.out
                 .events
                 .push(RoomEvent::PlayerDisconnected { player, grace_secs });
+            self.game.player_disconnected(&mut self.world, player);
         }
     }
 
@@ -447,7 +448,9 @@ impl RoomSim {
         seat.acked = None;
         // The new connection numbers its inputs from 1 again.
         seat.inputs.reset();
-        Some(seat.entity)
+        let entity = seat.entity;
+        self.game.player_reconnected(&mut self.world, player);
+        Some(entity)
     }
 
     /// Adds a watcher: snapshots and events, no entity, no seat.
@@ -852,6 +855,70 @@ mod tests {
         assert_eq!(
             delta::read_header(&out[0].body).unwrap().baseline_low(),
             None
+        );
+    }
+
+    /// A game that writes down the hooks the room calls.
+    struct Hooks(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl crate::game::Game for Hooks {
+        type Input = ();
+        type ToRoom = crate::game::NoMessages;
+        type ToPlayer = crate::game::NoMessages;
+
+        fn min_players(&self) -> usize {
+            1
+        }
+        fn add_player(&mut self, _: &mut World, p: PlayerId, _: &str) -> NetId {
+            self.0.lock().unwrap().push(format!("join {}", p.0));
+            NetId(0)
+        }
+        fn remove_player(&mut self, _: &mut World, p: PlayerId) {
+            self.0.lock().unwrap().push(format!("leave {}", p.0));
+        }
+        fn player_disconnected(&mut self, _: &mut World, p: PlayerId) {
+            self.0.lock().unwrap().push(format!("gone {}", p.0));
+        }
+        fn player_reconnected(&mut self, _: &mut World, p: PlayerId) {
+            self.0.lock().unwrap().push(format!("back {}", p.0));
+        }
+        fn start_match(
+            &mut self,
+            _: &mut World,
+            _: &mut crate::game::Outbox<crate::game::NoMessages>,
+        ) {
+        }
+        fn abort_match(&mut self, _: &mut World) {}
+        fn step(
+            &mut self,
+            _: &mut World,
+            _: &[(PlayerId, crate::game::TickInput<()>)],
+            _: f32,
+            _: &mut crate::game::Outbox<crate::game::NoMessages>,
+        ) {
+        }
+        fn schema(&self) -> Arc<Schema> {
+            use tickwire_protocol::schema::{Field, FieldType, Kind};
+            let dot = Kind::new("dot", vec![Field::new("on", FieldType::Bool, 1)]);
+            Arc::new(crate::game::declare::<Hooks>(vec![dot]).unwrap())
+        }
+        fn capture(&self, _: &World, _: &mut Capture) {}
+    }
+
+    #[test]
+    fn the_game_hears_a_player_drop_come_back_and_leave() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut sim = RoomSim::new(Hooks(log.clone()), 60, 1);
+        let p = PlayerId(7);
+        sim.join(p, "p");
+        sim.detach(p, 30);
+        assert!(sim.reattach(p).is_some());
+        sim.leave(p);
+        // A player with no seat is nobody's business.
+        sim.detach(PlayerId(8), 30);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["join 7", "gone 7", "back 7", "leave 7"]
         );
     }
 }
