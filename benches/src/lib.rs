@@ -17,7 +17,8 @@ pub fn arena_room(players: u32, drones: u32) -> RoomSim {
     });
     let mut sim = RoomSim::new(arena, 60, 1);
     for p in 1..=players {
-        sim.join(PlayerId(p), &format!("p{p}"));
+        sim.join(PlayerId(p), &format!("p{p}"))
+            .expect("the game seats every player");
     }
     sim
 }

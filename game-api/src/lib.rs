@@ -106,8 +106,20 @@ pub trait Game: Send + 'static {
 
     /// Players needed before a match may start.
     fn min_players(&self) -> usize;
-    /// Gives the player an entity; returns its net id.
-    fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId;
+    /// Most seats a room of this game has (a board game's two); a room created with more is
+    /// capped to it. `None` (the default): as many as the room is created with.
+    fn max_players(&self) -> Option<u8> {
+        None
+    }
+    /// Seats the player: gives it an entity and returns its net id (0 for none, when the state
+    /// is the room's). `Err` refuses the join with a reason the player is told (`refused`);
+    /// its seat is given back.
+    fn add_player(
+        &mut self,
+        world: &mut World,
+        player: PlayerId,
+        name: &str,
+    ) -> Result<NetId, String>;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
     /// The player's connection dropped; its seat and entity wait for it to come back within
     /// the reconnect grace (then [`Game::remove_player`]). Its inputs stop meanwhile. The

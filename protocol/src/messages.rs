@@ -320,7 +320,8 @@ pub enum ErrorCode {
     BadCode,
     MatchInProgress,
     NotOwner,
-    /// The game turned the message down (not your turn, a full column): its reason says why.
+    /// The game turned a message or a seat down (not your turn, a full column, a full board):
+    /// its reason says why.
     Refused,
 }
 

@@ -10,7 +10,7 @@ use crate::match_log::MatchLog;
 use crate::modes::Modes;
 use crate::random::{self, RandomSource};
 use crate::room::sim::Timing;
-use crate::room::task::{JoinRequest, RoomLabel, RoomSetup, RoomStatus, StatusFeed};
+use crate::room::task::{JoinRequest, RoomLabel, RoomReport, RoomSetup, RoomStatus, StatusFeed};
 use crate::room::{self, Admitted, RoomCommand, RoomHandle, RoomLink, RoomSim};
 use crate::watchdog::{Heartbeat, Watchdog, Watched};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -254,7 +254,7 @@ impl Lobby {
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<LobbyCommand>,
-        mut statuses: mpsc::Receiver<(RoomId, RoomStatus)>,
+        mut statuses: mpsc::Receiver<(RoomId, RoomReport)>,
     ) {
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -263,11 +263,14 @@ impl Lobby {
                 // Statuses first: a call answered after a room pushed a change sees it.
                 biased;
                 // The lobby holds a sender itself, so this never ends.
-                Some((room, status)) = statuses.recv() => {
-                    if let Some(entry) = self.rooms.get_mut(&room) {
-                        entry.status = status;
+                Some((room, report)) = statuses.recv() => match report {
+                    RoomReport::Status(status) => {
+                        if let Some(entry) = self.rooms.get_mut(&room) {
+                            entry.status = status;
+                        }
                     }
-                }
+                    RoomReport::Refused(player) => self.refused(room, player),
+                },
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
                     None => break,
@@ -422,6 +425,15 @@ impl Lobby {
             countdown_secs: self.config.countdown_secs,
             results_secs: self.config.results_secs,
         });
+        let max_players = sim
+            .max_players()
+            .map_or(max_players, |most| max_players.min(most.max(1)));
+        if req.bots as usize >= max_players as usize {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("{} bots leave no seat in a room of {max_players}", req.bots),
+            ));
+        }
         if (req.bots > 0 || req.fill_bots) && !sim.hosts_bots() {
             return Err(ErrorBody::new(
                 ErrorCode::BadRequest,
@@ -740,6 +752,21 @@ impl Lobby {
         }
     }
 
+    /// The game refused `player` the seat this lobby gave it in `room`: the seat and its
+    /// reconnect token go (unless the player has since been seated elsewhere).
+    fn refused(&mut self, room: RoomId, player: PlayerId) {
+        if self.seats.get(&player).is_some_and(|r| r.room == room) {
+            self.forget_seat(player);
+        }
+        if let Some(entry) = self.rooms.get_mut(&room)
+            && entry.members.remove(&player)
+            && entry.members.is_empty()
+            && entry.spectators.is_empty()
+        {
+            entry.empty_since = Some(Instant::now());
+        }
+    }
+
     fn leave(&mut self, room: RoomId, player: PlayerId) {
         let Some(entry) = self.rooms.get_mut(&room) else {
             return;
@@ -899,8 +926,13 @@ mod tests {
         fn min_players(&self) -> usize {
             1
         }
-        fn add_player(&mut self, _: &mut hecs::World, _: PlayerId, _: &str) -> NetId {
-            NetId(1)
+        fn add_player(
+            &mut self,
+            _: &mut hecs::World,
+            _: PlayerId,
+            _: &str,
+        ) -> Result<NetId, String> {
+            Ok(NetId(1))
         }
         fn remove_player(&mut self, _: &mut hecs::World, _: PlayerId) {}
         fn start_match(&mut self, _: &mut hecs::World, _: &mut Outbox<NoMessages>) {}

@@ -223,3 +223,21 @@ async fn a_board_room_refuses_bots_and_an_arena_client() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_room_has_two_seats_and_anyone_may_watch() {
+    let server = server(|_| {}).await;
+    let addr = server.quic_addr;
+    let red = connect_as(addr, pin(&server), "red", board()).await;
+    let yellow = connect_as(addr, pin(&server), "yellow", board()).await;
+    let third = connect_as(addr, pin(&server), "third", board()).await;
+    let made = red.create_room(board_room(false)).await.unwrap();
+    assert_eq!(made.room.max_players, 2, "capped to the game's two seats");
+    yellow.join_room(made.room.id).await.unwrap();
+    assert!(matches!(
+        third.join_room(made.room.id).await,
+        Err(ClientError::Server(e)) if e.code == ErrorCode::RoomFull
+    ));
+    third.spectate(made.room.id).await.unwrap();
+    server.shutdown().await;
+}

@@ -95,3 +95,42 @@ async fn the_example_game_plays_over_quic_and_socketio_with_a_server_bot() {
     assert_eq!(schema.hash(), joined.schema_hash);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_game_refuses_a_seat_with_its_reason_and_the_lobby_gives_it_back() {
+    let server = coins_server().await;
+    let first = connect_as(server.quic_addr, pin(&server), "twin", coins()).await;
+    let mut second = connect_as(server.quic_addr, pin(&server), "twin", coins()).await;
+    let room = first
+        .create_room(CreateRoom {
+            bots: 0,
+            ..with_a_bot()
+        })
+        .await
+        .unwrap()
+        .room
+        .id;
+    match second.join_room(room).await {
+        Err(tickwire_client::ClientError::Server(e)) => {
+            assert_eq!(e.code, tickwire_protocol::ErrorCode::Refused);
+            assert_eq!(e.message, "\"twin\" is already playing here");
+        }
+        other => panic!("expected the game's refusal, got {other:?}"),
+    }
+    // The lobby hears of it from the room and frees the seat it had given.
+    within("the lobby to count one player again", async {
+        loop {
+            let rooms = second.list_rooms(Some("coins")).await.unwrap();
+            if rooms.iter().any(|r| r.id == room && r.players == 1) {
+                break;
+            }
+        }
+    })
+    .await;
+    // The refused player is free to watch, and to play in a room of its own.
+    second.spectate(room).await.unwrap();
+    second.leave_room().await.unwrap();
+    let own = second.create_room(with_a_bot()).await.unwrap();
+    assert_eq!(own.room.players, 2, "itself and a bot");
+    server.shutdown().await;
+}

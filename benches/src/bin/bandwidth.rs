@@ -339,7 +339,8 @@ fn standard() -> Standard {
     let game = StandardGame::new_room(&StandardConfig::default(), 5);
     let mut sim = RoomSim::new(game, 60, 2);
     for p in 1..=STANDARD_PLAYERS {
-        sim.join(PlayerId(p), &format!("p{p}"));
+        sim.join(PlayerId(p), &format!("p{p}"))
+            .expect("the game seats every player");
     }
     let mut rng = fastrand::Rng::with_seed(30);
     let mut acked: Vec<Option<Tick>> = vec![None; STANDARD_PLAYERS as usize];

@@ -126,7 +126,16 @@ impl Game for Coins {
         1
     }
 
-    fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId {
+    fn add_player(
+        &mut self,
+        world: &mut World,
+        player: PlayerId,
+        name: &str,
+    ) -> Result<NetId, String> {
+        // A game may refuse a seat, with a reason the player is told.
+        if world.query::<&Runner>().iter().any(|r| r.name == name) {
+            return Err(format!("{name:?} is already playing here"));
+        }
         if world.query::<&Coin>().iter().count() == 0 {
             (0..COINS).for_each(|_| self.spawn_coin(world));
         }
@@ -140,7 +149,7 @@ impl Game for Coins {
             score: 0,
         };
         self.players.insert(player, world.spawn((id, runner)));
-        id
+        Ok(id)
     }
 
     fn remove_player(&mut self, world: &mut World, player: PlayerId) {
@@ -309,7 +318,7 @@ mod tests {
         let mut game = Coins::new_room(&(), 3);
         let mut world = World::new();
         let me = PlayerId(1);
-        game.add_player(&mut world, me, "solo");
+        game.add_player(&mut world, me, "solo").unwrap();
         let mut out = Outbox::default();
         game.start_match(&mut world, &mut out);
         let mut bot = Greedy;

@@ -264,7 +264,12 @@ impl Game for Arena {
         self.phase = Phase::WarmUp;
     }
 
-    fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId {
+    fn add_player(
+        &mut self,
+        world: &mut World,
+        player: PlayerId,
+        name: &str,
+    ) -> Result<NetId, String> {
         if !self.drones_spawned {
             self.spawn_drones(world);
         }
@@ -297,7 +302,7 @@ impl Game for Arena {
                 score: 0,
             },
         );
-        id
+        Ok(id)
     }
 
     fn remove_player(&mut self, world: &mut World, player: PlayerId) {
@@ -621,8 +626,8 @@ mod tests {
             ..ArenaConfig::default()
         });
         let (a, b) = (PlayerId(1), PlayerId(2));
-        arena.add_player(&mut world, a, "a");
-        arena.add_player(&mut world, b, "b");
+        arena.add_player(&mut world, a, "a").unwrap();
+        arena.add_player(&mut world, b, "b").unwrap();
         let mut events = Outbox::default();
         arena.start_match(&mut world, &mut events);
         assert!(matches!(
@@ -670,7 +675,7 @@ mod tests {
             drones: 50,
             ..ArenaConfig::default()
         });
-        arena.add_player(&mut world, PlayerId(1), "a");
+        arena.add_player(&mut world, PlayerId(1), "a").unwrap();
         let before = capture(&arena, &world);
         let mut events = Outbox::default();
         for _ in 0..600 {
@@ -699,7 +704,7 @@ mod tests {
             ..ArenaConfig::default()
         });
         let p = PlayerId(1);
-        arena.add_player(&mut world, p, "a");
+        arena.add_player(&mut world, p, "a").unwrap();
         let fire = TickInput {
             fresh: true,
             input: ArenaInput {

@@ -9,7 +9,8 @@
 //!   column or no match running are refused with a reason the player is told.
 //! - The room tells the player to move [`ToPlayer::YourTurn`], to that player alone.
 //! - Lobbies, ready-up and results are the room's: a match starts when both are ready and ends
-//!   with a [`MatchResult`] naming the winner. A third player in the room watches.
+//!   with a [`MatchResult`] naming the winner. A room has two seats ([`Game::max_players`]);
+//!   anyone may spectate.
 //!
 //! It has no AI, so its rooms refuse server bots.
 
@@ -282,10 +283,22 @@ impl Game for Board {
         2
     }
 
-    fn add_player(&mut self, _world: &mut World, player: PlayerId, name: &str) -> NetId {
+    fn max_players(&self) -> Option<u8> {
+        Some(2)
+    }
+
+    fn add_player(
+        &mut self,
+        _world: &mut World,
+        player: PlayerId,
+        name: &str,
+    ) -> Result<NetId, String> {
+        if self.seated.len() >= 2 {
+            return Err("the board seats two; spectate to watch".into());
+        }
         self.seated.push((player, name.to_owned()));
         // Players own no entity; the board is the room's.
-        NetId(0)
+        Ok(NetId(0))
     }
 
     fn remove_player(&mut self, _world: &mut World, player: PlayerId) {
@@ -427,8 +440,8 @@ mod tests {
     fn started() -> (Board, World, Outbox<ToPlayer>) {
         let mut board = Board::new_room(&(), 0);
         let mut world = World::new();
-        board.add_player(&mut world, PlayerId(1), "ada");
-        board.add_player(&mut world, PlayerId(2), "bo");
+        board.add_player(&mut world, PlayerId(1), "ada").unwrap();
+        board.add_player(&mut world, PlayerId(2), "bo").unwrap();
         let mut out = Outbox::default();
         board.start_match(&mut world, &mut out);
         (board, world, out)
@@ -459,7 +472,7 @@ mod tests {
             refused(&mut board, &mut world, &mut out, 1, 0),
             "column 0 is full"
         );
-        board.add_player(&mut world, PlayerId(3), "cy");
+        assert!(board.add_player(&mut world, PlayerId(3), "cy").is_err());
         assert_eq!(
             refused(&mut board, &mut world, &mut out, 3, 1),
             "you are watching this match"

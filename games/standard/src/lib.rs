@@ -173,7 +173,12 @@ impl Game for Standard {
         1
     }
 
-    fn add_player(&mut self, world: &mut World, player: PlayerId, _name: &str) -> NetId {
+    fn add_player(
+        &mut self,
+        world: &mut World,
+        player: PlayerId,
+        _name: &str,
+    ) -> Result<NetId, String> {
         self.spawn_drones(world);
         let (id, pos) = (self.net_id(), self.random_spot());
         let entity = world.spawn((
@@ -186,7 +191,7 @@ impl Game for Standard {
             },
         ));
         self.players.insert(player, entity);
-        id
+        Ok(id)
     }
 
     fn remove_player(&mut self, world: &mut World, player: PlayerId) {
@@ -339,7 +344,7 @@ mod tests {
     fn drones_change_every_field_every_tick_and_stay_in_the_area() {
         let mut game = Standard::new_room(&StandardConfig::default(), 7);
         let mut world = World::new();
-        game.add_player(&mut world, PlayerId(1), "p");
+        game.add_player(&mut world, PlayerId(1), "p").unwrap();
         let capture = |game: &Standard, world: &World| {
             let mut c = Capture::new(schema().stride());
             game.capture(world, &mut c);
@@ -377,7 +382,7 @@ mod tests {
     fn an_input_moves_its_player_once() {
         let mut game = Standard::new_room(&StandardConfig { drones: 0 }, 1);
         let mut world = World::new();
-        game.add_player(&mut world, PlayerId(1), "p");
+        game.add_player(&mut world, PlayerId(1), "p").unwrap();
         let entity = game.players[&PlayerId(1)];
         let start = world.get::<&Body>(entity).unwrap().pos;
         let dir = Vec2::new(2.4, 3.2);

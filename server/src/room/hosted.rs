@@ -36,7 +36,13 @@ pub trait SlotBot: Send {
 /// [`Game`] without its types: what the room calls.
 pub trait Hosted: Send {
     fn min_players(&self) -> usize;
-    fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId;
+    fn max_players(&self) -> Option<u8>;
+    fn add_player(
+        &mut self,
+        world: &mut World,
+        player: PlayerId,
+        name: &str,
+    ) -> Result<NetId, String>;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
     fn player_disconnected(&mut self, world: &mut World, player: PlayerId);
     fn player_reconnected(&mut self, world: &mut World, player: PlayerId);
@@ -122,7 +128,16 @@ impl<G: Game> Hosted for Adapter<G> {
         self.game.min_players()
     }
 
-    fn add_player(&mut self, world: &mut World, player: PlayerId, name: &str) -> NetId {
+    fn max_players(&self) -> Option<u8> {
+        self.game.max_players()
+    }
+
+    fn add_player(
+        &mut self,
+        world: &mut World,
+        player: PlayerId,
+        name: &str,
+    ) -> Result<NetId, String> {
         self.game.add_player(world, player, name)
     }
 

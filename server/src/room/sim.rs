@@ -339,11 +339,15 @@ impl RoomSim {
         self.cache.encodes
     }
 
-    pub fn join(&mut self, player: PlayerId, name: &str) -> NetId {
+    /// Seats a player, unless the game refuses it (`refused`, with the game's reason).
+    pub fn join(&mut self, player: PlayerId, name: &str) -> Result<NetId, ErrorBody> {
         if let Some(seat) = self.seats.get(&player) {
-            return seat.entity;
+            return Ok(seat.entity);
         }
-        let entity = self.game.add_player(&mut self.world, player, name);
+        let entity = self
+            .game
+            .add_player(&mut self.world, player, name)
+            .map_err(|why| ErrorBody::new(ErrorCode::Refused, why))?;
         if self
             .owner
             .is_none_or(|o| self.seats.get(&o).is_some_and(|s| s.brain.is_some()))
@@ -366,7 +370,12 @@ impl RoomSim {
             player,
             name: name.to_owned(),
         });
-        entity
+        Ok(entity)
+    }
+
+    /// Most seats the game has ([`Game::max_players`]).
+    pub fn max_players(&self) -> Option<u8> {
+        self.game.max_players()
     }
 
     /// Whether the game has an AI for server bots ([`Game::new_bot`]).
@@ -376,10 +385,10 @@ impl RoomSim {
 
     /// Seats a server bot: always ready, driven each step by the game's [`Bot`] from the latest
     /// snapshot, its inputs going through [`RoomSim::receive`] like a human's. `None` (and no
-    /// seat) when the game has no AI.
+    /// seat) when the game has no AI or refuses the seat.
     pub fn join_bot(&mut self, player: PlayerId, name: &str) -> Option<NetId> {
         let brain = self.game.new_bot(player.0 as u64)?;
-        let entity = self.join(player, name);
+        let entity = self.join(player, name).ok()?;
         if let Some(seat) = self.seats.get_mut(&player) {
             seat.brain = Some(brain);
             seat.ready = true;
@@ -654,8 +663,8 @@ mod tests {
     fn players_get_full_then_delta_snapshots_and_inputs_move_them() {
         let mut sim = room(10);
         let (a, b) = (PlayerId(1), PlayerId(2));
-        let ea = sim.join(a, "a");
-        sim.join(b, "b");
+        let ea = sim.join(a, "a").unwrap();
+        sim.join(b, "b").unwrap();
         assert!(sim.step());
         let mut out = Vec::new();
         sim.snapshot(&mut out);
@@ -701,8 +710,8 @@ mod tests {
             results_secs: 1,
         });
         let (a, b) = (PlayerId(1), PlayerId(2));
-        sim.join(a, "a");
-        sim.join(b, "b");
+        sim.join(a, "a").unwrap();
+        sim.join(b, "b").unwrap();
         let states = |sim: &mut RoomSim| -> Vec<RoomState> {
             sim.drain_events()
                 .filter_map(|e| match e {
@@ -799,7 +808,7 @@ mod tests {
             .count();
         assert_eq!(moved, 3);
         // A human joining makes the bots ready again for the next match; the human owns the room.
-        sim.join(PlayerId(10), "human");
+        sim.join(PlayerId(10), "human").unwrap();
         assert_eq!(sim.owner(), Some(PlayerId(10)));
     }
 
@@ -817,7 +826,7 @@ mod tests {
                 results_secs: 0,
             })
             .with_bot_fill(4, ids);
-        sim.join(PlayerId(1), "human");
+        sim.join(PlayerId(1), "human").unwrap();
         sim.set_ready(PlayerId(1), true);
         sim.step();
         sim.step();
@@ -834,7 +843,7 @@ mod tests {
     fn acks_from_the_future_and_stale_inputs_are_ignored() {
         let mut sim = room(0);
         let a = PlayerId(1);
-        sim.join(a, "a");
+        sim.join(a, "a").unwrap();
         sim.step();
         let lie = InputBatch {
             ack_tick: Some(Tick(1000)),
@@ -869,9 +878,12 @@ mod tests {
         fn min_players(&self) -> usize {
             1
         }
-        fn add_player(&mut self, _: &mut World, p: PlayerId, _: &str) -> NetId {
+        fn add_player(&mut self, _: &mut World, p: PlayerId, _: &str) -> Result<NetId, String> {
             self.0.lock().unwrap().push(format!("join {}", p.0));
-            NetId(0)
+            if p.0 >= 100 {
+                return Err(format!("no seat for {}", p.0));
+            }
+            Ok(NetId(0))
         }
         fn remove_player(&mut self, _: &mut World, p: PlayerId) {
             self.0.lock().unwrap().push(format!("leave {}", p.0));
@@ -906,19 +918,25 @@ mod tests {
     }
 
     #[test]
-    fn the_game_hears_a_player_drop_come_back_and_leave() {
+    fn the_game_hears_a_player_drop_come_back_and_leave_and_may_refuse_a_seat() {
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut sim = RoomSim::new(Hooks(log.clone()), 60, 1);
         let p = PlayerId(7);
-        sim.join(p, "p");
+        sim.join(p, "p").unwrap();
         sim.detach(p, 30);
         assert!(sim.reattach(p).is_some());
         sim.leave(p);
         // A player with no seat is nobody's business.
         sim.detach(PlayerId(8), 30);
+        // The game may refuse a seat: no seat, no event, the reason for the player.
+        sim.drain_events().for_each(drop);
+        let refused = sim.join(PlayerId(100), "late").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Refused);
+        assert_eq!(refused.message, "no seat for 100");
+        assert_eq!((sim.player_count(), sim.drain_events().count()), (0, 0));
         assert_eq!(
             *log.lock().unwrap(),
-            ["join 7", "gone 7", "back 7", "leave 7"]
+            ["join 7", "gone 7", "back 7", "leave 7", "join 100"]
         );
     }
 }

@@ -139,8 +139,21 @@ impl RoomStatus {
     }
 }
 
-/// Where rooms push their [`RoomStatus`] changes: the lobby's status queue.
-pub type StatusFeed = mpsc::Sender<(RoomId, RoomStatus)>;
+/// What a room tells the lobby.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomReport {
+    /// Its state or bot count changed.
+    Status(RoomStatus),
+    /// The game refused the player a seat the lobby had given it: the lobby gives it back.
+    Refused(PlayerId),
+}
+
+/// Where rooms push their reports: the lobby's status queue.
+pub type StatusFeed = mpsc::Sender<(RoomId, RoomReport)>;
+
+/// Refusals waiting for room in the lobby's queue, at most; a join the game refuses is rare,
+/// and the lobby takes them in order with the status changes.
+const MAX_UNTOLD_REFUSALS: usize = 256;
 
 #[derive(Clone)]
 pub struct RoomHandle {
@@ -185,6 +198,7 @@ pub fn spawn(sim: RoomSim, setup: RoomSetup) -> RoomHandle {
         RoomTask {
             id,
             told: RoomStatus::of(&sim),
+            refused: Vec::new(),
             sim,
             members: BTreeMap::new(),
             status,
@@ -208,6 +222,8 @@ struct RoomTask {
     status: StatusFeed,
     /// The status the lobby has; pushed again until the lobby's queue takes it.
     told: RoomStatus,
+    /// Players the game refused whose seats the lobby has not yet been told to give back.
+    refused: Vec<PlayerId>,
     heartbeat: Arc<Heartbeat>,
     outgoing: Vec<Outgoing>,
     tick_seconds: metrics::Histogram,
@@ -264,16 +280,30 @@ impl RoomTask {
                 } = *req;
                 joined.schema = Some(self.sim.schema().clone());
                 joined.schema_hash = self.sim.schema_hash().to_owned();
-                joined.entity = if spectator {
+                let entity = if spectator {
                     self.sim.spectate(player);
-                    NetId(0)
+                    Ok(NetId(0))
                 } else {
                     self.sim.join(player, &name)
                 };
-                self.members.insert(player, link);
-                if reply.send(Ok(Admitted { joined, commands })).is_err() {
-                    // The session went away while joining.
-                    self.remove(player);
+                match entity {
+                    Ok(entity) => {
+                        joined.entity = entity;
+                        self.members.insert(player, link);
+                        if reply.send(Ok(Admitted { joined, commands })).is_err() {
+                            // The session went away while joining.
+                            self.remove(player);
+                        }
+                    }
+                    Err(refused) => {
+                        let _ = reply.send(Err(refused));
+                        if self.refused.len() < MAX_UNTOLD_REFUSALS {
+                            self.refused.push(player);
+                        } else {
+                            tracing::warn!(room = %self.id, %player, "too many refusals untold");
+                        }
+                        self.report_status();
+                    }
                 }
                 self.send_events();
             }
@@ -412,11 +442,26 @@ impl RoomTask {
         }
     }
 
-    /// Tells the lobby of a change in state or bots. Never waits: when the lobby's queue is
-    /// full the change is offered again after the next tick.
+    /// Tells the lobby of refused seats and of a change in state or bots. Never waits: when
+    /// the lobby's queue is full they are offered again after the next tick.
     fn report_status(&mut self) {
+        while let Some(&player) = self.refused.first() {
+            if self
+                .status
+                .try_send((self.id, RoomReport::Refused(player)))
+                .is_err()
+            {
+                break;
+            }
+            self.refused.remove(0);
+        }
         let now = RoomStatus::of(&self.sim);
-        if now != self.told && self.status.try_send((self.id, now)).is_ok() {
+        if now != self.told
+            && self
+                .status
+                .try_send((self.id, RoomReport::Status(now)))
+                .is_ok()
+        {
             self.told = now;
         }
     }
