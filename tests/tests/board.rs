@@ -74,7 +74,9 @@ async fn two_quic_players_play_four_in_a_row_to_a_result() {
     red.set_ready(true).await.unwrap();
     yellow.set_ready(true).await.unwrap();
     assert_eq!(my_turn(&mut red).await, 0);
-    // Out of turn, and a column past the declared range (refused before the game sees it).
+    // Out of turn, and a column past the declared range (refused before the game sees it):
+    // both counted.
+    let before = metric(server.http_addr, "tickwire_messages_refused_total", "quic").await;
     assert_eq!(
         code(yellow.send_message(&ToRoom::Drop { column: 0 }).await),
         ErrorCode::Refused
@@ -95,6 +97,8 @@ async fn two_quic_players_play_four_in_a_row_to_a_result() {
         yellow.call(unknown).await,
         Err(ClientError::Server(e)) if e.code == ErrorCode::BadRequest
     ));
+    let after = metric(server.http_addr, "tickwire_messages_refused_total", "quic").await;
+    assert!(after >= before + 3.0, "{before} -> {after}");
     // The client refuses what it cannot declare before sending.
     assert!(matches!(
         red.send_message(&ToRoom::Drop { column: 9 }).await,
@@ -167,6 +171,26 @@ async fn socketio_players_play_a_private_board_and_bad_messages_are_counted() {
     )
     .await;
     assert!(after >= before + 2.0, "{before} -> {after}");
+    // An input the board does not declare (it declares none) is refused and counted too; the
+    // socket's events are taken in order, so it is counted before the ping is answered.
+    let inputs_before = metric(
+        server.http_addr,
+        "tickwire_inputs_refused_total",
+        "socketio",
+    )
+    .await;
+    yellow.send_slots(vec![1, 2, 3]).unwrap();
+    yellow.ping().await.unwrap();
+    let inputs_after = metric(
+        server.http_addr,
+        "tickwire_inputs_refused_total",
+        "socketio",
+    )
+    .await;
+    assert!(
+        inputs_after > inputs_before,
+        "{inputs_before} -> {inputs_after}"
+    );
     yellow
         .send_message(&ToRoom::Drop { column: 0 })
         .await
