@@ -90,13 +90,18 @@ pub enum Decoding {
 }
 
 impl Decoding {
+    /// The schema decoded (none for `TicksOnly`).
+    pub fn schema(&self) -> Option<&Arc<Schema>> {
+        match self {
+            Decoding::Full(schema) => Some(schema),
+            Decoding::TicksOnly => None,
+        }
+    }
+
     /// What the hello names as held: the schema's hash, so joins into its rooms carry only
     /// the hash.
     pub fn known_schemas(&self) -> Vec<String> {
-        match self {
-            Decoding::Full(schema) => vec![schema.hash()],
-            Decoding::TicksOnly => Vec::new(),
-        }
+        self.schema().map(|s| s.hash()).into_iter().collect()
     }
 }
 
@@ -227,10 +232,7 @@ impl ClientState {
 
     /// The schema this client decodes (none for `Decoding::TicksOnly`).
     pub fn schema(&self) -> Option<&Arc<Schema>> {
-        match &self.decoding {
-            Decoding::Full(schema) => Some(schema),
-            Decoding::TicksOnly => None,
-        }
+        self.decoding.schema()
     }
 
     pub fn welcome(&self) -> &Welcome {

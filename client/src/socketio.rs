@@ -101,10 +101,7 @@ impl SioClient {
             next_ack: 0,
             binary: None,
             events: events_tx,
-            schema: match &decoding {
-                crate::Decoding::Full(schema) => Some(schema.clone()),
-                crate::Decoding::TicksOnly => None,
-            },
+            schema: decoding.schema().cloned(),
             sink: SnapshotSink::new(snap_tx, stats.clone(), decoding.clone()),
             stats: stats.clone(),
             welcome: Some(welcome_tx),

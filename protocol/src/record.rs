@@ -61,20 +61,17 @@ pub trait Messages: Sized {
         let mut values = Vec::new();
         let kind = self.write(&mut values);
         let kinds = Self::kinds();
-        let k = kinds
-            .get(kind as usize)
-            .ok_or(RecordError::UnknownKind(kind))?;
-        Ok((kind, quantise(&k.fields, &values)?))
+        Ok((
+            kind,
+            quantise(&message_kind(&kinds, kind)?.fields, &values)?,
+        ))
     }
 
     /// The message a peer sent, after checking the slots against its kind's declaration.
     fn from_message(kind: u16, slots: &[u32]) -> Result<Self, RecordError> {
         let kinds = Self::kinds();
-        let k = kinds
-            .get(kind as usize)
-            .ok_or(RecordError::UnknownKind(kind))?;
         let mut values = Vec::new();
-        dequantise(&k.fields, slots, &mut values)?;
+        dequantise(&message_kind(&kinds, kind)?.fields, slots, &mut values)?;
         Self::read(kind, &mut Values::new(&values)).ok_or(RecordError::UnknownKind(kind))
     }
 }
@@ -149,54 +146,62 @@ pub fn slot_count(fields: &[Field]) -> usize {
     fields.iter().map(|f| f.dims as usize).sum()
 }
 
+/// The message kind a message names by its index in `kinds`.
+pub fn message_kind(kinds: &[Kind], kind: u16) -> Result<&Kind, RecordError> {
+    kinds
+        .get(kind as usize)
+        .ok_or(RecordError::UnknownKind(kind))
+}
+
+/// The field of each slot, in slot order: a field of `dims` components once per component.
+pub fn slot_fields(fields: &[Field]) -> impl Iterator<Item = &Field> {
+    fields
+        .iter()
+        .flat_map(|f| std::iter::repeat_n(f, f.dims as usize))
+}
+
+/// Refuses `got` components where the fields hold another number.
+fn expect_size(fields: &[Field], got: usize) -> Result<(), RecordError> {
+    let expected = slot_count(fields);
+    if got == expected {
+        Ok(())
+    } else {
+        Err(RecordError::WrongSize { expected, got })
+    }
+}
+
 /// Each component in its field's slot; refuses a wrong count, NaN and anything out of range.
 pub fn quantise(fields: &[Field], values: &[f64]) -> Result<Vec<u32>, RecordError> {
-    let expected = slot_count(fields);
-    if values.len() != expected {
-        return Err(RecordError::WrongSize {
-            expected,
-            got: values.len(),
-        });
-    }
-    let mut slots = Vec::with_capacity(expected);
-    let mut at = values.iter();
-    for f in fields {
-        for &v in at.by_ref().take(f.dims as usize) {
-            let q = f.ty.try_quantise_f64(v);
-            slots.push(q.map_err(|_| RecordError::OutOfRange(f.name.clone()))?);
-        }
-    }
-    Ok(slots)
+    expect_size(fields, values.len())?;
+    slot_fields(fields)
+        .zip(values)
+        .map(|(f, &v)| {
+            f.ty.try_quantise_f64(v)
+                .map_err(|_| RecordError::OutOfRange(f.name.clone()))
+        })
+        .collect()
 }
 
 /// Checks slots a peer sent against the fields: the count, and each slot within its range.
 pub fn check(fields: &[Field], slots: &[u32]) -> Result<(), RecordError> {
-    let expected = slot_count(fields);
-    if slots.len() != expected {
-        return Err(RecordError::WrongSize {
-            expected,
-            got: slots.len(),
-        });
+    expect_size(fields, slots.len())?;
+    match slot_fields(fields)
+        .zip(slots)
+        .find(|(f, q)| **q > f.ty.max_slot())
+    {
+        Some((f, _)) => Err(RecordError::OutOfRange(f.name.clone())),
+        None => Ok(()),
     }
-    let mut at = slots.iter();
-    for f in fields {
-        let max = f.ty.max_slot();
-        if at.by_ref().take(f.dims as usize).any(|&q| q > max) {
-            return Err(RecordError::OutOfRange(f.name.clone()));
-        }
-    }
-    Ok(())
 }
 
 /// The real values of checked slots, appended to `out`.
 pub fn dequantise(fields: &[Field], slots: &[u32], out: &mut Vec<f64>) -> Result<(), RecordError> {
     check(fields, slots)?;
-    let mut at = slots.iter();
-    for f in fields {
-        for &q in at.by_ref().take(f.dims as usize) {
-            out.push(f.ty.dequantise_f64(q));
-        }
-    }
+    out.extend(
+        slot_fields(fields)
+            .zip(slots)
+            .map(|(f, &q)| f.ty.dequantise_f64(q)),
+    );
     Ok(())
 }
 

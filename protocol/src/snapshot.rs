@@ -239,12 +239,11 @@ impl Capture {
         self.order.push((head.id, self.heads.len() as u32));
         self.heads.push(head);
         let start = self.values.len();
-        let mut at = scratch.iter();
-        for f in fields {
-            for &v in at.by_ref().take(f.dims as usize) {
-                self.values.push(f.ty.quantise_f64(v));
-            }
-        }
+        self.values.extend(
+            crate::record::slot_fields(fields)
+                .zip(&scratch)
+                .map(|(f, &v)| f.ty.quantise_f64(v)),
+        );
         self.values.truncate(start + self.stride);
         self.values.resize(start + self.stride, 0);
         self.scratch = scratch;

@@ -275,13 +275,8 @@ impl Session {
         let schema = self
             .schema()
             .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
-        let declared = schema
-            .messages()
-            .to_room
-            .get(kind as usize)
-            .ok_or_else(|| {
-                ErrorBody::new(ErrorCode::BadRequest, format!("no message kind {kind}"))
-            })?;
+        let declared = record::message_kind(&schema.messages().to_room, kind)
+            .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
         record::check(&declared.fields, &slots).map_err(|e| {
             ErrorBody::new(
                 ErrorCode::BadRequest,

@@ -103,9 +103,7 @@ impl<G: Game> Adapter<G> {
         for (to, message) in told {
             self.values.clear();
             let kind = message.write(&mut self.values);
-            let slots = kinds
-                .get(kind as usize)
-                .ok_or(record::RecordError::UnknownKind(kind))
+            let slots = record::message_kind(kinds, kind)
                 .and_then(|k| record::quantise(&k.fields, &self.values));
             let slots = match slots {
                 Ok(slots) => slots,
@@ -197,13 +195,7 @@ impl<G: Game> Hosted for Adapter<G> {
         out: &mut RoomOut,
     ) -> Result<(), ErrorBody> {
         let bad = |e: record::RecordError| ErrorBody::new(ErrorCode::BadRequest, e.to_string());
-        let declared = self
-            .schema
-            .messages()
-            .to_room
-            .get(kind as usize)
-            .ok_or(record::RecordError::UnknownKind(kind))
-            .map_err(bad)?;
+        let declared = record::message_kind(&self.schema.messages().to_room, kind).map_err(bad)?;
         self.values.clear();
         record::dequantise(&declared.fields, slots, &mut self.values).map_err(bad)?;
         let message = G::ToRoom::read(kind, &mut Values::new(&self.values))

@@ -10,6 +10,7 @@ use hecs::World;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use tickwire_protocol::record;
 use tickwire_protocol::schema::FieldType;
 use tickwire_protocol::{
     Capture, ErrorBody, ErrorCode, Input, InputBatch, NetId, PlayerId, RoomEvent, RoomState,
@@ -111,14 +112,11 @@ impl RoomSim {
     ) -> RoomSim {
         let tick_rate = tick_rate.max(1);
         let schema = game.schema().clone();
-        let mut presses = Vec::new();
-        let mut slot = 0;
-        for f in schema.input() {
-            if f.ty == FieldType::Bool {
-                presses.extend(slot..slot + f.dims as usize);
-            }
-            slot += f.dims as usize;
-        }
+        let presses = record::slot_fields(schema.input())
+            .enumerate()
+            .filter(|(_, f)| f.ty == FieldType::Bool)
+            .map(|(slot, _)| slot)
+            .collect();
         RoomSim {
             world: World::new(),
             game,

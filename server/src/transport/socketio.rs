@@ -171,19 +171,15 @@ async fn check_auth(TryData(auth): TryData<Auth>) -> Result<(), AuthError> {
 }
 
 enum Command {
-    Call {
-        request: Request,
-        ack: AckSender,
-    },
+    Call { call: Call, ack: AckSender },
+    Input { data: InputData, ack: AckSender },
+}
+
+/// A call event as the handler passes it on.
+enum Call {
+    Request(Request),
     /// A `room:message`: read by the room's schema, which only the actor's session knows.
-    Message {
-        data: Value,
-        ack: AckSender,
-    },
-    Input {
-        data: InputData,
-        ack: AckSender,
-    },
+    Message(Value),
 }
 
 /// An input event's payload: a binary one is read as it arrives, a JSON one by the actor
@@ -234,26 +230,19 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
                         Verdict::CutOff => return cut_off(&s),
                     }
                     let data = data.unwrap_or(Value::Null);
-                    if event == json::MESSAGE_EVENT {
-                        if let Err(mpsc::error::TrySendError::Full(Command::Message {
-                            ack, ..
-                        })) = commands.try_send(Command::Message { data, ack })
-                        {
-                            let e =
-                                ErrorBody::new(ErrorCode::RateLimited, "too many calls in flight");
-                            let _ = ack.send(&json::error(&e));
-                        }
-                        return;
-                    }
-                    let request = match json::request(event, data) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let _ = ack.send(&json::error(&e));
-                            return;
+                    let call = if event == json::MESSAGE_EVENT {
+                        Call::Message(data)
+                    } else {
+                        match json::request(event, data) {
+                            Ok(r) => Call::Request(r),
+                            Err(e) => {
+                                let _ = ack.send(&json::error(&e));
+                                return;
+                            }
                         }
                     };
                     if let Err(mpsc::error::TrySendError::Full(Command::Call { ack, .. })) =
-                        commands.try_send(Command::Call { request, ack })
+                        commands.try_send(Command::Call { call, ack })
                     {
                         let e = ErrorBody::new(ErrorCode::RateLimited, "too many calls in flight");
                         let _ = ack.send(&json::error(&e));
@@ -376,8 +365,17 @@ impl Actor {
                 _ = gone.changed() => break,
                 command = commands.recv() => match command {
                     None => break,
-                    Some(Command::Call { request, ack }) => {
-                        let outcome = self.session.request(request).await;
+                    Some(Command::Call { call, ack }) => {
+                        let request = match call {
+                            Call::Request(request) => Ok(request),
+                            Call::Message(data) => self.message_request(&data).inspect_err(|e| {
+                                crate::metrics::message_refused(SOCKETIO, e.code);
+                            }),
+                        };
+                        let outcome = match request {
+                            Ok(request) => self.session.request(request).await,
+                            Err(e) => Err(e),
+                        };
                         let answer = match outcome {
                             Ok((reply, new_feed)) => {
                                 if let Some(f) = new_feed {
@@ -393,20 +391,6 @@ impl Actor {
                                 }
                                 json::reply(&reply)
                             }
-                            Err(e) => json::error(&e),
-                        };
-                        let _ = ack.send(&answer);
-                    }
-                    Some(Command::Message { data, ack }) => {
-                        let outcome = match self.message_request(&data) {
-                            Ok(request) => self.session.request(request).await,
-                            Err(e) => {
-                                crate::metrics::message_refused(SOCKETIO, e.code);
-                                Err(e)
-                            }
-                        };
-                        let answer = match outcome {
-                            Ok((reply, _)) => json::reply(&reply),
                             Err(e) => json::error(&e),
                         };
                         let _ = ack.send(&answer);
