@@ -288,6 +288,11 @@ impl Shard {
                 break;
             }
             if now >= self.next_duties {
+                // Every bot has given up: nothing is left to play, so the run ends now (as the
+                // async swarm's does) rather than at the deadline.
+                if self.bots.iter().all(|b| b.stage == Stage::Done) {
+                    break;
+                }
                 self.next_duties = now + DUTIES_EVERY;
                 self.start_connects(now);
                 self.room_duties(now);

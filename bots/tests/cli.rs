@@ -128,9 +128,10 @@ fn bots_play_against_a_separately_started_server() {
     let over_socketio_light = run(&socketio, "--light --bots 4 --rooms 1 --duration 2 --json");
     // Light QUIC bots: the fleet that drives quinn's state machines itself.
     let light = run(&quic, "--light --bots 12 --rooms 2 --duration 3 --json");
-    // A wrong pin is refused, by either kind of bot.
-    let wrong = run(&wrong_pin, "--bots 1 --duration 1 --json");
-    let wrong_light = run(&wrong_pin, "--light --bots 1 --duration 1 --json");
+    // A wrong pin is refused, by either kind of bot. A run whose every bot has failed ends
+    // then, so the long duration only bounds a slow handshake on a busy machine.
+    let wrong = run(&wrong_pin, "--bots 1 --duration 30 --json");
+    let wrong_light = run(&wrong_pin, "--light --bots 1 --duration 30 --json");
     let _ = child.kill();
     let _ = child.wait();
     assert_clean_match(&report(out), 4);
