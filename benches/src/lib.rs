@@ -23,26 +23,47 @@ pub fn arena_room(players: u32, drones: u32) -> RoomSim {
     sim
 }
 
-/// Feeds every player one input for this step: circling, aiming around, firing in bursts;
+/// Ticks of inputs in [`feed_inputs`]'s tape, and players it holds (more wrap around).
+const TAPE_TICKS: u32 = 1024;
+const TAPE_PLAYERS: u32 = 64;
+
+/// Player `p`'s input at `tick`: circling, aiming around, firing in bursts.
+fn input_at(tick: u32, p: u32) -> ArenaInput {
+    let phase = (tick as f32 * 0.02) + p as f32;
+    ArenaInput {
+        move_dir: Vec2::from_angle(phase),
+        aim: (phase * 1.7).sin() * std::f32::consts::PI,
+        fire: (tick / 30 + p).is_multiple_of(3),
+    }
+}
+
+/// Every player's slots for the tape's ticks, quantised once: a room receives slots (the
+/// client quantised them), so the measured step pays for what the server does, not for the
+/// client's encoding.
+fn tape() -> &'static [Vec<u32>] {
+    static TAPE: std::sync::OnceLock<Vec<Vec<u32>>> = std::sync::OnceLock::new();
+    TAPE.get_or_init(|| {
+        (0..TAPE_TICKS)
+            .flat_map(|t| (0..TAPE_PLAYERS).map(move |p| input_at(t, p)))
+            .map(|i| i.to_slots().expect("within the arena's input"))
+            .collect()
+    })
+}
+
+/// Feeds every player one input for this step (from a tape of 1,024 ticks, then again);
 /// each acks the tick before last (as if its acks arrive a little late).
 pub fn feed_inputs(sim: &mut RoomSim, players: u32) {
     let tick = sim.tick().0;
+    let tape = tape();
     for p in 1..=players {
-        let phase = (tick as f32 * 0.02) + p as f32;
-        let aim = (phase * 1.7).sin() * std::f32::consts::PI;
-        let input = ArenaInput {
-            move_dir: Vec2::from_angle(phase),
-            aim,
-            fire: (tick / 30 + p).is_multiple_of(3),
-        };
-        let slots = input.to_slots().expect("within the arena's input");
+        let at = (tick % TAPE_TICKS) * TAPE_PLAYERS + p % TAPE_PLAYERS;
         sim.receive(
             PlayerId(p),
             &InputBatch {
                 ack_tick: tick.checked_sub(2).map(Tick),
                 inputs: vec![Input {
                     seq: tick + 1,
-                    slots,
+                    slots: tape[at as usize].clone(),
                 }],
             },
         );

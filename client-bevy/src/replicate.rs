@@ -54,7 +54,7 @@ fn layout<C: Replicated>(settings: &TickwireSettings) -> Result<(u16, usize), St
             C::KIND
         ));
     }
-    Ok((index, slot_count(&declared)))
+    Ok((index, slot_count(declared)))
 }
 
 fn mirror<C: Replicated>(

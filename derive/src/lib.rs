@@ -319,8 +319,11 @@ fn record(input: &DeriveInput) -> syn::Result<Tokens> {
     };
     Ok(quote! {
         impl #impl_g ::tickwire_game::Record for #name #ty_g #where_g {
-            fn fields() -> ::std::vec::Vec<::tickwire_game::protocol::schema::Field> {
-                #fields
+            fn fields() -> &'static [::tickwire_game::protocol::schema::Field] {
+                static FIELDS: ::std::sync::OnceLock<
+                    ::std::vec::Vec<::tickwire_game::protocol::schema::Field>,
+                > = ::std::sync::OnceLock::new();
+                FIELDS.get_or_init(|| #fields)
             }
             #[allow(unused_variables)]
             fn write(&self, out: &mut ::std::vec::Vec<f64>) {
@@ -393,8 +396,10 @@ fn messages(input: &DeriveInput) -> syn::Result<Tokens> {
     };
     Ok(quote! {
         impl #impl_g ::tickwire_game::Messages for #name #ty_g #where_g {
-            fn kinds() -> ::std::vec::Vec<#schema::Kind> {
-                ::std::vec![#(#kinds),*]
+            fn kinds() -> &'static [#schema::Kind] {
+                static KINDS: ::std::sync::OnceLock<::std::vec::Vec<#schema::Kind>> =
+                    ::std::sync::OnceLock::new();
+                KINDS.get_or_init(|| ::std::vec![#(#kinds),*])
             }
             #[allow(unused_variables)]
             fn write(&self, out: &mut ::std::vec::Vec<f64>) -> u16 {

@@ -171,10 +171,10 @@ pub fn declare<G: Game>(
     kinds: Vec<tickwire_protocol::schema::Kind>,
 ) -> Result<Schema, tickwire_protocol::schema::SchemaError> {
     Schema::new(kinds)?
-        .with_input(G::Input::fields())?
+        .with_input(G::Input::fields().to_vec())?
         .with_messages(tickwire_protocol::schema::MessageKinds {
-            to_room: G::ToRoom::kinds(),
-            to_player: G::ToPlayer::kinds(),
+            to_room: G::ToRoom::kinds().to_vec(),
+            to_player: G::ToPlayer::kinds().to_vec(),
         })
 }
 

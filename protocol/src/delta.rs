@@ -25,7 +25,7 @@ use crate::ids::{NetId, PlayerId, Tick};
 use crate::schema::{Plan, Schema, heading};
 use crate::snapshot::{Head, Snapshot};
 use std::ops::Range;
-use strength_reduce::StrengthReducedU64;
+use strength_reduce::StrengthReducedU32;
 
 /// Most entities a decoded snapshot may hold; larger claims are refused before allocating.
 pub const MAX_SNAPSHOT_ENTITIES: usize = 65_536;
@@ -175,29 +175,58 @@ enum Op {
     },
 }
 
-/// `round(v·t·kn / den)` at both ends of a clock, for any velocity sum `v`.
+/// `round(v·t·kn / den)` (half away from zero) at both ends of a clock, for any velocity sum
+/// `v`, and the difference: how far `v` carries a position over the clock.
+///
+/// Each end's `t·kn` is split once per clock into `m·den + r` (`0 <= r < den`), so for every
+/// entity `round(v·t·kn / den) = v·m ± round(|v|·r / den)`: the part left to divide is small,
+/// and fits the 32-bit division by a constant for any velocity a game declares in practice.
 #[derive(Copy, Clone)]
 struct Path {
-    /// `to·kn` and `from·kn`, when they fit (else every path takes the wide way).
-    scaled: Option<(i64, i64)>,
+    /// `kn < 0`: the path runs against the velocity.
+    flip: bool,
+    /// `m` at the far end minus `m` at the near end.
+    dm: i64,
+    r_to: u64,
+    r_from: u64,
+    /// The largest `|v|` the split way takes (0: none; then the wide way, for any `v`).
+    fast: u64,
+    den: u64,
+    twice_den: StrengthReducedU32,
     to: Tick,
     from: Tick,
     kn: i64,
-    den: i64,
-    twice_den: StrengthReducedU64,
 }
 
 impl Path {
     fn new(clock: Clock, kn: i64, kd: i64) -> Path {
-        let den = 2 * kd * clock.tick_rate as i64;
-        let scale = |t: Tick| (t.0 as i64).checked_mul(kn);
+        let den = (2 * kd * clock.tick_rate as i64).unsigned_abs().max(1);
+        let split = |t: Tick| {
+            let scaled = t.0 as u128 * kn.unsigned_abs() as u128;
+            (scaled / den as u128, (scaled % den as u128) as u64)
+        };
+        let ((m_to, r_to), (m_from, r_from)) = (split(clock.to), split(clock.from));
+        let dm = m_to - m_from;
+        // `2·|v|·r + den` must fit the 32-bit division, and `|v|·(dm + 1)` an i64 easily.
+        let fast = match u32::try_from(2 * den) {
+            Ok(_) => {
+                let by_division = (u32::MAX as u64 - den) / (2 * r_to.max(r_from).max(1));
+                let by_span = (1u128 << 61) / (dm + 1);
+                by_division.min(by_span.min(u64::MAX as u128) as u64)
+            }
+            Err(_) => 0,
+        };
         Path {
-            scaled: scale(clock.to).zip(scale(clock.from)),
+            flip: kn < 0,
+            dm: dm as i64,
+            r_to,
+            r_from,
+            fast,
+            den,
+            twice_den: StrengthReducedU32::new(u32::try_from(2 * den).unwrap_or(u32::MAX)),
             to: clock.to,
             from: clock.from,
             kn,
-            den,
-            twice_den: StrengthReducedU64::new(2 * den as u64),
         }
     }
 
@@ -207,36 +236,30 @@ impl Path {
         if v == 0 {
             return pos;
         }
-        (pos as i128 + self.span(v)).clamp(0, max as i128) as u32
-    }
-
-    /// How far velocity sum `v` moves over the clock, in quanta.
-    #[inline]
-    fn span(&self, v: i64) -> i128 {
-        if let Some((to, from)) = self.scaled
-            && let (Some(a), Some(b)) = (self.at(v, to), self.at(v, from))
-        {
-            return (a - b) as i128;
+        let along = if self.flip { -v } else { v };
+        let speed = along.unsigned_abs();
+        if speed > self.fast {
+            return self.carry_wide(pos, v, max);
         }
-        wide_path(v, self.to, self.kn, self.den) - wide_path(v, self.from, self.kn, self.den)
+        // Both ends' rounded remainder parts, each below 2^32 (checked by `fast`).
+        let part = |r: u64| ((2 * speed * r + self.den) as u32 / self.twice_den) as i64;
+        let parts = part(self.r_to) - part(self.r_from);
+        // Negated when `along` is negative (sign is all ones), without a branch.
+        let sign = along >> 63;
+        let span = along * self.dm + ((parts ^ sign) - sign);
+        (pos as i64 + span).clamp(0, max as i64) as u32
     }
 
-    /// `round(v·scaled / den)`, half away from zero, when nothing overflows.
-    #[inline]
-    fn at(&self, v: i64, scaled: i64) -> Option<i64> {
-        let num = v.checked_mul(scaled)?;
-        let twice = num
-            .unsigned_abs()
-            .checked_mul(2)?
-            .checked_add(self.den as u64)?;
-        Some((twice / self.twice_den) as i64 * num.signum())
+    /// The same in 128 bits, for any velocity and clock.
+    #[cold]
+    fn carry_wide(&self, pos: u32, v: i64, max: u32) -> u32 {
+        let den = self.den as i128;
+        let at = |t: Tick| {
+            let num = v as i128 * t.0 as i128 * self.kn as i128;
+            (num.abs() * 2 + den) / (2 * den) * num.signum()
+        };
+        (pos as i128 + at(self.to) - at(self.from)).clamp(0, max as i128) as u32
     }
-}
-
-#[cold]
-fn wide_path(v: i64, t: Tick, kn: i64, den: i64) -> i128 {
-    let num = v as i128 * t.0 as i128 * kn as i128;
-    (num.abs() * 2 + den as i128) / (2 * den as i128) * num.signum()
 }
 
 impl Predictor {
@@ -309,7 +332,9 @@ impl Predictor {
     /// `values` as captured now (settled in place). Returns whether it now is exactly where the
     /// prediction from `old` puts it.
     fn settle(&self, kind: u16, old: &[u32], values: &mut [u32]) -> bool {
-        let k = &self.kinds[kind as usize];
+        let Some(k) = self.kinds.get(kind as usize) else {
+            return false;
+        };
         let mut follows = self.held[k.held.clone()]
             .iter()
             .all(|run| same_slots(&old[run.clone()], &values[run.clone()]));
@@ -323,24 +348,21 @@ impl Predictor {
                     max,
                     ref path,
                 } => {
-                    let velocity = velocity..velocity + dims;
-                    if !same_slots(&old[velocity.clone()], &values[velocity.clone()]) {
-                        follows = false;
-                        continue;
-                    }
-                    let mut predicted = [0u32; 4];
-                    let mut near = true;
-                    for a in 0..dims {
-                        let v = 2 * (old[velocity.start + a] as i64 - zero);
-                        predicted[a] = path.carry(old[at + a], v, max);
-                        near &=
-                            (predicted[a] as i64 - values[at + a] as i64).abs() <= SETTLE_TOLERANCE;
-                    }
-                    if near {
-                        copy_slots(&mut values[at..at + dims], &predicted[..dims]);
-                    } else {
-                        follows = false;
-                    }
+                    let field = Integrated {
+                        path,
+                        at,
+                        velocity,
+                        zero,
+                        max,
+                    };
+                    // Dims are 1 to 4 (the schema checks); each count gets its own
+                    // straight-line code.
+                    follows &= match dims {
+                        1 => field.settle::<1>(old, values),
+                        2 => field.settle::<2>(old, values),
+                        3 => field.settle::<3>(old, values),
+                        _ => field.settle::<4>(old, values),
+                    };
                 }
                 Op::Heading {
                     at,
@@ -389,6 +411,42 @@ impl Predictor {
                 }
             }
         }
+    }
+}
+
+/// One integrated field of an entity, as [`Predictor::settle`] settles it.
+struct Integrated<'a> {
+    path: &'a Path,
+    at: usize,
+    velocity: usize,
+    zero: i64,
+    max: u32,
+}
+
+impl Integrated<'_> {
+    /// Settles the field's `D` axes in place: whether the velocity held and the captured
+    /// position was near enough the prediction from `old` to become it.
+    #[inline(always)]
+    fn settle<const D: usize>(&self, old: &[u32], values: &mut [u32]) -> bool {
+        let (at, velocity) = (self.at, self.velocity);
+        let end = at.max(velocity) + D;
+        if end > old.len() || end > values.len() {
+            return false;
+        }
+        if (0..D).any(|a| old[velocity + a] != values[velocity + a]) {
+            return false;
+        }
+        let mut predicted = [0u32; D];
+        let mut near = true;
+        for a in 0..D {
+            let v = 2 * (old[velocity + a] as i64 - self.zero);
+            predicted[a] = self.path.carry(old[at + a], v, self.max);
+            near &= (predicted[a] as i64 - values[at + a] as i64).abs() <= SETTLE_TOLERANCE;
+        }
+        if near {
+            values[at..at + D].copy_from_slice(&predicted);
+        }
+        near
     }
 }
 
@@ -445,19 +503,31 @@ pub fn settle(schema: &Schema, prev: &Snapshot, next: &mut Snapshot) {
         to: next.tick,
         tick_rate: prev.tick_rate,
     };
+    let stride = next.stride();
+    if stride == 0 {
+        return;
+    }
     let predictor = Predictor::new(schema, clock);
     let mut since = vec![next.tick; next.len()];
+    let (old_heads, old_values) = (prev.heads(), prev.all_values());
+    let (heads, values) = next.heads_and_values_mut();
     let mut j = 0;
-    for (i, since) in since.iter_mut().enumerate() {
-        let head = next.heads()[i];
-        while j < prev.len() && prev.heads()[j].id < head.id {
+    for ((head, values), since) in heads
+        .iter()
+        .zip(values.chunks_exact_mut(stride))
+        .zip(&mut since)
+    {
+        while j < old_heads.len() && old_heads[j].id < head.id {
             j += 1;
         }
-        if j == prev.len() || prev.heads()[j] != head || head.kind as usize >= schema.kinds().len()
-        {
+        let Some(old_head) = old_heads.get(j) else {
+            break;
+        };
+        if old_head != head {
             continue;
         }
-        if predictor.settle(head.kind, prev.values(j), next.values_mut(i)) {
+        let old = &old_values[j * stride..(j + 1) * stride];
+        if predictor.settle(head.kind, old, values) {
             *since = prev.since(j).unwrap_or(prev.tick);
         }
     }
@@ -560,7 +630,9 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
     // Changed entities: by a bitmap over the baseline, by the index gaps of the changed, or by
     // those of the unchanged (when nearly everything changed), whichever is smallest.
     let changed_indices: Vec<usize> = changed.iter().map(|&(i, _)| i).collect();
-    let unchanged: Vec<usize> = {
+    // The count says which: when more than half changed, the gaps are the unchanged ones'.
+    let inverted = 2 * changed.len() > base_len;
+    let unchanged: Vec<usize> = if inverted {
         let mut k = 0;
         (0..base_len)
             .filter(|&i| {
@@ -569,9 +641,9 @@ pub fn encode(schema: &Schema, base: Option<&Snapshot>, next: &Snapshot) -> Vec<
                 !hit
             })
             .collect()
+    } else {
+        Vec::new()
     };
-    // The count says which: when more than half changed, the gaps are the unchanged ones'.
-    let inverted = 2 * changed.len() > base_len;
     let listed = if inverted {
         &unchanged
     } else {
@@ -1843,6 +1915,23 @@ mod tests {
         // Header, listing, one shared mask with two short lists (about 40 bits, where masks per
         // record would take about 70), then 20 positions a quantum off (about 100 bits).
         assert!(bytes.len() <= 20, "{} bytes", bytes.len());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        /// The unchecked path and the wide one agree wherever the fast one is taken, at the
+        /// edge of its bound and at the far end of the tick range.
+        #[test]
+        fn fast_paths_are_the_wide_ones(
+            (from, span) in (0u32..=u32::MAX, 1u32..64),
+            (kn, kd, rate) in (-(1i64 << 20)..1 << 20, prop_oneof![1i64..1 << 10, 1i64..1 << 40], 1u8..=240),
+            (pos, v, edge) in (0u32..1 << 20, prop_oneof![-(1i64 << 16)..1 << 16, -(1i64 << 40)..1 << 40], any::<bool>()),
+        ) {
+            let clock = Clock { from: Tick(from), to: Tick(from.saturating_add(span)), tick_rate: rate };
+            let path = Path::new(clock, kn, kd);
+            let v = if edge && path.fast > 0 { path.fast as i64 * v.signum() } else { v };
+            prop_assert_eq!(path.carry(pos, v, u32::MAX), path.carry_wide(pos, v, u32::MAX));
+        }
     }
 
     proptest! {

@@ -23,8 +23,9 @@ pub enum RecordError {
 
 /// A type that travels as one declared record (a game's input).
 pub trait Record: Sized {
-    /// The declared fields, in the order [`Record::write`] writes them.
-    fn fields() -> Vec<Field>;
+    /// The declared fields, in the order [`Record::write`] writes them. Built once (the
+    /// derive keeps them in a static): the server and clients read them for every record.
+    fn fields() -> &'static [Field];
     /// One real value per component, field after field (a 2-d field: x, then y); doubles, so
     /// every whole number a slot holds is exact.
     fn write(&self, out: &mut Vec<f64>);
@@ -35,13 +36,13 @@ pub trait Record: Sized {
     fn to_slots(&self) -> Result<Vec<u32>, RecordError> {
         let mut values = Vec::new();
         self.write(&mut values);
-        quantise(&Self::fields(), &values)
+        quantise(Self::fields(), &values)
     }
 
     /// The record a peer sent, after checking the slots against the declaration.
     fn from_slots(slots: &[u32]) -> Result<Self, RecordError> {
         let mut values = Vec::new();
-        dequantise(&Self::fields(), slots, &mut values)?;
+        dequantise(Self::fields(), slots, &mut values)?;
         Ok(Self::read(&mut Values::new(&values)))
     }
 }
@@ -49,8 +50,9 @@ pub trait Record: Sized {
 /// The messages one direction carries: one [`Kind`] per message, its fields declared like any
 /// record's. Usually an enum with a variant per message.
 pub trait Messages: Sized {
-    /// The declared message kinds; a message names its kind by index in this list.
-    fn kinds() -> Vec<Kind>;
+    /// The declared message kinds; a message names its kind by index in this list. Built
+    /// once, like [`Record::fields`].
+    fn kinds() -> &'static [Kind];
     /// Writes the message's values ([`Record::write`]'s order) and returns its kind's index.
     fn write(&self, out: &mut Vec<f64>) -> u16;
     /// Reads a message of the kind at `kind` (None: no such kind).
@@ -60,18 +62,20 @@ pub trait Messages: Sized {
     fn to_message(&self) -> Result<(u16, Vec<u32>), RecordError> {
         let mut values = Vec::new();
         let kind = self.write(&mut values);
-        let kinds = Self::kinds();
         Ok((
             kind,
-            quantise(&message_kind(&kinds, kind)?.fields, &values)?,
+            quantise(&message_kind(Self::kinds(), kind)?.fields, &values)?,
         ))
     }
 
     /// The message a peer sent, after checking the slots against its kind's declaration.
     fn from_message(kind: u16, slots: &[u32]) -> Result<Self, RecordError> {
-        let kinds = Self::kinds();
         let mut values = Vec::new();
-        dequantise(&message_kind(&kinds, kind)?.fields, slots, &mut values)?;
+        dequantise(
+            &message_kind(Self::kinds(), kind)?.fields,
+            slots,
+            &mut values,
+        )?;
         Self::read(kind, &mut Values::new(&values)).ok_or(RecordError::UnknownKind(kind))
     }
 }
@@ -79,8 +83,8 @@ pub trait Messages: Sized {
 /// No input: a game whose players act through messages alone (a board game). Its clients
 /// still send empty inputs, which carry their snapshot acks.
 impl Record for () {
-    fn fields() -> Vec<Field> {
-        Vec::new()
+    fn fields() -> &'static [Field] {
+        &[]
     }
 
     fn write(&self, _: &mut Vec<f64>) {}
@@ -93,8 +97,8 @@ impl Record for () {
 pub enum NoMessages {}
 
 impl Messages for NoMessages {
-    fn kinds() -> Vec<Kind> {
-        Vec::new()
+    fn kinds() -> &'static [Kind] {
+        &[]
     }
 
     fn write(&self, _: &mut Vec<f64>) -> u16 {
@@ -218,12 +222,15 @@ mod tests {
     }
 
     impl Record for Steer {
-        fn fields() -> Vec<Field> {
-            vec![
-                Field::new("dir", FieldType::fixed(-1.0, 1.0, 1, 256), 2),
-                Field::new("boost", FieldType::Bool, 1),
-                Field::new("gear", FieldType::Int { min: -1, max: 5 }, 1),
-            ]
+        fn fields() -> &'static [Field] {
+            static FIELDS: std::sync::OnceLock<Vec<Field>> = std::sync::OnceLock::new();
+            FIELDS.get_or_init(|| {
+                vec![
+                    Field::new("dir", FieldType::fixed(-1.0, 1.0, 1, 256), 2),
+                    Field::new("boost", FieldType::Bool, 1),
+                    Field::new("gear", FieldType::Int { min: -1, max: 5 }, 1),
+                ]
+            })
         }
 
         fn write(&self, out: &mut Vec<f64>) {
@@ -299,8 +306,8 @@ mod tests {
             boost: false,
             gear: 99,
         };
-        capture.push_record(head(1), &Steer::fields(), &fine);
-        capture.push_record(head(2), &Steer::fields(), &wild);
+        capture.push_record(head(1), Steer::fields(), &fine);
+        capture.push_record(head(2), Steer::fields(), &wild);
         let s = crate::Snapshot::capture(capture, crate::Tick(1));
         let fine_slots = s.get(crate::NetId(1)).unwrap().values;
         assert_eq!(&fine_slots[..4], &fine.to_slots().unwrap()[..]);
@@ -323,14 +330,17 @@ mod tests {
     }
 
     impl Messages for Play {
-        fn kinds() -> Vec<Kind> {
-            vec![
-                Kind::new(
-                    "drop",
-                    vec![Field::new("column", FieldType::Int { min: 0, max: 6 }, 1)],
-                ),
-                Kind::new("resign", vec![]),
-            ]
+        fn kinds() -> &'static [Kind] {
+            static KINDS: std::sync::OnceLock<Vec<Kind>> = std::sync::OnceLock::new();
+            KINDS.get_or_init(|| {
+                vec![
+                    Kind::new(
+                        "drop",
+                        vec![Field::new("column", FieldType::Int { min: 0, max: 6 }, 1)],
+                    ),
+                    Kind::new("resign", vec![]),
+                ]
+            })
         }
 
         fn write(&self, out: &mut Vec<f64>) -> u16 {

@@ -653,15 +653,15 @@ impl FieldType {
         }
         let q = match self {
             FieldType::Fixed { step, min_q, .. } => {
-                (v * step.den as f64 / step.num as f64).round() as i64 - min_q
+                round(v * step.den as f64 / step.num as f64) - min_q
             }
-            FieldType::Int { min, .. } => v.round() as i64 - min,
+            FieldType::Int { min, .. } => round(v) - min,
             FieldType::Angle { bits } => {
                 let steps = 1i64 << bits;
                 let turns = v.rem_euclid(std::f64::consts::TAU) / std::f64::consts::TAU;
-                ((turns * steps as f64).round() as i64).rem_euclid(steps)
+                round(turns * steps as f64).rem_euclid(steps)
             }
-            FieldType::Enum { .. } | FieldType::Entity => v.round() as i64,
+            FieldType::Enum { .. } | FieldType::Entity => round(v),
             FieldType::Bool => (v != 0.0) as i64,
         };
         if (0..=self.max_slot() as i64).contains(&q) {
@@ -748,8 +748,39 @@ pub fn heading(x: i64, y: i64, steps: u32) -> Option<u32> {
     Some((((turns * steps as u64) + (1 << 31)) >> 32) as u32 & (steps - 1))
 }
 
+/// `x` (finite) rounded half away from zero, as `f64::round`, saturating. Without SSE4.1 a
+/// float `round` is a library call, and quantising rounds every value a client sends and a
+/// server captures; this truncates instead (exact: below 2^52 the fraction `x - trunc(x)` is
+/// exact, above it `x` is whole).
+fn round(x: f64) -> i64 {
+    let t = x as i64;
+    let frac = x - t as f64;
+    t.saturating_add((frac >= 0.5) as i64)
+        .saturating_sub((frac <= -0.5) as i64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rounding_is_f64_round() {
+        for x in [
+            0.0,
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            -2.4999999999999996,
+            4503599627370495.5,
+            4503599627370497.0,
+            1e20,
+            -1e20,
+            9.3e18,
+        ] {
+            assert_eq!(super::round(x), x.round() as i64, "{x}");
+        }
+    }
     use super::*;
 
     fn field(name: &str, ty: FieldType, dims: u8, predict: Predict) -> Field {

@@ -76,20 +76,23 @@ impl Snapshot {
 
     /// Builds a snapshot from entities in any order (a game's ECS iteration order); of two
     /// with one id, the first is kept.
-    pub fn capture(mut capture: Capture, tick: Tick) -> Snapshot {
+    pub fn capture(capture: Capture, tick: Tick) -> Snapshot {
         let stride = capture.stride;
         let mut snapshot = Snapshot::empty(tick, stride);
         // A game's iteration order is often id order already: then nothing moves.
-        if capture.order.windows(2).all(|w| w[0].0 < w[1].0) {
+        if capture.ascending {
             snapshot.heads = capture.heads;
             snapshot.values = capture.values;
             return snapshot;
         }
-        capture.order.sort_by_key(|&(id, i)| (id, i));
-        capture.order.dedup_by_key(|(id, _)| *id);
-        snapshot.heads.reserve(capture.order.len());
-        snapshot.values.reserve(capture.order.len() * stride);
-        for &(_, i) in &capture.order {
+        let mut order: Vec<(NetId, u32)> = (capture.heads.iter().enumerate())
+            .map(|(i, h)| (h.id, i as u32))
+            .collect();
+        order.sort_unstable();
+        order.dedup_by_key(|(id, _)| *id);
+        snapshot.heads.reserve(order.len());
+        snapshot.values.reserve(order.len() * stride);
+        for &(_, i) in &order {
             let i = i as usize;
             snapshot.heads.push(capture.heads[i]);
             snapshot
@@ -122,6 +125,17 @@ impl Snapshot {
 
     pub fn values(&self, index: usize) -> &[u32] {
         &self.values[index * self.stride..(index + 1) * self.stride]
+    }
+
+    /// Every entity's slots, `stride` after `stride`, in id order.
+    pub(crate) fn all_values(&self) -> &[u32] {
+        &self.values
+    }
+
+    /// The heads and every entity's slots to change in place (for settling, which records
+    /// since when each has followed its prediction itself).
+    pub(crate) fn heads_and_values_mut(&mut self) -> (&[Head], &mut [u32]) {
+        (&self.heads, &mut self.values)
     }
 
     /// An entity's slots to change (which forgets how long it has followed its prediction).
@@ -198,7 +212,8 @@ pub struct Capture {
     stride: usize,
     heads: Vec<Head>,
     values: Vec<u32>,
-    order: Vec<(NetId, u32)>,
+    /// Whether every id so far is above the one before (then the capture is the snapshot).
+    ascending: bool,
     /// Kept between [`Capture::push_record`] calls so they allocate nothing.
     scratch: Vec<f64>,
 }
@@ -214,19 +229,33 @@ impl Capture {
             stride,
             heads: Vec::with_capacity(entities),
             values: Vec::with_capacity(entities * stride),
-            order: Vec::with_capacity(entities),
+            ascending: true,
             scratch: Vec::new(),
         }
     }
 
     /// Adds an entity; `values` are its kind's slots (at most `stride`; the rest are zeros).
+    /// Inlined into a game's capture loop, where the slot count is usually a constant and the
+    /// copy becomes a few moves instead of a library call for each entity.
+    #[inline]
     pub fn push(&mut self, head: Head, values: &[u32]) {
-        let n = values.len().min(self.stride);
-        self.order.push((head.id, self.heads.len() as u32));
-        self.heads.push(head);
+        self.push_head(head);
         let start = self.values.len();
-        self.values.extend_from_slice(&values[..n]);
+        // Copied whole when it fits, so the length stays the caller's constant.
+        if values.len() <= self.stride {
+            self.values.extend_from_slice(values);
+        } else {
+            self.values.extend_from_slice(&values[..self.stride]);
+        }
         self.values.resize(start + self.stride, 0);
+    }
+
+    #[inline]
+    fn push_head(&mut self, head: Head) {
+        if let Some(last) = self.heads.last() {
+            self.ascending &= last.id < head.id;
+        }
+        self.heads.push(head);
     }
 
     /// Adds an entity from a declared record whose fields are its kind's (`fields`, from the
@@ -236,8 +265,7 @@ impl Capture {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         record.write(&mut scratch);
-        self.order.push((head.id, self.heads.len() as u32));
-        self.heads.push(head);
+        self.push_head(head);
         let start = self.values.len();
         self.values.extend(
             crate::record::slot_fields(fields)

@@ -907,8 +907,9 @@ mod tests {
     struct Switch;
 
     impl crate::game::Record for Switch {
-        fn fields() -> Vec<Field> {
-            vec![Field::new("on", FieldType::Bool, 1)]
+        fn fields() -> &'static [Field] {
+            static FIELDS: std::sync::OnceLock<Vec<Field>> = std::sync::OnceLock::new();
+            FIELDS.get_or_init(|| vec![Field::new("on", FieldType::Bool, 1)])
         }
         fn write(&self, out: &mut Vec<f64>) {
             out.push(0.0);

@@ -9,13 +9,13 @@ use crate::input::ArenaInput;
 use crate::movement::{
     self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
-use crate::view::{self as arena, EntityKind, EntityState};
+use crate::view::{self as arena, EntityKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tickwire_game::glam::Vec2;
 use tickwire_game::hecs::{Entity, World};
 use tickwire_game::protocol::{
-    Capture, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
+    Capture, Head, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
 };
 use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, TickInput};
 
@@ -370,10 +370,16 @@ impl Game for Arena {
             Option<&Projectile>,
         )>();
         for (id, kind, body, aim, health, player, projectile) in q.iter() {
-            let owner = player.copied().or(projectile.map(|p| p.owner));
+            let head = Head {
+                id: *id,
+                kind: *kind as u16,
+                owner: player.copied().or(projectile.map(|p| p.owner)),
+            };
             let health = health.map_or(0.0, |h| h.0);
-            let e = EntityState::quantise(*id, *kind, owner, body.pos, body.vel, aim.0, health);
-            out.push(e.head(), &e.slots());
+            out.push(
+                head,
+                &arena::quantised_slots(body.pos, body.vel, aim.0, health),
+            );
         }
     }
 }
@@ -607,7 +613,7 @@ fn clear_projectiles(world: &mut World) {
 mod tests {
     use super::*;
 
-    fn capture(arena: &Arena, world: &World) -> Vec<EntityState> {
+    fn capture(arena: &Arena, world: &World) -> Vec<arena::EntityState> {
         let mut out = Capture::new(arena::SLOTS);
         arena.capture(world, &mut out);
         arena::entities(&tickwire_game::protocol::Snapshot::capture(

@@ -160,14 +160,15 @@ impl EntityState {
         aim: f32,
         health: f32,
     ) -> EntityState {
+        let s = quantised_slots(pos, vel, aim, health);
         EntityState {
             id,
             kind,
             owner,
-            pos: [quantise_pos(pos.x), quantise_pos(pos.y)],
-            vel: [quantise_vel(vel.x), quantise_vel(vel.y)],
-            aim: quantise_aim(aim),
-            health: round(health).clamp(0, 255) as u8,
+            pos: [s[0] as u16, s[1] as u16],
+            vel: [s[2] as u16, s[3] as u16],
+            aim: s[4] as u16,
+            health: s[5] as u8,
         }
     }
 
@@ -232,6 +233,20 @@ impl EntityState {
     pub fn aim_angle(&self) -> f32 {
         dequantise_aim(self.aim)
     }
+}
+
+/// The slots of an entity's simulation values (what [`EntityState::quantise`] holds), for a
+/// capture that pushes them straight into the snapshot.
+#[inline]
+pub fn quantised_slots(pos: Vec2, vel: Vec2, aim: f32, health: f32) -> [u32; SLOTS] {
+    [
+        quantise_pos(pos.x) as u32,
+        quantise_pos(pos.y) as u32,
+        quantise_vel(vel.x) as u32,
+        quantise_vel(vel.y) as u32,
+        quantise_aim(aim) as u32,
+        round(health).clamp(0, 255) as u32,
+    ]
 }
 
 /// `x` rounded half away from zero (as `f32::round`), saturating, NaN as 0. Without SSE4.1 a

@@ -73,7 +73,7 @@ pub fn schema() -> Arc<Schema> {
     static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let fields = Body::fields();
+            let fields = Body::fields().to_vec();
             let kinds = vec![
                 Kind::new("player", fields.clone()),
                 Kind::new("drone", fields),

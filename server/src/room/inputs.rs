@@ -16,15 +16,6 @@ use tickwire_protocol::Input;
 /// Inputs waiting for a step, at most: 4 ticks, 67 ms at 60 Hz.
 pub const MAX_QUEUED: usize = 4;
 
-/// What one step applies for a seat.
-#[derive(Debug, Clone)]
-pub struct Stepped {
-    /// The input's slots, with the presses of dropped inputs added.
-    pub input: Input,
-    /// A new input (false: the last one, held).
-    pub fresh: bool,
-}
-
 #[derive(Debug, Default)]
 pub struct InputQueue {
     waiting: VecDeque<Input>,
@@ -61,8 +52,11 @@ impl InputQueue {
         }
     }
 
-    /// The input for the next step: the oldest waiting one, or the last one again (not fresh).
-    pub fn take_for_step(&mut self) -> Option<Stepped> {
+    /// The input for the next step, the oldest waiting one or the last one again, written
+    /// into `slots` (kept by the caller from step to step, so a step allocates nothing) with
+    /// the presses of dropped inputs added. Whether it is new (false: the last one, held);
+    /// None before any input arrived.
+    pub fn take_for_step(&mut self, slots: &mut Vec<u32>) -> Option<bool> {
         let fresh = match self.waiting.pop_front() {
             Some(input) => {
                 self.current = Some(input);
@@ -71,13 +65,15 @@ impl InputQueue {
             // Buttons are held state: a held input keeps its presses (the game paces them).
             None => false,
         };
-        let mut input = self.current.clone()?;
+        let current = self.current.as_ref()?;
+        slots.clear();
+        slots.extend_from_slice(&current.slots);
         for slot in self.pending.drain(..) {
-            if let Some(v) = input.slots.get_mut(slot) {
+            if let Some(v) = slots.get_mut(slot) {
                 *v = 1;
             }
         }
-        Some(Stepped { input, fresh })
+        Some(fresh)
     }
 
     /// The seq of the input the last step applied: the input ack.
@@ -103,6 +99,13 @@ mod tests {
     /// Slots: a move and a fire button (slot 1).
     const FIRE: &[usize] = &[1];
 
+    /// One step's input: its seq, slots and freshness.
+    fn take(q: &mut InputQueue) -> Option<(u32, Vec<u32>, bool)> {
+        let mut slots = Vec::new();
+        let fresh = q.take_for_step(&mut slots)?;
+        Some((q.applied(), slots, fresh))
+    }
+
     fn input(seq: u32, x: u32) -> Input {
         Input {
             seq,
@@ -116,9 +119,7 @@ mod tests {
         q.receive(&[input(2, 2), input(1, 1), input(3, 3)], FIRE);
         // The next batch repeats 2 and 3 (redundancy) and brings 4.
         q.receive(&[input(2, 2), input(3, 3), input(4, 4)], FIRE);
-        let seqs: Vec<u32> = (0..6)
-            .map(|_| q.take_for_step().unwrap().input.seq)
-            .collect();
+        let seqs: Vec<u32> = (0..6).map(|_| take(&mut q).unwrap().0).collect();
         assert_eq!(seqs, [1, 2, 3, 4, 4, 4]);
         assert_eq!(q.applied(), 4);
     }
@@ -129,30 +130,26 @@ mod tests {
         let mut batch: Vec<Input> = (1..=10).map(|s| input(s, 0)).collect();
         batch[0].slots[1] = 1;
         q.receive(&batch, FIRE);
-        let first = q.take_for_step().unwrap().input;
-        assert_eq!(first.seq, 7);
-        assert_eq!(first.slots[1], 1, "a click in a dropped input still fires");
-        assert_eq!(
-            q.take_for_step().unwrap().input.slots[1],
-            0,
-            "and fires once"
-        );
+        let (seq, slots, _) = take(&mut q).unwrap();
+        assert_eq!(seq, 7);
+        assert_eq!(slots[1], 1, "a click in a dropped input still fires");
+        assert_eq!(take(&mut q).unwrap().1[1], 0, "and fires once");
     }
 
     #[test]
     fn a_held_input_is_held_with_its_buttons_and_reset_accepts_seq_one_again() {
         let mut q = InputQueue::default();
-        assert!(q.take_for_step().is_none());
+        assert!(take(&mut q).is_none());
         let mut shot = input(1, 9);
         shot.slots[1] = 1;
         q.receive(&[shot], FIRE);
-        assert_eq!(q.take_for_step().unwrap().input.slots[1], 1);
-        let Stepped { input: held, fresh } = q.take_for_step().unwrap();
+        assert_eq!(take(&mut q).unwrap().1[1], 1);
+        let (seq, slots, fresh) = take(&mut q).unwrap();
         assert!(!fresh, "a held input is not fresh");
-        assert_eq!(held.seq, 1);
-        assert_eq!(held.slots[1], 1);
+        assert_eq!(seq, 1);
+        assert_eq!(slots[1], 1);
         q.reset();
         q.receive(&[input(1, 5)], FIRE);
-        assert_eq!(q.take_for_step().unwrap().input.slots[0], 5);
+        assert_eq!(take(&mut q).unwrap().1[0], 5);
     }
 }

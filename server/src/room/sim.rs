@@ -561,22 +561,22 @@ impl RoomSim {
     pub fn step(&mut self) -> bool {
         self.tick = self.tick.next();
         self.drive_bots();
-        self.inputs.clear();
+        // The entries (and their slot buffers) are kept from step to step; `n` are this step's.
+        let mut n = 0;
         for (player, seat) in &mut self.seats {
-            let Some(stepped) = seat.inputs.take_for_step() else {
-                continue;
-            };
-            self.inputs.push((
-                *player,
-                SlotInput {
-                    slots: stepped.input.slots,
-                    fresh: stepped.fresh,
-                },
-            ));
+            if n == self.inputs.len() {
+                self.inputs.push((*player, SlotInput::default()));
+            }
+            let (to, input) = &mut self.inputs[n];
+            if let Some(fresh) = seat.inputs.take_for_step(&mut input.slots) {
+                *to = *player;
+                input.fresh = fresh;
+                n += 1;
+            }
         }
         let before = self.out.events.len();
         self.game
-            .step(&mut self.world, &self.inputs, self.dt, &mut self.out);
+            .step(&mut self.world, &self.inputs[..n], self.dt, &mut self.out);
         let ended = self.out.events[before..]
             .iter()
             .any(|e| matches!(e, RoomEvent::MatchEnded(_)));
