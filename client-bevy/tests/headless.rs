@@ -198,13 +198,16 @@ fn prediction_glides_instead_of_snapping_on_a_lossy_path() {
 
     // Watch the shown local player frame by frame while the bot walks for 300 inputs: it may
     // never move further in a frame than the player can run, plus a little for a correction.
-    let mut last: Option<(Instant, Vec2)> = None;
+    // Time is the app's own (what its fixed steps and fades run on): the wall clock read here
+    // would run ahead of it or behind it by however long each frame's work took on a busy
+    // machine.
+    let mut last: Option<(f32, Vec2)> = None;
     let mut worst_excess = 0.0f32;
     frames_until(&mut app, "300 inputs", |w| {
         if let Some(now) = shown(w, mine).map(|s| s.pos) {
-            let at = Instant::now();
+            let at = w.resource::<Time<Virtual>>().elapsed_secs();
             if let Some((then, before)) = last {
-                let dt = (at - then).as_secs_f32();
+                let dt = at - then;
                 let excess = now.distance(before) - PLAYER_SPEED * dt;
                 worst_excess = worst_excess.max(excess);
             }
