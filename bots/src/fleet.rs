@@ -159,7 +159,8 @@ struct Bot {
     next_ping: Option<Instant>,
     world: ClientWorld,
     inputs: InputLog,
-    brain: Box<dyn Ai>,
+    /// None when the game gave no AI for this bot's seed: it then sends nothing.
+    brain: Option<Box<dyn Ai>>,
     /// The deadline this bot has in the shard's timer heap.
     timer: Option<Instant>,
     dirty: bool,
@@ -456,7 +457,7 @@ impl Shard {
         let Some(view) = bot.world.current() else {
             return;
         };
-        let Ok(slots) = bot.brain.act(bot.me, view) else {
+        let Some(Ok(slots)) = bot.brain.as_mut().map(|b| b.act(bot.me, view)) else {
             return;
         };
         let (_, batch) = bot.inputs.next_batch(slots, Some(view.tick));

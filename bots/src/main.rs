@@ -1,30 +1,10 @@
-//! `tickwire-bots`: a swarm of headless bots playing matches against a tickwire server, local
-//! (in-process) or remote, ending with a report (one JSON line with `--json`).
+//! `tickwire-bots`: the bots playing the built-in games (`arena`, `standard`), with the
+//! games' own flags for an in-process server (`--local`).
 
-mod fleet;
-mod games;
-mod report;
-mod swarm;
-
-use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
-use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-use swarm::{Progress, SwarmConfig, Target};
-use tickwire_arena::{Arena, ArenaConfig};
-use tickwire_client::Trust;
-use tickwire_server::Server;
-use tickwire_server::config::ServerConfig;
-use tickwire_standard::{Standard, StandardConfig};
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum Transport {
-    Quic,
-    Socketio,
-}
+use clap::Parser;
+use tickwire_arena::{Arena, ArenaArgs};
+use tickwire_bots::{BotArgs, Games};
+use tickwire_standard::{Standard, StandardArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,72 +12,13 @@ enum Transport {
     version,
     about = "Headless bot matches and load for tickwire"
 )]
-struct Args {
-    /// Start an in-process server on 127.0.0.1 and play against it.
-    #[arg(long, conflicts_with_all = ["server", "url"])]
-    local: bool,
-    /// QUIC address of a running server.
-    #[arg(long, requires = "trust")]
-    server: Option<SocketAddr>,
-    /// SHA-256 of the server's certificate, as its `listening` line prints it.
-    #[arg(long, group = "trust")]
-    cert_sha256: Option<String>,
-    /// Accept any server certificate (local development only; prints a warning).
-    #[arg(long, group = "trust")]
-    insecure: bool,
-    /// HTTP URL of a running server (Socket.IO transport), http://IP:PORT.
-    #[arg(long, conflicts_with = "server")]
-    url: Option<String>,
-    #[arg(long, value_enum, default_value = "quic")]
-    transport: Transport,
-    #[arg(long, default_value_t = 8)]
-    bots: usize,
-    #[arg(long, default_value_t = 1)]
-    rooms: usize,
-    #[arg(long, default_value = "arena")]
-    mode: String,
-    /// Join this existing room (by id) instead of creating rooms.
-    #[arg(long)]
-    join: Option<u32>,
-    /// Seconds to play.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// Load-generator bots: the standard workload and no more — wander with an input each
-    /// `--input-hz` tick, acknowledge each snapshot from its header without decoding the world.
-    /// Over QUIC they run as a fleet of tasks that each drive whole rooms' connections over one
-    /// socket (`fleet.rs`).
-    #[arg(long)]
-    light: bool,
-    /// Inputs each bot sends per second.
-    #[arg(long, default_value_t = 30.0)]
-    input_hz: f64,
-    /// With --local: drones per arena room.
-    #[arg(long, default_value_t = 20)]
-    drones: u32,
-    /// With --local: drones per standard room.
-    #[arg(long, default_value_t = 50)]
-    standard_drones: u32,
-    /// With --local: the server's simulation rate.
-    #[arg(long, default_value_t = 60)]
-    tick_rate: u16,
-    /// With --local: the server's snapshot rate.
-    #[arg(long, default_value_t = 60)]
-    snapshot_rate: u16,
-    /// With --local: a match ends after this many seconds (or at the score limit).
-    #[arg(long, default_value_t = 180)]
-    match_secs: u32,
-    /// With --local: seconds of countdown before a match.
-    #[arg(long, default_value_t = 3)]
-    countdown_secs: u32,
-    /// With --local: seconds the results stay up.
-    #[arg(long, default_value_t = 5)]
-    results_secs: u32,
-    /// With --local: a match ends when a player reaches this score.
-    #[arg(long, default_value_t = 100)]
-    score_limit: i32,
-    /// Print the report as one JSON object on the last line.
-    #[arg(long)]
-    json: bool,
+struct Cli {
+    #[command(flatten)]
+    bots: BotArgs,
+    #[command(flatten)]
+    arena: ArenaArgs,
+    #[command(flatten)]
+    standard: StandardArgs,
 }
 
 #[tokio::main]
@@ -108,136 +29,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
-    if args.bots == 0 || args.rooms == 0 {
-        bail!("--bots and --rooms must be at least 1");
-    }
-    let rates_ok = (0.0..=240.0).contains(&args.input_hz) && args.input_hz > 0.0;
-    if !rates_ok || args.duration.is_nan() || args.duration <= 0.0 {
-        bail!("--input-hz must be in (0, 240] and --duration positive");
-    }
-
-    let mut local = None;
-    let target = if args.local {
-        let config = ServerConfig {
-            tick_rate: args.tick_rate,
-            snapshot_rate: args.snapshot_rate,
-            countdown_secs: args.countdown_secs,
-            results_secs: args.results_secs,
-            max_players: ServerConfig::default()
-                .max_players
-                .max(args.bots.div_ceil(args.rooms).min(64) as u8),
-            ..ServerConfig::loopback()
-        };
-        let arena = ArenaConfig {
-            drones: args.drones,
-            match_secs: args.match_secs as f32,
-            score_limit: args.score_limit,
-            ..ArenaConfig::default()
-        };
-        let s = Server::builder(config)
-            .game::<Arena>("arena", arena)
-            .game::<Standard>(
-                "standard",
-                StandardConfig {
-                    drones: args.standard_drones,
-                },
-            )
-            .start()
-            .await
-            .context("starting the local server")?;
-        let target = match args.transport {
-            Transport::Quic => Target::Quic {
-                server: s.quic_addr,
-                trust: Trust::pinned_hex(&s.cert_sha256)?,
-            },
-            Transport::Socketio => Target::SocketIo {
-                url: format!("http://{}", s.http_addr),
-            },
-        };
-        local = Some(s);
-        target
-    } else if args.transport == Transport::Socketio || args.url.is_some() {
-        let Some(url) = args.url.clone() else {
-            bail!("--transport socketio needs --url http://IP:PORT (or --local)");
-        };
-        Target::SocketIo { url }
-    } else {
-        let Some(server) = args.server else {
-            bail!("give --local, --server IP:PORT with --cert-sha256 HEX, or --url http://IP:PORT");
-        };
-        let trust = match (&args.cert_sha256, args.insecure) {
-            (Some(hex), _) => Trust::pinned_hex(hex)?,
-            (None, true) => {
-                eprintln!("WARNING: --insecure: the server's certificate is not verified.");
-                Trust::Insecure
-            }
-            (None, false) => bail!("--server needs --cert-sha256 HEX (or --insecure)"),
-        };
-        Target::Quic { server, trust }
-    };
-
-    let transport = target.transport();
-    let config = Arc::new(SwarmConfig {
-        target,
-        bots: args.bots,
-        rooms: args.rooms,
-        mode: args.mode.clone(),
-        playbook: games::playbook(&args.mode)?,
-        duration: Duration::from_secs_f64(args.duration),
-        input_hz: args.input_hz,
-        join: args.join.map(tickwire_protocol::RoomId),
-        light: args.light,
-    });
-    let progress = Arc::new(Progress::default());
-    let started = Instant::now();
-    let display = std::io::stderr()
-        .is_terminal()
-        .then(|| tokio::spawn(show_progress(progress.clone(), args.bots, args.duration)));
-    // Light QUIC bots run as a fleet of shards over quinn's state machines (see `fleet`).
-    let outcomes = match (&config.target, args.light) {
-        (Target::Quic { server, trust }, true) => {
-            let (server, trust) = (*server, trust.clone());
-            fleet::run(config, progress, server, &trust).await?
-        }
-        _ => swarm::run(config, progress).await,
-    };
-    if let Some(d) = display {
-        d.abort();
-        eprintln!();
-    }
-    let report = report::Report::new(
-        transport,
-        args.bots,
-        args.rooms,
-        started.elapsed().as_secs_f64(),
-        &outcomes,
-    );
-    if let Some(s) = local {
-        s.shutdown().await;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{}", report.table());
-    }
-    Ok(())
-}
-
-async fn show_progress(progress: Arc<Progress>, bots: usize, duration: f64) {
-    let started = Instant::now();
-    let mut every = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        every.tick().await;
-        let mut err = std::io::stderr();
-        let _ = write!(
-            err,
-            "\r{:5.1}/{duration:.0}s  connected {}/{bots}  snapshots {}  errors {}   ",
-            started.elapsed().as_secs_f64(),
-            progress.connected.load(Ordering::Relaxed),
-            progress.snapshots.load(Ordering::Relaxed),
-            progress.errors.load(Ordering::Relaxed),
-        );
-        let _ = err.flush();
-    }
+    let cli = Cli::parse();
+    let games = Games::new()
+        .game::<Arena>("arena", cli.arena.config())
+        .game::<Standard>("standard", cli.standard.config());
+    tickwire_bots::run(cli.bots, games).await
 }

@@ -311,7 +311,10 @@ async fn play<C: GameClient>(
     let ready_wait = tokio::time::sleep(READY_WAIT);
     tokio::pin!(ready_wait);
 
-    let mut brain = config.playbook.bot(index as u64 + 1);
+    let mut brain = config
+        .playbook
+        .bot(index as u64 + 1)
+        .context("the game gave this bot no AI")?;
     let input_period = Duration::from_secs_f64(1.0 / config.input_hz);
     let mut inputs = tokio::time::interval(input_period);
     inputs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
