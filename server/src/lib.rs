@@ -153,11 +153,12 @@ impl Server {
             source,
         })?;
 
+        let random = Arc::new(random::SystemRandom::new());
         let match_log =
             match config.match_log_path() {
-                Some(path) => Some(match_log::MatchLog::open(&path).map_err(|e| {
-                    ServerError::Config(format!("match log {}: {e}", path.display()))
-                })?),
+                Some(path) => Some(match_log::MatchLog::open(&path, random.as_ref()).map_err(
+                    |e| ServerError::Config(format!("match log {}: {e}", path.display())),
+                )?),
                 None => None,
             };
         let watchdog = watchdog::Watchdog::start().map_err(ServerError::Watchdog)?;
@@ -166,7 +167,7 @@ impl Server {
             modes,
             match_log,
             watchdog,
-            random: Arc::new(random::SystemRandom::new()),
+            random,
         });
         let rates = Rates {
             tick_rate: config.tick_rate,
