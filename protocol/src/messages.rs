@@ -371,23 +371,64 @@ impl ErrorCode {
     }
 }
 
-/// Checks a player or room name: 1 to [`MAX_NAME_CHARS`] characters, no control characters,
-/// not only whitespace.
+/// Characters that show nothing or reorder what follows them, removed from names and chat
+/// before anything else is checked: bidirectional controls (a right-to-left override makes a
+/// name read backwards), zero-width characters and joiners, the byte-order mark, soft hyphens,
+/// the Hangul fillers (blank, but letters to every other rule), tag characters, line and
+/// paragraph separators. A zero-width joiner goes too, so an emoji family shows as its members.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Text as the server keeps it: Unicode NFC, without [`invisible`] characters, trimmed.
+/// Refused when it holds a control character or nothing visible is left.
+fn normalise(text: &str, what: &str, max: usize) -> Result<String, ErrorBody> {
+    use unicode_normalization::UnicodeNormalization;
+    let bad = |why: String| Err(ErrorBody::new(ErrorCode::BadRequest, why));
+    if text.chars().any(char::is_control) {
+        return bad(format!("{what} must not hold control characters"));
+    }
+    let kept: String = text.nfc().filter(|&c| !invisible(c)).collect();
+    let kept = kept.trim();
+    let chars = kept.chars().count();
+    if chars == 0 {
+        return bad(format!("{what} must hold something visible"));
+    }
+    if chars > max {
+        return bad(format!("{what} must be 1 to {max} characters"));
+    }
+    Ok(kept.to_string())
+}
+
+/// A player or room name as the server keeps it ([`normalise`]): 1 to [`MAX_NAME_CHARS`]
+/// visible characters.
+pub fn normalise_name(name: &str) -> Result<String, ErrorBody> {
+    normalise(name, "name", MAX_NAME_CHARS)
+}
+
+/// Checks a player or room name ([`normalise_name`]) without keeping the result.
 pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(ErrorBody::new(
-            ErrorCode::BadRequest,
-            format!("name must be 1 to {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if name.trim().is_empty() || name.chars().any(char::is_control) {
-        return Err(ErrorBody::new(
-            ErrorCode::BadRequest,
-            "name must be printable and not blank",
-        ));
-    }
-    Ok(())
+    normalise_name(name).map(|_| ())
 }
 
 /// Checks the schema hashes of a hello: at most [`MAX_KNOWN_SCHEMAS`], each 16 hex digits.
@@ -402,16 +443,15 @@ pub fn validate_schema_hashes(hashes: &[String]) -> Result<(), ErrorBody> {
     Ok(())
 }
 
-/// Checks a chat message: 1 to [`MAX_CHAT_CHARS`] characters, no control characters.
+/// A chat message as the room shows it ([`normalise`]): 1 to [`MAX_CHAT_CHARS`] visible
+/// characters.
+pub fn normalise_chat(text: &str) -> Result<String, ErrorBody> {
+    normalise(text, "chat text", MAX_CHAT_CHARS)
+}
+
+/// Checks a chat message ([`normalise_chat`]) without keeping the result.
 pub fn validate_chat(text: &str) -> Result<(), ErrorBody> {
-    let chars = text.chars().count();
-    if chars == 0 || chars > MAX_CHAT_CHARS || text.chars().any(char::is_control) {
-        return Err(ErrorBody::new(
-            ErrorCode::BadRequest,
-            format!("chat text must be 1 to {MAX_CHAT_CHARS} printable characters"),
-        ));
-    }
-    Ok(())
+    normalise_chat(text).map(|_| ())
 }
 
 #[cfg(test)]
@@ -426,5 +466,35 @@ mod tests {
         assert!(validate_name("a\nb").is_err());
         assert!(validate_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
         assert!(validate_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
+    }
+
+    /// What an attacker tried: text that renders as nothing, or reorders what follows it.
+    #[test]
+    fn invisible_and_reordering_text_is_refused_or_removed() {
+        for blank in [
+            "\u{200B}",
+            "\u{3164}",
+            "\u{FEFF}",
+            "\u{202E}",
+            "\u{2028}",
+            " \u{200D} ",
+            "\u{115F}\u{1160}",
+        ] {
+            assert!(normalise_name(blank).is_err(), "{blank:?}");
+            assert!(normalise_chat(blank).is_err(), "{blank:?}");
+        }
+        assert!(normalise_chat("     ").is_err(), "chat of spaces only");
+        assert_eq!(normalise_name("\u{202E}ada\u{202C}").unwrap(), "ada");
+        assert_eq!(normalise_name("  a\u{200B}da ").unwrap(), "ada");
+        // NFC: a decomposed é becomes the one character, so two spellings are one name.
+        assert_eq!(normalise_name("e\u{301}").unwrap(), "\u{E9}");
+        assert_eq!(normalise_chat("gg \u{1F44D}").unwrap(), "gg \u{1F44D}");
+        assert!(normalise_chat("a\u{7}b").is_err(), "control characters");
+        // The limit counts what is kept.
+        let padded = format!("{}{}", "\u{200B}".repeat(40), "x".repeat(MAX_NAME_CHARS));
+        assert_eq!(
+            normalise_name(&padded).unwrap().chars().count(),
+            MAX_NAME_CHARS
+        );
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tickwire_protocol::{
     CreateRoom, ErrorBody, ErrorCode, Joined, NetId, PlayerId, RoomId, RoomInfo, RoomState,
-    Snapshot, Tick, validate_name,
+    Snapshot, Tick, normalise_name,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -380,7 +380,7 @@ impl Lobby {
     }
 
     fn create(&mut self, mut req: CreateRoom) -> Result<RoomId, ErrorBody> {
-        validate_name(&req.name)?;
+        req.name = normalise_name(&req.name)?;
         req.mode = self.known_mode(&req.mode)?;
         let max_players = match req.max_players {
             0 => self.config.max_players,

@@ -8,7 +8,7 @@ use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket, SnapshotSink}
 use std::sync::Arc;
 use tickwire_protocol::{
     ErrorBody, ErrorCode, InputBatch, InputError, Joined, PROTOCOL_VERSION, PlayerId, Reply,
-    Request, RoomEvent, RoomId, Schema, Welcome, record, validate_chat, validate_name,
+    Request, RoomEvent, RoomId, Schema, Welcome, normalise_chat, normalise_name, record,
     validate_schema_hashes,
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -226,7 +226,7 @@ impl Session {
                 Ok((Reply::Done, None))
             }
             Request::Chat { text } => {
-                validate_chat(&text)?;
+                let text = normalise_chat(&text)?;
                 self.to_room(RoomCommand::Chat { player, text })?;
                 Ok((Reply::Done, None))
             }
@@ -312,7 +312,7 @@ impl Session {
                 format!("server speaks protocol {PROTOCOL_VERSION}, client {protocol}"),
             ));
         }
-        validate_name(&name)?;
+        let name = normalise_name(&name)?;
         self.known_schemas = schemas;
         if let Some(token) = token
             && let Some((joined, feed)) = self.resume(token).await?

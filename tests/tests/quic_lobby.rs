@@ -401,3 +401,47 @@ async fn a_client_built_for_another_schema_is_refused_on_join_by_the_first_diffe
     assert!(rooms.iter().all(|r| r.players == 0), "{rooms:?}");
     server.shutdown().await;
 }
+
+/// Names and chat that render as nothing, or reorder what follows them, are refused or kept
+/// without the invisible part (NFC, bidirectional controls and zero-width characters removed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_names_and_chat_are_refused_or_cleaned() {
+    let server = server(|c| c.arena.drones = 0).await;
+    for blank in ["\u{200B}", "\u{3164}", "\u{FEFF}", "\u{202E}"] {
+        let refused_hello = Client::connect(tickwire_client::ClientConfig {
+            server: server.quic_addr,
+            trust: pin(&server),
+            name: blank.to_owned(),
+            token: None,
+            decoding: arena(),
+        })
+        .await;
+        assert_eq!(
+            refused(refused_hello.map(|_| ())),
+            ErrorCode::BadRequest,
+            "{blank:?}"
+        );
+    }
+    let eve = connect(&server, "\u{202E}eve\u{202C}").await;
+    let bob = connect(&server, "bob").await;
+    let joined = eve
+        .create_room(arena_room(" \u{200B}lob\u{200D}by ", 4))
+        .await
+        .unwrap();
+    assert_eq!(joined.room.name, "lobby");
+    bob.join_room(joined.room.id).await.unwrap();
+    assert_eq!(refused(eve.chat("   ").await), ErrorCode::BadRequest);
+    assert_eq!(refused(eve.chat("\u{2028}").await), ErrorCode::BadRequest);
+    eve.chat("e\u{301}\u{200B}!").await.unwrap();
+    let mut bob = bob;
+    let (name, text) = within("the chat", async {
+        loop {
+            if let RoomEvent::Chat { name, text, .. } = bob.next_event().await.unwrap() {
+                return (name, text);
+            }
+        }
+    })
+    .await;
+    assert_eq!((name.as_str(), text.as_str()), ("eve", "\u{E9}!"));
+    server.shutdown().await;
+}
