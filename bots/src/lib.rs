@@ -52,7 +52,7 @@ pub struct BotArgs {
     pub bots: usize,
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
-    /// The mode to play (default: the first the binary registers; `arena` for tickwire-bots).
+    /// The mode to play (default: the first one the binary registers).
     #[arg(long)]
     pub mode: Option<String>,
     /// Join this existing room (by id) instead of creating rooms.
@@ -61,8 +61,8 @@ pub struct BotArgs {
     /// Seconds to play.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    /// Load-generator bots: the standard workload and no more — wander with an input each
-    /// `--input-hz` tick, acknowledge each snapshot from its header without decoding the world.
+    /// Load-generator bots: the game's AI with an input each `--input-hz` tick, each snapshot
+    /// acknowledged from its header without decoding the world (so the AI sees nobody).
     /// Over QUIC they run as a fleet of tasks that each drive whole rooms' connections over one
     /// socket (`fleet.rs`).
     #[arg(long)]

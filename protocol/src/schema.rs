@@ -761,6 +761,8 @@ fn round(x: f64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn rounding_is_f64_round() {
         for x in [
@@ -778,10 +780,9 @@ mod tests {
             -1e20,
             9.3e18,
         ] {
-            assert_eq!(super::round(x), x.round() as i64, "{x}");
+            assert_eq!(round(x), x.round() as i64, "{x}");
         }
     }
-    use super::*;
 
     fn field(name: &str, ty: FieldType, dims: u8, predict: Predict) -> Field {
         Field {

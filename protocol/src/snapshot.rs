@@ -85,7 +85,10 @@ impl Snapshot {
             snapshot.values = capture.values;
             return snapshot;
         }
-        let mut order: Vec<(NetId, u32)> = (capture.heads.iter().enumerate())
+        let mut order: Vec<(NetId, u32)> = capture
+            .heads
+            .iter()
+            .enumerate()
             .map(|(i, h)| (h.id, i as u32))
             .collect();
         order.sort_unstable();
