@@ -297,7 +297,7 @@ fn receive_updates(
                             room.ready = false;
                         }
                     }
-                    RoomEvent::RoomClosed => *room = CurrentRoom::default(),
+                    RoomEvent::RoomClosed | RoomEvent::SeatTaken => *room = CurrentRoom::default(),
                     // Keep the seat count current (the join reply already counted us).
                     RoomEvent::PlayerJoined { player, .. } if status.player() != Some(*player) => {
                         if let Some(joined) = &mut room.joined {

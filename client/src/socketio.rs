@@ -217,6 +217,12 @@ impl Connection {
             tokio::select! {
                 msg = read.next() => {
                     let reply = match msg {
+                        // The server disconnected the namespace, the only one this client
+                        // uses: the connection is over.
+                        Some(Ok(Message::Text(t))) if t.as_str() == "41" => {
+                            let _ = write.close().await;
+                            break;
+                        }
                         Some(Ok(Message::Text(t))) => self.text(t.as_str()),
                         Some(Ok(Message::Binary(b))) => {
                             self.attachment(b);

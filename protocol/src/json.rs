@@ -402,6 +402,7 @@ pub fn parse_room_event(v: Value, schema: Option<&Schema>) -> Result<RoomEvent, 
             players: Vec<S>,
         },
         RoomClosed,
+        SeatTaken,
         #[serde(rename_all = "camelCase")]
         PlayerDisconnected {
             player_id: u32,
@@ -465,6 +466,7 @@ pub fn parse_room_event(v: Value, schema: Option<&Schema>) -> Result<RoomEvent, 
                 .collect(),
         }),
         E::RoomClosed => RoomEvent::RoomClosed,
+        E::SeatTaken => RoomEvent::SeatTaken,
         E::PlayerDisconnected {
             player_id,
             grace_secs,
@@ -559,6 +561,7 @@ pub fn room_event(e: &RoomEvent, schema: &Schema) -> Value {
             v
         }
         RoomEvent::RoomClosed => json!({"type": "room_closed"}),
+        RoomEvent::SeatTaken => json!({"type": "seat_taken"}),
         RoomEvent::PlayerDisconnected { player, grace_secs } => json!({
             "type": "player_disconnected", "playerId": player.0, "graceSecs": grace_secs,
         }),
@@ -897,6 +900,7 @@ mod tests {
                 }],
             }),
             RoomEvent::RoomClosed,
+            RoomEvent::SeatTaken,
             RoomEvent::PlayerDisconnected {
                 player: PlayerId(4),
                 grace_secs: 30,

@@ -263,6 +263,9 @@ pub enum RoomEvent {
         kind: u16,
         slots: Vec<u32>,
     },
+    /// The player's seat was resumed with its reconnect token from another connection: this
+    /// one is no longer the player's and the server closes it after this event.
+    SeatTaken,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -98,7 +98,9 @@ impl RoomFeed {
                     Ok(Some(snapshot)) => return FromRoom::Snapshot(snapshot),
                     // Only the channel's initial value is empty.
                     Ok(None) => continue,
-                    Err(_) => return FromRoom::Closed,
+                    // The room let go of the link: what it said before that (why it closed,
+                    // that the seat was taken) still comes first.
+                    Err(_) => return events.recv().await.map_or(FromRoom::Closed, FromRoom::Event),
                 },
                 event = events.recv() => return event.map_or(FromRoom::Closed, FromRoom::Event),
             }

@@ -1,5 +1,6 @@
-// Over Socket.IO with the official client: the seat is freed once the reconnect grace is over,
-// and the server hosts a match of its own bots with no human in the room.
+// Over Socket.IO with the official client: the seat is freed once the reconnect grace is over, a
+// token used while its seat is connected takes it over, and the server hosts a match of its own
+// bots with no human in the room.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
@@ -25,6 +26,25 @@ test("after the grace period the seat is freed and the room is told", async () =
   assert.equal(welcome.resumed, undefined, "the token no longer holds a seat");
   assert.notEqual(welcome.playerId, joined.playerId);
   await call(host, "room:leave");
+});
+
+test("a token used while its seat is connected takes the seat; the old socket is told and closed", async () => {
+  const { socket: host } = await open({ name: "host" });
+  const made = await call(host, "room:create", room("contested", 4));
+  const { socket: first } = await open({ name: "owner" });
+  const joined = await call(first, "room:join", { roomId: made.room.id });
+  const told = waitFor(first, "room:event", (e) => e.type === "seat_taken");
+  const closed = withTimeout("the old socket to be closed", new Promise((resolve) => first.on("disconnect", resolve)));
+  const { socket: second, welcome } = await open({ name: "owner", token: joined.reconnectToken });
+  assert.equal(welcome.resumed.playerId, joined.playerId);
+  assert.equal(welcome.resumed.entity, joined.entity);
+  await told;
+  // The server's own disconnect: the official client does not reconnect by itself after it.
+  assert.equal(await closed, "io server disconnect");
+  const listed = await call(second, "rooms:list", {});
+  assert.equal(listed.rooms.find((r) => r.id === made.room.id).players, 2, "one seat, not two");
+  await call(host, "room:leave");
+  await call(second, "room:leave");
 });
 
 test("a room of server bots plays its match with no human in it", async () => {

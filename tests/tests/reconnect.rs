@@ -6,11 +6,15 @@ use glam::Vec2;
 use std::sync::atomic::Ordering;
 use tickwire_arena::EntityKind;
 use tickwire_arena::view as arena;
-use tickwire_client::{Client, SioClient};
+use tickwire_client::SioClient;
 use tickwire_protocol::{PlayerId, RoomEvent};
 use tickwire_tests::*;
 
-async fn event(client: &mut Client, what: &str, pred: impl Fn(&RoomEvent) -> bool) -> RoomEvent {
+async fn event(
+    client: &mut impl GameClient,
+    what: &str,
+    pred: impl Fn(&RoomEvent) -> bool,
+) -> RoomEvent {
     within(what, async {
         loop {
             let e = client.next_event().await.unwrap();
@@ -166,5 +170,103 @@ async fn after_the_grace_period_the_seat_is_freed() {
     let again = reconnect(&server, "late", &joined.reconnect_token).await;
     assert_eq!(again.welcome().resumed, None);
     assert_ne!(again.player(), PlayerId(player.0));
+    server.shutdown().await;
+}
+
+/// A reconnect token presented while its seat is still connected (a player whose network
+/// changed, or someone holding a copied token) takes the seat over: the new connection is
+/// seated, and the old one is told `SeatTaken` and closed with code 4. The room never sees the
+/// player leave or drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_used_while_its_seat_is_connected_takes_it_and_closes_the_old_connection() {
+    let server = server(|c| {
+        c.arena.drones = 0;
+        c.server.reconnect_grace_secs = 30;
+    })
+    .await;
+    let mut host = connect(&server, "host").await;
+    let room = host
+        .create_room(arena_room("contested", 4))
+        .await
+        .unwrap()
+        .room
+        .id;
+    let mut first = connect(&server, "owner").await;
+    let joined = first.join_room(room).await.unwrap();
+    let (player, entity) = (joined.player, joined.entity);
+    snapshot_where(&mut first, "the first connection's snapshots", |r| {
+        r.snapshot.get(entity).is_some()
+    })
+    .await;
+
+    // QUIC takes the seat from QUIC.
+    let mut second = reconnect(&server, "owner", &joined.reconnect_token).await;
+    let resumed = second
+        .welcome()
+        .resumed
+        .clone()
+        .expect("the seat is taken over");
+    assert_eq!((second.player(), resumed.entity), (player, entity));
+    assert_eq!(resumed.room.players, 2, "one seat, not two");
+    event(&mut first, "the old connection to hear why", |e| {
+        *e == RoomEvent::SeatTaken
+    })
+    .await;
+    let closed = within("the old connection to close", first.connection().closed()).await;
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(c.error_code, quinn::VarInt::from_u32(4), "{c:?}")
+        }
+        other => panic!("closed by {other:?}, not by the server's code 4"),
+    }
+    snapshot_where(&mut second, "the new connection's snapshots", |r| {
+        r.snapshot.get(entity).is_some()
+    })
+    .await;
+
+    // Socket.IO takes it from QUIC, and another Socket.IO connection from that one.
+    let url = format!("http://{}", server.http_addr);
+    let mut third =
+        SioClient::connect_with_token(&url, "owner", Some(&joined.reconnect_token), arena())
+            .await
+            .unwrap();
+    assert_eq!(third.player(), player);
+    event(&mut second, "QUIC to hear it lost the seat", |e| {
+        *e == RoomEvent::SeatTaken
+    })
+    .await;
+    let mut fourth =
+        SioClient::connect_with_token(&url, "owner", Some(&joined.reconnect_token), arena())
+            .await
+            .unwrap();
+    assert_eq!(
+        fourth.welcome().resumed.as_ref().map(|j| j.entity),
+        Some(entity)
+    );
+    event(&mut third, "Socket.IO to hear it lost the seat", |e| {
+        *e == RoomEvent::SeatTaken
+    })
+    .await;
+    within("the old socket to be closed", async {
+        while third.next_event().await.is_ok() {}
+    })
+    .await;
+    snapshot_where(&mut fourth, "the last connection's snapshots", |r| {
+        r.snapshot.get(entity).is_some()
+    })
+    .await;
+
+    // The room saw none of it: no leave, no drop.
+    while let Some(e) = host.try_event() {
+        assert!(
+            !matches!(
+                e,
+                RoomEvent::PlayerLeft { .. } | RoomEvent::PlayerDisconnected { .. }
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(host.list_rooms(None).await.unwrap()[0].players, 2);
+    fourth.close().await;
     server.shutdown().await;
 }

@@ -321,7 +321,12 @@ impl RoomTask {
                         joined.entity = entity;
                         joined.schema = Some(self.sim.schema().clone());
                         joined.schema_hash = self.sim.schema_hash().to_owned();
-                        self.members.insert(player, link);
+                        // A seat still connected is taken over, not refused: a player whose
+                        // network changed comes back before the server notices the old
+                        // connection is dead. That connection is told why, and closes.
+                        if let Some(old) = self.members.insert(player, link) {
+                            let _ = old.events.try_send(RoomEvent::SeatTaken);
+                        }
                         let _ = reply.send(Ok(Admitted { joined, commands }));
                     }
                     None => {

@@ -18,7 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
-use tickwire_protocol::{ClientFrame, ErrorBody, ErrorCode, Reply, Request, ServerFrame, packet};
+use tickwire_protocol::{
+    ClientFrame, ErrorBody, ErrorCode, Reply, Request, RoomEvent, ServerFrame, packet,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -40,6 +42,8 @@ pub mod close {
     pub const PROTOCOL_ERROR: u32 = 1;
     pub const NOT_READING: u32 = 2;
     pub const SHUTDOWN: u32 = 3;
+    /// The player's seat was resumed from another connection.
+    pub const SEAT_TAKEN: u32 = 4;
 }
 
 #[derive(Clone, Debug)]
@@ -182,8 +186,13 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                 // Snapshots go from the room straight to `QuicSnapshots`.
                 FromRoom::Snapshot(_) => {}
                 FromRoom::Event(event) => {
+                    let taken = event == RoomEvent::SeatTaken;
                     if out.try_send(ServerFrame::Event(event)).is_err() {
                         close_code = close::NOT_READING;
+                        break;
+                    }
+                    if taken {
+                        close_code = close::SEAT_TAKEN;
                         break;
                     }
                 }
@@ -206,12 +215,16 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
         // Let the last replies (an error, say) reach the client before closing.
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     }
-    if close_code == close::PROTOCOL_ERROR {
+    if close_code == close::PROTOCOL_ERROR || close_code == close::SEAT_TAKEN {
         // Closing drops whatever the client has received but not yet read, the error frame
         // included; give it a moment to read it and hang up itself.
         let _ = tokio::time::timeout(CLOSE_GRACE, conn.closed()).await;
     }
-    conn.close(close_code.into(), b"bye");
+    let reason: &[u8] = match close_code {
+        close::SEAT_TAKEN => b"seat resumed from another connection",
+        _ => b"bye",
+    };
+    conn.close(close_code.into(), reason);
     tracing::debug!(%peer, "connection ended");
 }
 

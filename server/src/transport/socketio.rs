@@ -36,7 +36,7 @@ use std::time::Duration;
 use tickwire_protocol::json;
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
-    ErrorBody, ErrorCode, InputBatch, PROTOCOL_VERSION, Reply, Request, RoomId, packet,
+    ErrorBody, ErrorCode, InputBatch, PROTOCOL_VERSION, Reply, Request, RoomEvent, RoomId, packet,
     validate_name, validate_schema_hashes,
 };
 use tokio::sync::{mpsc, watch};
@@ -411,6 +411,11 @@ impl Actor {
                     FromRoom::Event(e) => {
                         if let Some(schema) = self.session.schema() {
                             let _ = self.socket.emit("room:event", &json::room_event(&e, schema));
+                        }
+                        // The seat went to another connection: this socket is closed, after
+                        // the event that says why.
+                        if e == RoomEvent::SeatTaken {
+                            break;
                         }
                     }
                     FromRoom::Closed => {
