@@ -14,7 +14,10 @@ pub const SNAPSHOTS_SENT: &str = "tickwire_snapshots_sent_total";
 pub const SNAPSHOTS_DROPPED: &str = "tickwire_snapshots_dropped_total";
 pub const ROOMS: &str = "tickwire_rooms";
 pub const DISCONNECTED_SLOW: &str = "tickwire_slow_disconnects_total";
+/// Connections cut off for flooding (each counted once), by transport.
 pub const FLOOD_DISCONNECTS: &str = "tickwire_flood_disconnects_total";
+/// Socket.IO events no handler knows, by transport.
+pub const UNKNOWN_EVENTS: &str = "tickwire_unknown_events_total";
 /// Rooms (by mode) and the lobby (`kind="lobby"`) that stopped making progress, per episode.
 pub const STALLS: &str = "tickwire_stalls_total";
 /// How many of them are stalled now.
@@ -92,6 +95,10 @@ impl SendCounters {
 
 pub fn input_refused(transport: &'static str, reason: &'static str) {
     metrics::counter!(INPUTS_REFUSED, "transport" => transport, "reason" => reason).increment(1);
+}
+
+pub fn unknown_event(transport: &'static str) {
+    metrics::counter!(UNKNOWN_EVENTS, "transport" => transport).increment(1);
 }
 
 pub fn message_refused(transport: &'static str, code: tickwire_protocol::ErrorCode) {

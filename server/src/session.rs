@@ -128,6 +128,10 @@ pub const CALL_RATE: Rate = Rate {
     per_sec: 10.0,
 };
 
+/// A connection refused this many calls (or events) for flooding is cut off, whatever the
+/// transport: by then it is not a player that lost count but a client that ignores the limit.
+pub const FLOOD_LIMIT: u32 = 200;
+
 pub struct Session {
     /// The transport's metrics label.
     transport: &'static str,

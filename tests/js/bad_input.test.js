@@ -75,9 +75,31 @@ test("a flood of events is refused, then cut off, without affecting others", asy
   assert.ok(refused >= 10, `refused ${refused} of 40`);
   assert.ok(burst.filter((r) => r.ok).length >= 20);
   assert.ok(socket.connected);
-  // Keeping it up gets the socket cut off.
+  // Keeping it up gets the socket cut off, counted once however many events it sent.
+  const before = await floodDisconnects();
   const gone = new Promise((r) => socket.once("disconnect", r));
   for (let i = 0; i < 400; i++) socket.emit("rooms:list", {}, () => {});
   await withTimeout("the flooder to be cut off", gone);
+  assert.equal(await floodDisconnects(), before + 1);
   await bystanderStillPlaying();
 });
+
+test("unknown events are answered bad_request and count against the flood limit", async () => {
+  const { socket } = await open({ name: "prober", transports: ["websocket"] });
+  const reply = await call(socket, "admin:shutdown", {});
+  assert.equal(reply.ok, false);
+  assert.equal(reply.error.code, "bad_request");
+  assert.match(reply.error.message, /unknown event/);
+  assert.equal((await call(socket, "ping")).ok, true, "still usable after one");
+  const gone = new Promise((r) => socket.once("disconnect", r));
+  for (let i = 0; i < 300; i++) socket.emit(`probe:${i}`, {});
+  assert.equal(await withTimeout("the prober to be cut off", gone), "io server disconnect");
+  await bystanderStillPlaying();
+});
+
+/** The server's tickwire_flood_disconnects_total for Socket.IO. */
+async function floodDisconnects() {
+  const text = await (await fetch(`${ctx.server.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("tickwire_flood_disconnects_total") && l.includes('transport="socketio"'));
+  return line ? Number(line.split(" ").pop()) : 0;
+}

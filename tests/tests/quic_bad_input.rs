@@ -281,3 +281,87 @@ async fn full_unknown_and_invalid_rooms_are_refused() {
     bystander.still_playing().await;
     server.shutdown().await;
 }
+
+/// The application close code a connection ended with.
+fn close_code(e: quinn::ConnectionError) -> u64 {
+    match e {
+        quinn::ConnectionError::ApplicationClosed(c) => c.error_code.into_inner(),
+        other => panic!("closed by {other:?}, not by the server's application code"),
+    }
+}
+
+/// Reads one server frame off a raw control stream (None once it ends).
+async fn next_frame(recv: &mut quinn::RecvStream) -> Option<ServerFrame> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.ok()?;
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    recv.read_exact(&mut body).await.ok()?;
+    tickwire_protocol::codec::decode(&body, MAX_CONTROL_BYTES).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooding_calls_or_bad_frames_is_cut_off_once_with_code_5() {
+    let server = server(|c| c.arena.drones = 0).await;
+    let mut bystander = Bystander::start(&server).await;
+    let flood_metric = "tickwire_flood_disconnects_total";
+    for bad_frames in [false, true] {
+        let before = metric(server.http_addr, flood_metric, "quic").await;
+        let mut raw = RawControl::open(&server).await.unwrap();
+        raw.send(&hello(PROTOCOL_VERSION)).await.unwrap();
+        raw.read().await.unwrap();
+        let RawControl {
+            conn, send, recv, ..
+        } = &mut raw;
+        // Far more than the limit of 200 refusals, as fast as the stream takes them.
+        let flood = async {
+            for id in 2..2_000u32 {
+                let body = if bad_frames {
+                    vec![0xff; 3]
+                } else {
+                    let ping = ClientFrame {
+                        id,
+                        request: Request::Ping { client_time_us: 0 },
+                    };
+                    tickwire_protocol::codec::encode(&ping).unwrap()
+                };
+                let framed = [&(body.len() as u32).to_le_bytes()[..], &body].concat();
+                if send.write_all(&framed).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let replies = async {
+            let (mut answered, mut refused) = (0, 0);
+            while let Some(frame) = next_frame(recv).await {
+                match frame {
+                    ServerFrame::Reply { result: Ok(_), .. } => answered += 1,
+                    other => {
+                        let code = error_code(other);
+                        let expected = if bad_frames {
+                            ErrorCode::BadRequest
+                        } else {
+                            ErrorCode::RateLimited
+                        };
+                        assert_eq!(code, expected);
+                        refused += 1;
+                    }
+                }
+            }
+            (answered, refused)
+        };
+        let ((), (answered, refused)) = within("the flooder to be cut off", async {
+            tokio::join!(flood, replies)
+        })
+        .await;
+        assert!(answered <= 40, "{answered} pings answered");
+        assert!(refused <= 201, "{refused} refused before the cut");
+        assert_eq!(close_code(conn.closed().await), 5);
+        assert_eq!(
+            metric(server.http_addr, flood_metric, "quic").await,
+            before + 1.0,
+            "a flooder is counted once"
+        );
+    }
+    bystander.still_playing().await;
+    server.shutdown().await;
+}

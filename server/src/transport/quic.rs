@@ -10,7 +10,7 @@
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, QUIC, SendCounters};
 use crate::room::{SnapshotPacket, SnapshotSink};
-use crate::session::{FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
+use crate::session::{FLOOD_LIMIT, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
 use crate::tls::{ServerCert, TlsError};
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
@@ -44,6 +44,8 @@ pub mod close {
     pub const SHUTDOWN: u32 = 3;
     /// The player's seat was resumed from another connection.
     pub const SEAT_TAKEN: u32 = 4;
+    /// More than `FLOOD_LIMIT` calls were refused for the rate limit.
+    pub const FLOODING: u32 = 5;
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +128,9 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     let hello_deadline = tokio::time::sleep(HELLO_TIMEOUT);
     tokio::pin!(hello_deadline);
     let mut close_code = close::NORMAL;
+    // Calls refused for the rate limit and frames refused as malformed; past FLOOD_LIMIT the
+    // connection is cut off.
+    let mut refused = 0u32;
 
     loop {
         tokio::select! {
@@ -136,8 +141,17 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                     Err(error) => {
                         let fatal = error.code == ErrorCode::FrameTooLarge;
                         tracing::debug!(%peer, "bad control frame: {error}");
-                        if out.try_send(ServerFrame::Error(error)).is_err() || fatal {
+                        if out.try_send(ServerFrame::Error(error)).is_err() {
+                            close_code = close::NOT_READING;
+                            break;
+                        }
+                        if fatal {
                             close_code = close::PROTOCOL_ERROR;
+                            break;
+                        }
+                        refused += 1;
+                        if refused > FLOOD_LIMIT {
+                            close_code = cut_off(peer);
                             break;
                         }
                         continue;
@@ -156,6 +170,9 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                 };
                 // A failed hello ends the connection once the reply is delivered.
                 let fatal = is_hello && result.is_err();
+                if matches!(&result, Err(e) if e.code == ErrorCode::RateLimited) {
+                    refused += 1;
+                }
                 if is_hello && result.is_ok() {
                     counted = Some(ConnectedPlayer::new(QUIC));
                 }
@@ -165,6 +182,10 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                 }
                 if fatal {
                     close_code = close::PROTOCOL_ERROR;
+                    break;
+                }
+                if refused > FLOOD_LIMIT {
+                    close_code = cut_off(peer);
                     break;
                 }
             }
@@ -215,13 +236,17 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
         // Let the last replies (an error, say) reach the client before closing.
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     }
-    if close_code == close::PROTOCOL_ERROR || close_code == close::SEAT_TAKEN {
+    if matches!(
+        close_code,
+        close::PROTOCOL_ERROR | close::SEAT_TAKEN | close::FLOODING
+    ) {
         // Closing drops whatever the client has received but not yet read, the error frame
         // included; give it a moment to read it and hang up itself.
         let _ = tokio::time::timeout(CLOSE_GRACE, conn.closed()).await;
     }
     let reason: &[u8] = match close_code {
         close::SEAT_TAKEN => b"seat resumed from another connection",
+        close::FLOODING => b"too many calls refused",
         _ => b"bye",
     };
     conn.close(close_code.into(), reason);
@@ -285,6 +310,13 @@ impl SnapshotSink for QuicSnapshots {
             }
         });
     }
+}
+
+/// Counts a connection cut off for flooding; its close code.
+fn cut_off(peer: SocketAddr) -> u32 {
+    tracing::info!(%peer, "cutting off a flooding connection");
+    metrics::counter!(crate::metrics::FLOOD_DISCONNECTS, "transport" => QUIC).increment(1);
+    close::FLOODING
 }
 
 async fn read_frames(

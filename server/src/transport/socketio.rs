@@ -24,7 +24,7 @@ use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
 use crate::rate::{Bucket, Rate};
 use crate::room::SnapshotPacket;
-use crate::session::{CALL_RATE, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
+use crate::session::{CALL_RATE, FLOOD_LIMIT, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -59,8 +59,6 @@ const INPUT_RATE: Rate = Rate {
     burst: 60.0,
     per_sec: 120.0,
 };
-/// A socket refused this many events for flooding is cut off.
-const FLOOD_LIMIT: u32 = 200;
 
 /// One socket's flood accounting, shared by its event handlers (which socketioxide runs as
 /// separate tasks). The lock is per socket and held for a few instructions.
@@ -68,12 +66,27 @@ struct FloodGuard {
     calls: Bucket,
     inputs: Bucket,
     refused: u32,
+    /// Set once the socket is cut off: the events still arriving before the close takes hold
+    /// are ignored, and the socket is counted once.
+    cut: bool,
 }
 
 enum Verdict {
     Allow,
     Refuse,
+    /// Over the limit: cut the socket off (returned once per socket).
     CutOff,
+    /// Already cut off: ignore the event.
+    Ignore,
+}
+
+/// What a socket's event is, for its flood accounting.
+#[derive(Clone, Copy)]
+enum Spend {
+    Call,
+    Input,
+    /// An event no handler knows: never useful, always counted as refused.
+    Unknown,
 }
 
 impl FloodGuard {
@@ -82,23 +95,28 @@ impl FloodGuard {
             calls: Bucket::new(CALL_RATE),
             inputs: Bucket::new(INPUT_RATE),
             refused: 0,
+            cut: false,
         }
     }
 
-    fn check(guard: &std::sync::Mutex<FloodGuard>, input: bool) -> Verdict {
+    fn check(guard: &std::sync::Mutex<FloodGuard>, spend: Spend) -> Verdict {
         let Ok(mut g) = guard.lock() else {
-            return Verdict::CutOff;
+            return Verdict::Ignore;
         };
-        let ok = if input {
-            g.inputs.take()
-        } else {
-            g.calls.take()
+        if g.cut {
+            return Verdict::Ignore;
+        }
+        let ok = match spend {
+            Spend::Call => g.calls.take(),
+            Spend::Input => g.inputs.take(),
+            Spend::Unknown => false,
         };
         if ok {
             return Verdict::Allow;
         }
         g.refused += 1;
         if g.refused > FLOOD_LIMIT {
+            g.cut = true;
             Verdict::CutOff
         } else {
             Verdict::Refuse
@@ -219,7 +237,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
             move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender| {
                 let (commands, guard) = (commands.clone(), guard.clone());
                 async move {
-                    match FloodGuard::check(&guard, false) {
+                    match FloodGuard::check(&guard, Spend::Call) {
                         Verdict::Allow => {}
                         Verdict::Refuse => {
                             let e =
@@ -228,6 +246,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
                             return;
                         }
                         Verdict::CutOff => return cut_off(&s),
+                        Verdict::Ignore => return,
                     }
                     let data = data.unwrap_or(Value::Null);
                     let call = if event == json::MESSAGE_EVENT {
@@ -252,15 +271,16 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
         );
     }
     let inputs = commands.clone();
+    let fallback_guard = guard.clone();
     s.on(
         "input",
         move |s: SocketRef, TryData(data): TryData<InputPayload>, ack: AckSender| {
             let (inputs, guard) = (inputs.clone(), guard.clone());
             async move {
-                match FloodGuard::check(&guard, true) {
+                match FloodGuard::check(&guard, Spend::Input) {
                     Verdict::Allow => {}
                     // Over the input rate: dropped, as a lost datagram would be.
-                    Verdict::Refuse => return,
+                    Verdict::Refuse | Verdict::Ignore => return,
                     Verdict::CutOff => return cut_off(&s),
                 }
                 match parse_input(data) {
@@ -277,6 +297,22 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
             }
         },
     );
+    // An event no handler knows is answered (when it asks for an ack) and counted against the
+    // socket's flood limit: a client sending them is broken or probing, never playing.
+    s.on_fallback(move |s: SocketRef, ack: AckSender| {
+        let guard = fallback_guard.clone();
+        async move {
+            match FloodGuard::check(&guard, Spend::Unknown) {
+                Verdict::CutOff => cut_off(&s),
+                Verdict::Ignore => {}
+                Verdict::Allow | Verdict::Refuse => {
+                    crate::metrics::unknown_event(SOCKETIO);
+                    let e = ErrorBody::new(ErrorCode::BadRequest, "unknown event");
+                    let _ = ack.send(&json::error(&e));
+                }
+            }
+        }
+    });
     drop(commands);
     // The handlers above live as long as the socket, and the actor holds the socket: a
     // disconnect callback is what tells the actor to let go.
