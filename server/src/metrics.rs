@@ -97,6 +97,11 @@ pub fn input_refused(transport: &'static str, reason: &'static str) {
     metrics::counter!(INPUTS_REFUSED, "transport" => transport, "reason" => reason).increment(1);
 }
 
+/// A connection cut off for flooding; called once per connection.
+pub fn flood_disconnect(transport: &'static str) {
+    metrics::counter!(FLOOD_DISCONNECTS, "transport" => transport).increment(1);
+}
+
 pub fn unknown_event(transport: &'static str) {
     metrics::counter!(UNKNOWN_EVENTS, "transport" => transport).increment(1);
 }

@@ -44,7 +44,7 @@ pub mod close {
     pub const SHUTDOWN: u32 = 3;
     /// The player's seat was resumed from another connection.
     pub const SEAT_TAKEN: u32 = 4;
-    /// More than `FLOOD_LIMIT` calls were refused for the rate limit.
+    /// More than `FLOOD_LIMIT` calls were refused for the rate limit or frames as malformed.
     pub const FLOODING: u32 = 5;
 }
 
@@ -315,7 +315,7 @@ impl SnapshotSink for QuicSnapshots {
 /// Counts a connection cut off for flooding; its close code.
 fn cut_off(peer: SocketAddr) -> u32 {
     tracing::info!(%peer, "cutting off a flooding connection");
-    metrics::counter!(crate::metrics::FLOOD_DISCONNECTS, "transport" => QUIC).increment(1);
+    crate::metrics::flood_disconnect(QUIC);
     close::FLOODING
 }
 

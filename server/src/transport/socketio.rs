@@ -126,7 +126,7 @@ impl FloodGuard {
 
 fn cut_off(s: &SocketRef) {
     tracing::info!(sid = %s.id, "cutting off a flooding socket");
-    metrics::counter!(crate::metrics::FLOOD_DISCONNECTS, "transport" => SOCKETIO).increment(1);
+    crate::metrics::flood_disconnect(SOCKETIO);
     let _ = s.clone().disconnect();
 }
 
