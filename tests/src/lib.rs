@@ -222,8 +222,13 @@ pub struct RawControl {
 
 impl RawControl {
     pub async fn open(server: &Server) -> anyhow::Result<RawControl> {
-        let endpoint = tickwire_client::connection::endpoint(server.quic_addr, &pin(server))?;
-        let conn = endpoint.connect(server.quic_addr, "localhost")?.await?;
+        RawControl::open_at(server, server.quic_addr).await
+    }
+
+    /// Connects to `server` through `addr`, e.g. a [`LossyRelay`] in front of it.
+    pub async fn open_at(server: &Server, addr: SocketAddr) -> anyhow::Result<RawControl> {
+        let endpoint = tickwire_client::connection::endpoint(addr, &pin(server))?;
+        let conn = endpoint.connect(addr, "localhost")?.await?;
         let (send, recv) = conn.open_bi().await?;
         Ok(RawControl {
             conn,

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use glam::Vec2;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tickwire_client::{Client, ClientError};
 use tickwire_protocol::Record;
 use tickwire_protocol::codec::MAX_CONTROL_BYTES;
@@ -363,5 +364,61 @@ async fn a_client_flooding_calls_or_bad_frames_is_cut_off_once_with_code_5() {
         );
     }
     bystander.still_playing().await;
+    server.shutdown().await;
+}
+
+/// A client in a room too large for a datagram that never acknowledges a snapshot gets a full
+/// snapshot on a stream every tick it can take. Each stream keeps its slot until the client has
+/// acknowledged all of it, so however slow the client's acks (150 ms here), it never holds more
+/// than the 2 streams PROTOCOL.md promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_acks_holds_at_most_two_snapshot_streams() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    let server = server(|c| c.arena.drones = 1500).await;
+    let relay = LossyRelay::start(server.quic_addr, 0.0, Duration::from_millis(150), 11)
+        .await
+        .unwrap();
+    let mut raw = RawControl::open_at(&server, relay.addr).await.unwrap();
+    raw.send(&hello(PROTOCOL_VERSION)).await.unwrap();
+    raw.read().await.unwrap();
+    let create = ClientFrame {
+        id: 2,
+        request: Request::CreateRoom(arena_room("crowd", 2)),
+    };
+    raw.send(&create).await.unwrap();
+    let RawControl { conn, recv, .. } = &mut raw;
+    // Lobby events keep coming on the control stream; read them so they never back up.
+    let control = async { while next_frame(recv).await.is_some() {} };
+    let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let streams = async {
+        let mut whole = 0;
+        while whole < 12 {
+            tokio::select! {
+                stream = conn.accept_uni() => {
+                    let mut stream = stream.expect("the connection stays open");
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let (open, done) = (open.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let read = stream.read_to_end(1 << 20).await;
+                        open.fetch_sub(1, Ordering::SeqCst);
+                        let _ = done.send(read.is_ok());
+                    });
+                }
+                Some(complete) = done_rx.recv() => whole += usize::from(complete),
+            }
+        }
+    };
+    within("12 whole snapshot streams", async {
+        tokio::select! {
+            () = streams => {}
+            () = control => panic!("the control stream ended"),
+        }
+    })
+    .await;
+    let most = most.load(Ordering::SeqCst);
+    assert!(most <= 2, "{most} snapshot streams half-received at once");
     server.shutdown().await;
 }

@@ -33,8 +33,15 @@ const OUT_QUEUE: usize = 512;
 /// Decoded frames waiting for the session; the reader stops reading (QUIC flow control pushes
 /// back on the client) while it is full.
 const IN_QUEUE: usize = 16;
-/// Oversized snapshots in flight on their own streams per connection; more are dropped.
+/// Oversized snapshots in flight on their own streams per connection; more are dropped. A
+/// stream holds its slot until the client has acknowledged all of it, not merely until quinn
+/// has buffered it, so a client that never reads cannot pile streams up.
 const SNAPSHOT_STREAMS: usize = 2;
+/// A snapshot stream not delivered and acknowledged within this time is reset: its snapshot is
+/// stale by then, and resetting stops quinn retransmitting it.
+const STREAM_DEADLINE: Duration = Duration::from_secs(1);
+/// Reset code of a snapshot stream given up after [`STREAM_DEADLINE`].
+const STREAM_STALE: u32 = 0;
 
 /// Application close codes.
 pub mod close {
@@ -304,11 +311,28 @@ impl SnapshotSink for QuicSnapshots {
         let conn = self.conn.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Ok(mut stream) = conn.open_uni().await {
-                let _ = stream.write_all(&bytes).await;
-                let _ = stream.finish();
-            }
+            send_on_stream(&conn, &bytes).await;
         });
+    }
+}
+
+/// Sends one snapshot packet on a stream of its own and returns once the client has
+/// acknowledged all of it, or the stream has been given up at [`STREAM_DEADLINE`].
+async fn send_on_stream(conn: &quinn::Connection, bytes: &[u8]) {
+    let deadline = tokio::time::Instant::now() + STREAM_DEADLINE;
+    let Ok(Ok(mut stream)) = tokio::time::timeout_at(deadline, conn.open_uni()).await else {
+        return;
+    };
+    let delivered = tokio::time::timeout_at(deadline, async {
+        stream.write_all(bytes).await.ok()?;
+        stream.finish().ok()?;
+        // `Ok(None)`: every byte acknowledged; `Ok(Some(_))`: the client stopped the stream.
+        stream.stopped().await.ok()
+    })
+    .await;
+    if delivered.is_err() {
+        tracing::debug!("snapshot stream not acknowledged in time: reset");
+        let _ = stream.reset(STREAM_STALE.into());
     }
 }
 
