@@ -110,6 +110,12 @@ pub async fn run(args: BotArgs, games: Games) -> anyhow::Result<()> {
             max_players: ServerConfig::default()
                 .max_players
                 .max(args.bots.div_ceil(args.rooms).min(64) as u8),
+            // Every bot connects from this machine's one address.
+            per_address_connections: ServerConfig::default().per_address_connections.max(
+                u32::try_from(args.bots)
+                    .unwrap_or(u32::MAX)
+                    .saturating_mul(2),
+            ),
             ..ServerConfig::loopback()
         };
         let s = games

@@ -27,6 +27,12 @@ pub struct ServerConfig {
     /// Default and upper bound of players per room.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=64))]
     pub max_players: u8,
+    /// Connections one address (an IPv6 address by its /64) may hold at once, over both
+    /// transports. Its new connections per second (an eighth of this) and lobby calls (a
+    /// quarter of this many connections' worth) follow from it. Raise it for load tests that
+    /// run many clients from one machine.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_address_connections: u32,
     /// Rooms this server hosts at most.
     #[arg(long, default_value_t = 1000)]
     pub max_rooms: usize,

@@ -15,6 +15,7 @@ pub mod lobby;
 pub mod match_log;
 pub mod metrics;
 pub mod modes;
+pub mod peers;
 pub mod random;
 pub mod rate;
 pub mod replication;
@@ -174,8 +175,17 @@ impl Server {
             snapshot_rate: config.effective_snapshot_rate(),
         };
         let (shutdown, down) = watch::channel(false);
-        let quic_task = tokio::spawn(quic::serve(endpoint, lobby.clone(), rates, down.clone()));
-        let socketio = transport::socketio::layer(lobby.clone(), rates);
+        let peers = peers::Peers::new(peers::PeerLimits {
+            connections: config.per_address_connections,
+        });
+        let quic_task = tokio::spawn(quic::serve(
+            endpoint,
+            lobby.clone(),
+            peers.clone(),
+            rates,
+            down.clone(),
+        ));
+        let socketio = transport::socketio::layer(lobby.clone(), peers, rates);
         let app = http::router(lobby.clone(), socketio);
         let mut http_down = down;
         let http_task = tokio::spawn(async move {
@@ -189,6 +199,8 @@ impl Server {
                     tracing::debug!("cannot set TCP_NODELAY: {e}");
                 }
             });
+            // The peer's address reaches the Socket.IO handshake for its per-address limits.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
                 .await

@@ -18,6 +18,9 @@ pub const DISCONNECTED_SLOW: &str = "tickwire_slow_disconnects_total";
 pub const FLOOD_DISCONNECTS: &str = "tickwire_flood_disconnects_total";
 /// Socket.IO events no handler knows, by transport.
 pub const UNKNOWN_EVENTS: &str = "tickwire_unknown_events_total";
+/// Connections and calls refused for their address's allowance (`reason`: connections,
+/// handshakes, addresses, calls, codes), by transport.
+pub const ADDRESS_REFUSALS: &str = "tickwire_address_refusals_total";
 /// Rooms (by mode) and the lobby (`kind="lobby"`) that stopped making progress, per episode.
 pub const STALLS: &str = "tickwire_stalls_total";
 /// How many of them are stalled now.
@@ -109,4 +112,8 @@ pub fn unknown_event(transport: &'static str) {
 pub fn message_refused(transport: &'static str, code: tickwire_protocol::ErrorCode) {
     metrics::counter!(MESSAGES_REFUSED, "transport" => transport, "code" => code.as_str())
         .increment(1);
+}
+
+pub fn address_refused(transport: &'static str, reason: &'static str) {
+    metrics::counter!(ADDRESS_REFUSALS, "transport" => transport, "reason" => reason).increment(1);
 }

@@ -27,11 +27,26 @@ impl Bucket {
         }
     }
 
-    pub fn take(&mut self) -> bool {
+    fn refill(&mut self) {
         let now = Instant::now();
         let refill = (now - self.at).as_secs_f64() * self.rate.per_sec;
         self.tokens = (self.tokens + refill).min(self.rate.burst);
         self.at = now;
+    }
+
+    /// Whether the bucket has refilled to its burst: it then says nothing a fresh one would not.
+    pub fn full(&mut self) -> bool {
+        self.refill();
+        self.tokens >= self.rate.burst
+    }
+
+    /// Returns one token taken for something that turned out not to count.
+    pub fn give_back(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.rate.burst);
+    }
+
+    pub fn take(&mut self) -> bool {
+        self.refill();
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

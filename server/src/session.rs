@@ -3,6 +3,7 @@
 //! the room. No transport knows the game, and the session knows no socket.
 
 use crate::lobby::{LobbyCommand, LobbyHandle, Member};
+use crate::peers::PeerHandle;
 use crate::rate::{Bucket, Rate};
 use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket, SnapshotSink};
 use std::sync::Arc;
@@ -140,6 +141,8 @@ pub struct Session {
     /// This connection, as the lobby knows it (for reconnects).
     link: u64,
     calls: Bucket,
+    /// This connection's share of its address's allowances.
+    peer: PeerHandle,
     rates: Rates,
     player: Option<(PlayerId, String)>,
     room: Option<Membership>,
@@ -156,6 +159,7 @@ impl Session {
         lobby: LobbyHandle,
         rates: Rates,
         snapshots: SnapshotRoute,
+        peer: PeerHandle,
     ) -> Session {
         Session {
             transport,
@@ -163,6 +167,7 @@ impl Session {
             link: lobby.new_link_id(),
             lobby,
             calls: Bucket::new(CALL_RATE),
+            peer,
             rates,
             player: None,
             room: None,
@@ -193,12 +198,44 @@ impl Session {
         {
             return self.hello(protocol, name, token, schemas).await;
         }
+        // The connection's own limit first: a flooding connection spends its own allowance,
+        // not its neighbours' behind the same address.
         if !self.calls.take() {
             return Err(ErrorBody::new(
                 ErrorCode::RateLimited,
                 "too many calls; slow down",
             ));
         }
+        if !self.peer.call() {
+            crate::metrics::address_refused(self.transport, "calls");
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many calls from this address; slow down",
+            ));
+        }
+        let by_code = matches!(
+            &request,
+            Request::JoinByCode { .. } | Request::Spectate { code: Some(_), .. }
+        );
+        if !by_code {
+            return self.call(request).await;
+        }
+        if !self.peer.guess() {
+            crate::metrics::address_refused(self.transport, "codes");
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many wrong room codes from this address; try again later",
+            ));
+        }
+        let outcome = self.call(request).await;
+        if !matches!(&outcome, Err(e) if e.code == ErrorCode::BadCode) {
+            self.peer.right_code();
+        }
+        outcome
+    }
+
+    /// A call other than `Hello`, once the rate limits have let it through.
+    async fn call(&mut self, request: Request) -> Outcome {
         let Some((player, name)) = self.player.clone() else {
             return Err(ErrorBody::new(
                 ErrorCode::NotWelcomed,
@@ -206,7 +243,9 @@ impl Session {
             ));
         };
         match request {
-            Request::Hello { .. } => unreachable!("handled above"),
+            Request::Hello { .. } => {
+                Err(ErrorBody::new(ErrorCode::BadRequest, "already said hello"))
+            }
             Request::Ping { client_time_us } => Ok((Reply::Pong { client_time_us }, None)),
             Request::ListRooms { mode, open_only } => {
                 Ok((Reply::Rooms(self.lobby.list(mode, open_only).await?), None))

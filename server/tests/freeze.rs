@@ -63,6 +63,8 @@ fn start_server() -> (ServerProcess, String) {
         ])
         // Rooms whose creators left must stay open (and ticking) for the whole run.
         .args(["--empty-room-secs", "600", "--max-rooms", "2000"])
+        // Hundreds of clients from one address, as a load test from one machine has.
+        .args(["--per-address-connections", "2000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

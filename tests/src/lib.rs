@@ -270,15 +270,19 @@ impl RawControl {
 /// The sum of one metric's lines for `transport` in the server's Prometheus text (per
 /// process: tests that run together share it, so compare before and after).
 pub async fn metric(http: SocketAddr, name: &str, transport: &str) -> f64 {
+    metric_with(http, name, &[&format!("transport=\"{transport}\"")]).await
+}
+
+/// The sum of one metric's lines that carry every one of `labels` (each `key="value"`).
+pub async fn metric_with(http: SocketAddr, name: &str, labels: &[&str]) -> f64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(http).await.unwrap();
     let req = format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
     conn.write_all(req.as_bytes()).await.unwrap();
     let mut body = String::new();
     conn.read_to_string(&mut body).await.unwrap();
-    let label = format!("transport=\"{transport}\"");
     body.lines()
-        .filter(|l| l.starts_with(name) && l.contains(&label))
+        .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

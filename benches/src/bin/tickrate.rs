@@ -210,6 +210,8 @@ fn run_step(
             .args(["--tick-rate", &TICK_RATE.to_string()])
             .args(["--snapshot-rate", &SNAPSHOT_RATE.to_string()])
             .args(["--max-rooms", &(rooms + 10).to_string()])
+            // Every bot connects from this machine's one address.
+            .args(["--per-address-connections", &(2 * bots + 16).to_string()])
             .args(["--match-secs", "100000", "--score-limit", "1000000"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

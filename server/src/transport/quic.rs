@@ -9,6 +9,7 @@
 
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, QUIC, SendCounters};
+use crate::peers::Peers;
 use crate::room::{SnapshotPacket, SnapshotSink};
 use crate::session::{FLOOD_LIMIT, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
 use crate::tls::{ServerCert, TlsError};
@@ -91,6 +92,7 @@ pub fn bind(
 pub async fn serve(
     endpoint: quinn::Endpoint,
     lobby: LobbyHandle,
+    peers: Arc<Peers>,
     rates: Rates,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -98,12 +100,23 @@ pub async fn serve(
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
+                // Before the handshake, so an address over its allowance costs no crypto.
+                let peer = match peers.admit(incoming.remote_address().ip()) {
+                    Ok(peer) => peer,
+                    Err(refusal) => {
+                        tracing::debug!(peer = %incoming.remote_address(), "refused: {refusal}");
+                        crate::metrics::address_refused(QUIC, refusal.as_str());
+                        incoming.refuse();
+                        continue;
+                    }
+                };
                 let lobby = lobby.clone();
                 tokio::spawn(async move {
                     match incoming.await {
                         Ok(conn) => {
                             let sink = Arc::new(QuicSnapshots::new(conn.clone()));
-                            let session = Session::new(QUIC, lobby, rates, SnapshotRoute::Direct(sink));
+                            let route = SnapshotRoute::Direct(sink);
+                            let session = Session::new(QUIC, lobby, rates, route, peer);
                             connection(conn, session).await
                         }
                         Err(e) => tracing::debug!("QUIC handshake failed: {e}"),

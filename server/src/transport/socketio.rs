@@ -22,16 +22,21 @@
 
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
+use crate::peers::{PeerHandle, Peers, Refusal};
 use crate::rate::{Bucket, Rate};
 use crate::room::SnapshotPacket;
 use crate::session::{CALL_RATE, FLOOD_LIMIT, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
+use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Data, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tickwire_protocol::json;
 use tickwire_protocol::world::{Applied, ClientWorld};
@@ -52,6 +57,8 @@ pub const SEND_BUFFER: usize = 256;
 /// Calls and inputs a socket may have queued for its actor; beyond that a call is refused with
 /// `rate_limited` and an input dropped.
 pub const COMMAND_QUEUE: usize = 32;
+/// How long a socket the server disconnected is kept to deliver its disconnect packet.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 /// A socket whose buffer stays full this long is disconnected.
 pub const STALL_LIMIT: Duration = Duration::from_secs(5);
 /// Inputs: a burst of 60, then 120 per second (twice the default tick rate).
@@ -127,7 +134,32 @@ impl FloodGuard {
 fn cut_off(s: &SocketRef) {
     tracing::info!(sid = %s.id, "cutting off a flooding socket");
     crate::metrics::flood_disconnect(SOCKETIO);
-    let _ = s.clone().disconnect();
+    close(s.clone());
+}
+
+/// Disconnects a socket from the server's side with a disconnect packet, so the client sees
+/// `io server disconnect` (and does not reconnect). The packet waits its turn in the socket's
+/// send buffer; while that is full the disconnect is retried for up to [`STALL_LIMIT`], after
+/// which Engine.IO's heartbeat ends a client that reads nothing.
+fn close(s: SocketRef) {
+    if !matches!(
+        s.clone().disconnect(),
+        Err(SocketError::InternalChannelFull)
+    ) {
+        return;
+    }
+    tokio::spawn(async move {
+        let deadline = Instant::now() + STALL_LIMIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if !matches!(
+                s.clone().disconnect(),
+                Err(SocketError::InternalChannelFull)
+            ) {
+                return;
+            }
+        }
+    });
 }
 
 #[derive(Deserialize, Debug)]
@@ -150,10 +182,12 @@ pub enum AuthError {
     Bad(String),
     #[error("version_mismatch: server speaks protocol {PROTOCOL_VERSION}, client {0}")]
     Version(u16),
+    #[error("rate_limited: {0}")]
+    Address(#[from] Refusal),
 }
 
 /// Builds the Socket.IO layer for the HTTP router.
-pub fn layer(lobby: LobbyHandle, rates: Rates) -> SocketIoLayer {
+pub fn layer(lobby: LobbyHandle, peers: Arc<Peers>, rates: Rates) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
         .ws_max_message_size(MAX_INCOMING_MESSAGE)
@@ -164,12 +198,31 @@ pub fn layer(lobby: LobbyHandle, rates: Rates) -> SocketIoLayer {
         let lobby = lobby.clone();
         async move { connected(s, auth, lobby, rates).await }
     };
-    io.ns("/", on_connect.with(check_auth));
+    let admit = move |s: SocketRef, auth: TryData<Auth>| {
+        let peers = peers.clone();
+        async move { admit(s, auth, &peers) }
+    };
+    io.ns("/", on_connect.with(admit));
     layer
 }
 
-/// Refuses the connection (a `connect_error` the client sees) when `auth` is unusable.
-async fn check_auth(TryData(auth): TryData<Auth>) -> Result<(), AuthError> {
+/// Refuses the connection (a `connect_error` the client sees) when `auth` is unusable or its
+/// address is over its allowance; otherwise leaves the connection's [`PeerHandle`] on the
+/// socket for [`connected`].
+fn admit(s: SocketRef, TryData(auth): TryData<Auth>, peers: &Arc<Peers>) -> Result<(), AuthError> {
+    check_auth(auth)?;
+    let Some(ConnectInfo(addr)) = s.req_parts().extensions.get::<ConnectInfo<SocketAddr>>() else {
+        return Err(AuthError::Bad("no peer address".into()));
+    };
+    let peer = peers.admit(addr.ip()).inspect_err(|refusal| {
+        tracing::debug!(peer = %addr, "refused: {refusal}");
+        crate::metrics::address_refused(SOCKETIO, refusal.as_str());
+    })?;
+    s.extensions.insert(peer);
+    Ok(())
+}
+
+fn check_auth(auth: Result<Auth, impl std::fmt::Display>) -> Result<(), AuthError> {
     let auth = auth.map_err(|e| {
         AuthError::Bad(format!(
             "auth must be {{name, token?, encoding?, schemas?}}: {e}"
@@ -208,7 +261,12 @@ enum InputData {
 }
 
 async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
-    let mut session = Session::new(SOCKETIO, lobby, rates, SnapshotRoute::Forwarded);
+    let Some(peer) = s.extensions.remove::<PeerHandle>() else {
+        tracing::error!("a socket connected without passing admission");
+        close(s);
+        return;
+    };
+    let mut session = Session::new(SOCKETIO, lobby, rates, SnapshotRoute::Forwarded, peer);
     let hello = Request::Hello {
         protocol: auth.protocol.unwrap_or(PROTOCOL_VERSION),
         name: auth.name,
@@ -223,7 +281,7 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
                 Ok(_) => ErrorBody::new(ErrorCode::Internal, "unexpected hello reply"),
             };
             let _ = s.emit("error", &json::error(&error));
-            let _ = s.clone().disconnect();
+            close(s);
             return;
         }
     };
@@ -318,10 +376,17 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
     // disconnect callback is what tells the actor to let go.
     let (gone_tx, gone) = watch::channel(false);
     let gone_tx = std::sync::Arc::new(gone_tx);
-    s.on_disconnect(move || {
+    s.on_disconnect(move |reason: DisconnectReason| {
         let gone_tx = gone_tx.clone();
         async move {
             gone_tx.send_replace(true);
+            // socketioxide forgets the socket when this returns, and an event the client sent
+            // after that closes the transport at once, dropping the disconnect packet still in
+            // the send buffer. A client we disconnected gets a moment to read it first; the
+            // events it sends meanwhile are ignored.
+            if reason == DisconnectReason::ServerNSDisconnect {
+                tokio::time::sleep(DISCONNECT_GRACE).await;
+            }
         }
     });
     // Only now that every handler is in place: socketioxide drops events that arrive before
@@ -464,7 +529,7 @@ impl Actor {
         }
         drop(self.session);
         if self.socket.connected() {
-            let _ = self.socket.disconnect();
+            close(self.socket);
         }
     }
 
