@@ -9,6 +9,7 @@
 /// The public game API (the `tickwire-game` crate).
 pub use tickwire_game as game;
 
+pub mod accept;
 pub mod config;
 pub mod http;
 pub mod lobby;
@@ -25,7 +26,6 @@ pub mod tls;
 pub mod transport;
 pub mod watchdog;
 
-use axum::serve::ListenerExt;
 use config::ServerConfig;
 use game::GameMode;
 use lobby::LobbyHandle;
@@ -185,29 +185,15 @@ impl Server {
             rates,
             down.clone(),
         ));
-        let socketio = transport::socketio::layer(lobby.clone(), peers, rates);
-        let app = http::router(lobby.clone(), socketio);
-        let mut http_down = down;
-        let http_task = tokio::spawn(async move {
-            let stop = async move {
-                let _ = http_down.wait_for(|d| *d).await;
-            };
-            // Game traffic is many small messages: Nagle's algorithm would hold each one back
-            // waiting for an ack (tens of milliseconds of added latency).
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!("cannot set TCP_NODELAY: {e}");
-                }
-            });
-            // The peer's address reaches the Socket.IO handshake for its per-address limits.
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::error!("HTTP server failed: {e}");
-            }
-        });
+        let socketio = transport::socketio::layer(lobby.clone(), peers.clone(), rates);
+        let app = http::router(lobby.clone(), peers, socketio);
+        let caps = accept::Caps {
+            total: accept::connection_cap(),
+            // A polling client holds up to two requests at once (its long poll and a send),
+            // and a page loads alongside.
+            per_address: 2 * config.per_address_connections as usize + 16,
+        };
+        let http_task = tokio::spawn(accept::serve(listener, app, caps, down));
         Ok(Server {
             http_addr,
             quic_addr,

@@ -8,6 +8,7 @@
 use crate::config::ServerConfig;
 use crate::match_log::MatchLog;
 use crate::modes::Modes;
+use crate::peers::PeerKey;
 use crate::random::{self, RandomSource};
 use crate::room::sim::Timing;
 use crate::room::task::{JoinRequest, RoomLabel, RoomReport, RoomSetup, RoomStatus, StatusFeed};
@@ -86,6 +87,8 @@ pub enum LobbyCommand {
 pub struct Member {
     pub player: PlayerId,
     pub name: String,
+    /// The address the player connects from: rooms it creates count against it.
+    pub origin: PeerKey,
     /// Which connection of the player this is; a stale connection's leave is ignored.
     pub link_id: u64,
     pub link: RoomLink,
@@ -171,7 +174,24 @@ struct RoomEntry {
     /// The lobby's copy of what the room last pushed.
     status: RoomStatus,
     empty_since: Option<Instant>,
+    /// Who made the room (quick-join included): rooms count against their maker.
+    maker: Maker,
+    /// Made with server bots (seated or filling): the costly kind, limited more tightly.
+    with_bots: bool,
 }
+
+/// The player and address a room was made by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Maker {
+    player: PlayerId,
+    origin: PeerKey,
+}
+
+/// Open rooms one player may have made, and of those with server bots. An address may have
+/// made a quarter of its connections' worth (`--per-address-connections`: 16 by default, so one
+/// address cannot fill the default cap of 1,000), a quarter of those with bots.
+const ROOMS_PER_PLAYER: usize = 2;
+const BOT_ROOMS_PER_PLAYER: usize = 1;
 
 /// A seated player, as the lobby remembers it for reconnection.
 struct SeatRecord {
@@ -264,11 +284,7 @@ impl Lobby {
                 biased;
                 // The lobby holds a sender itself, so this never ends.
                 Some((room, report)) = statuses.recv() => match report {
-                    RoomReport::Status(status) => {
-                        if let Some(entry) = self.rooms.get_mut(&room) {
-                            entry.status = status;
-                        }
-                    }
+                    RoomReport::Status(status) => self.status(room, status),
                     RoomReport::Refused(player) => self.refused(room, player),
                 },
                 cmd = rx.recv() => match cmd {
@@ -294,12 +310,14 @@ impl Lobby {
             } => {
                 let _ = reply.send(self.list(mode.as_deref(), open_only));
             }
-            LobbyCommand::Create { request, member } => match self.create(request) {
-                Ok(room) => self.join(room, member),
-                Err(e) => {
-                    let _ = member.reply.send(Err(e));
+            LobbyCommand::Create { request, member } => {
+                match self.create(request, maker(&member)) {
+                    Ok(room) => self.join(room, member),
+                    Err(e) => {
+                        let _ = member.reply.send(Err(e));
+                    }
                 }
-            },
+            }
             LobbyCommand::Join { room, member } => {
                 let target = self.public_room(room);
                 self.seat_or_refuse(target, member, false)
@@ -319,12 +337,14 @@ impl Lobby {
                 let target = self.room_by_code(&code);
                 self.seat_or_refuse(target, member, false)
             }
-            LobbyCommand::QuickJoin { mode, member } => match self.quick_room(&mode) {
-                Ok(room) => self.join(room, member),
-                Err(e) => {
-                    let _ = member.reply.send(Err(e));
+            LobbyCommand::QuickJoin { mode, member } => {
+                match self.quick_room(&mode, maker(&member)) {
+                    Ok(room) => self.join(room, member),
+                    Err(e) => {
+                        let _ = member.reply.send(Err(e));
+                    }
                 }
-            },
+            }
             LobbyCommand::Leave { room, player, link } => {
                 if self.current_link(player, link) {
                     self.forget_seat(player);
@@ -379,7 +399,61 @@ impl Lobby {
             && matches!(e.status.state, RoomState::Waiting | RoomState::Countdown)
     }
 
-    fn create(&mut self, mut req: CreateRoom) -> Result<RoomId, ErrorBody> {
+    /// Refuses a room `maker` may not make now: over the server's cap, or over its player's or
+    /// its address's share of open rooms, or of rooms with server bots.
+    fn may_make(&self, maker: Maker, with_bots: bool) -> Result<(), ErrorBody> {
+        if self.rooms.len() >= self.config.max_rooms {
+            return Err(ErrorBody::new(
+                ErrorCode::ServerFull,
+                "this server hosts as many rooms as it may",
+            ));
+        }
+        let by_player = |e: &&RoomEntry| e.maker.player == maker.player;
+        let by_address = |e: &&RoomEntry| e.maker.origin == maker.origin;
+        let made = |whose: &dyn Fn(&&RoomEntry) -> bool, bots: bool| {
+            let rooms = self.rooms.values().filter(|e| whose(e));
+            rooms.filter(|e| !bots || e.with_bots).count()
+        };
+        let per_address = (self.config.per_address_connections as usize / 4).max(1);
+        let mut limits = vec![
+            (
+                made(&by_player, false),
+                ROOMS_PER_PLAYER,
+                "you have",
+                "rooms",
+            ),
+            (
+                made(&by_address, false),
+                per_address,
+                "your address has",
+                "rooms",
+            ),
+        ];
+        if with_bots {
+            let bot_rooms = (per_address / 4).max(1);
+            let kind = "rooms with server bots";
+            limits.push((
+                made(&by_player, true),
+                BOT_ROOMS_PER_PLAYER,
+                "you have",
+                kind,
+            ));
+            limits.push((made(&by_address, true), bot_rooms, "your address has", kind));
+        }
+        for (made, most, whose, kind) in limits {
+            if made >= most {
+                return Err(ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{whose} made {made} {kind} still open, the most allowed; wait for one to close"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, mut req: CreateRoom, maker: Maker) -> Result<RoomId, ErrorBody> {
         req.name = normalise_name(&req.name)?;
         req.mode = self.known_mode(&req.mode)?;
         let max_players = match req.max_players {
@@ -401,12 +475,8 @@ impl Lobby {
                 format!("{} bots leave no seat in a room of {max_players}", req.bots),
             ));
         }
-        if self.rooms.len() >= self.config.max_rooms {
-            return Err(ErrorBody::new(
-                ErrorCode::ServerFull,
-                "this server hosts as many rooms as it may",
-            ));
-        }
+        let with_bots = req.bots > 0 || req.fill_bots;
+        self.may_make(maker, with_bots)?;
         // Drawn before anything is set up, so a failed random source leaves nothing behind.
         let code = if req.private {
             Some(self.new_code()?)
@@ -490,6 +560,8 @@ impl Lobby {
                 handle,
                 status,
                 empty_since: Some(Instant::now()),
+                maker,
+                with_bots,
             },
         );
         Ok(id)
@@ -518,7 +590,7 @@ impl Lobby {
     }
 
     /// The fullest open public room of `mode` (a free seat, match not started), or a new one.
-    fn quick_room(&mut self, mode: &str) -> Result<RoomId, ErrorBody> {
+    fn quick_room(&mut self, mode: &str, maker: Maker) -> Result<RoomId, ErrorBody> {
         let mode = self.known_mode(mode)?;
         let best = self
             .rooms
@@ -528,14 +600,17 @@ impl Lobby {
             .map(|e| e.info.id);
         match best {
             Some(id) => Ok(id),
-            None => self.create(CreateRoom {
-                name: format!("{mode} {}", self.next_room),
-                mode,
-                max_players: 0,
-                private: false,
-                bots: 0,
-                fill_bots: false,
-            }),
+            None => self.create(
+                CreateRoom {
+                    name: format!("{mode} {}", self.next_room),
+                    mode,
+                    max_players: 0,
+                    private: false,
+                    bots: 0,
+                    fill_bots: false,
+                },
+                maker,
+            ),
         }
     }
 
@@ -798,17 +873,52 @@ impl Lobby {
         }
     }
 
+    fn status(&mut self, room: RoomId, status: RoomStatus) {
+        let Some(entry) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let in_match = |state| matches!(state, RoomState::Playing | RoomState::Finished);
+        let match_over = in_match(entry.status.state) && !in_match(status.state);
+        entry.status = status;
+        // Bots play a match with no human seated (spectators watch it to its results), but not
+        // the next one: a room left to its bots would otherwise play on for ever.
+        if match_over && status.bots > 0 && entry.members.is_empty() {
+            tracing::info!(room = %room, "closing a room of bots after its match");
+            self.close_room(room);
+        }
+    }
+
     fn close_empty_rooms(&mut self) {
         let timeout = Duration::from_secs(self.config.empty_room_secs);
         let now = Instant::now();
-        self.rooms.retain(|id, e| {
-            let keep =
-                e.empty_since.is_none_or(|t| now - t < timeout) && !e.handle.commands.is_closed();
-            if !keep {
-                tracing::info!(room = %id, "closing empty room");
-            }
-            keep
-        });
+        let closing: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, e)| {
+                e.empty_since.is_some_and(|t| now - t >= timeout) || e.handle.commands.is_closed()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for room in closing {
+            tracing::info!(room = %room, "closing empty room");
+            self.close_room(room);
+        }
+    }
+
+    /// Drops a room (its task ends with its last command sender) and its code.
+    fn close_room(&mut self, room: RoomId) {
+        if let Some(entry) = self.rooms.remove(&room)
+            && let Some(code) = entry.code
+        {
+            self.codes.remove(&code);
+        }
+    }
+}
+
+fn maker(member: &Member) -> Maker {
+    Maker {
+        player: member.player,
+        origin: member.origin,
     }
 }
 
@@ -842,6 +952,7 @@ mod tests {
         let member = Member {
             player: lobby.new_player_id(),
             name: "ada".into(),
+            origin: PeerKey::from(std::net::IpAddr::from([192, 0, 2, 1])),
             link_id: lobby.new_link_id(),
             link: RoomLink {
                 inputs,

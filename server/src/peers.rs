@@ -47,6 +47,16 @@ impl PeerLimits {
         }
     }
 
+    /// Requests to the HTTP API (`/api/rooms`, `/metrics`): a burst of one per connection
+    /// the address may hold, then a quarter of that a second.
+    fn api(&self) -> Rate {
+        let n = f64::from(self.connections);
+        Rate {
+            burst: n,
+            per_sec: (n / 4.0).max(1.0),
+        }
+    }
+
     fn calls(&self) -> Rate {
         let share = (f64::from(self.connections) / 4.0).max(1.0);
         Rate {
@@ -80,7 +90,7 @@ impl Refusal {
 /// The key an address counts under: an IPv4 address itself (also when mapped into IPv6), an
 /// IPv6 address by its /64.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-enum PeerKey {
+pub enum PeerKey {
     V4(u32),
     V6(u64),
 }
@@ -103,11 +113,41 @@ struct Peer {
     handshakes: Bucket,
     calls: Bucket,
     guesses: Bucket,
+    api: Bucket,
 }
 
 impl Peer {
+    fn new(limits: PeerLimits) -> Peer {
+        Peer {
+            connections: 0,
+            handshakes: Bucket::new(limits.handshakes()),
+            calls: Bucket::new(limits.calls()),
+            guesses: Bucket::new(CODE_GUESS_RATE),
+            api: Bucket::new(limits.api()),
+        }
+    }
+
     fn idle(&mut self) -> bool {
-        self.connections == 0 && self.handshakes.full() && self.calls.full() && self.guesses.full()
+        self.connections == 0
+            && self.handshakes.full()
+            && self.calls.full()
+            && self.guesses.full()
+            && self.api.full()
+    }
+}
+
+impl Table {
+    /// The entry of `key`, made when missing (dropping idle ones now and then).
+    fn peer(&mut self, key: PeerKey, limits: PeerLimits) -> Result<&mut Peer, Refusal> {
+        let now = Instant::now();
+        if now - self.swept >= SWEEP_EVERY {
+            self.peers.retain(|_, p| !p.idle());
+            self.swept = now;
+        }
+        if !self.peers.contains_key(&key) && self.peers.len() >= MAX_ADDRESSES {
+            return Err(Refusal::Addresses);
+        }
+        Ok(self.peers.entry(key).or_insert_with(|| Peer::new(limits)))
     }
 }
 
@@ -143,22 +183,9 @@ impl Peers {
     /// Called before the handshake where the transport allows it, so a refusal costs nothing.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<PeerHandle, Refusal> {
         let key = PeerKey::from(ip);
-        let mut table = self.table();
-        let now = Instant::now();
-        if now - table.swept >= SWEEP_EVERY {
-            table.peers.retain(|_, p| !p.idle());
-            table.swept = now;
-        }
-        if !table.peers.contains_key(&key) && table.peers.len() >= MAX_ADDRESSES {
-            return Err(Refusal::Addresses);
-        }
         let limits = self.limits;
-        let peer = table.peers.entry(key).or_insert_with(|| Peer {
-            connections: 0,
-            handshakes: Bucket::new(limits.handshakes()),
-            calls: Bucket::new(limits.calls()),
-            guesses: Bucket::new(CODE_GUESS_RATE),
-        });
+        let mut table = self.table();
+        let peer = table.peer(key, limits)?;
         if peer.connections >= limits.connections {
             return Err(Refusal::Connections);
         }
@@ -170,6 +197,15 @@ impl Peers {
             peers: self.clone(),
             key,
         })))
+    }
+
+    /// Spends one of `ip`'s HTTP API requests; false when it has none left.
+    pub fn api_request(&self, ip: IpAddr) -> bool {
+        let limits = self.limits;
+        let mut table = self.table();
+        table
+            .peer(PeerKey::from(ip), limits)
+            .is_ok_and(|p| p.api.take())
     }
 
     fn with<T>(&self, key: PeerKey, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
@@ -193,6 +229,11 @@ impl Drop for Admitted {
 }
 
 impl PeerHandle {
+    /// The address this connection counts under (the lobby limits rooms by it).
+    pub fn key(&self) -> PeerKey {
+        self.0.key
+    }
+
     /// Spends one of the address's lobby calls; false when it has none left.
     pub fn call(&self) -> bool {
         self.0.peers.with(self.0.key, |p| p.calls.take()) == Some(true)

@@ -454,6 +454,7 @@ impl Session {
         let member = Member {
             player,
             name,
+            origin: self.peer.key(),
             link_id: self.link,
             link,
             reply,

@@ -281,6 +281,8 @@ pub async fn metric_with(http: SocketAddr, name: &str, labels: &[&str]) -> f64 {
     conn.write_all(req.as_bytes()).await.unwrap();
     let mut body = String::new();
     conn.read_to_string(&mut body).await.unwrap();
+    // A refusal (the per-address API allowance) must not read as a zero.
+    assert!(body.starts_with("HTTP/1.1 200"), "GET /metrics: {body}");
     body.lines()
         .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

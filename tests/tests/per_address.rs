@@ -127,3 +127,39 @@ async fn wrong_room_codes_from_fresh_connections_run_out_after_ten() {
     assert_ne!(joined_by_id.room.name, "secret");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_makes_a_share_of_the_rooms_not_all_of_them() {
+    // 8 connections an address: 2 open rooms, 1 with server bots.
+    let server = server(|c| {
+        c.arena.drones = 0;
+        c.server.per_address_connections = 8;
+        c.server.max_rooms = 10;
+    })
+    .await;
+    let mut players = [
+        connect(&server, "a").await,
+        connect(&server, "b").await,
+        connect(&server, "c").await,
+    ];
+    let with_bots = CreateRoom {
+        bots: 1,
+        ..arena_room("bots", 4)
+    };
+    players[0].create_room(with_bots.clone()).await.unwrap();
+    let e = refused(players[1].create_room(with_bots).await);
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    assert!(e.message.contains("your address"), "{}", e.message);
+    players[1]
+        .create_room(arena_room("plain", 4))
+        .await
+        .unwrap();
+    let e = refused(players[2].create_room(arena_room("one too many", 4)).await);
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    // Quick-join, finding no open room, would make one: refused the same way.
+    players[0].leave_room().await.unwrap();
+    players[1].leave_room().await.unwrap();
+    let e = refused(players[2].quick_join("standard").await);
+    assert_eq!(e.code, ErrorCode::RateLimited, "{}", e.message);
+    server.shutdown().await;
+}

@@ -14,6 +14,14 @@ fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
     }
 }
 
+/// No drones, and matches of a second with no countdown and a second of results.
+fn quick_matches(c: &mut TestSetup) {
+    c.arena.drones = 0;
+    c.arena.match_secs = 1.0;
+    c.server.countdown_secs = 0;
+    c.server.results_secs = 1;
+}
+
 /// Waits for the room to reach `state`.
 async fn state(client: &mut Client, state: RoomState) {
     within(&format!("state {}", state.as_str()), async {
@@ -339,13 +347,7 @@ async fn spectators_watch_a_match_without_a_seat() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_fill_empty_seats_for_a_match_and_leave_after() {
-    let server = server(|c| {
-        c.arena.drones = 0;
-        c.arena.match_secs = 1.0;
-        c.server.countdown_secs = 0;
-        c.server.results_secs = 1;
-    })
-    .await;
+    let server = server(quick_matches).await;
     let mut human = connect(&server, "human").await;
     human
         .create_room(CreateRoom {
@@ -443,5 +445,51 @@ async fn invisible_names_and_chat_are_refused_or_cleaned() {
     })
     .await;
     assert_eq!((name.as_str(), text.as_str()), ("eve", "\u{E9}!"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_makes_few_rooms_and_a_bot_match_left_alone_closes_after_it() {
+    let server = server(quick_matches).await;
+    let mut maker = connect(&server, "maker").await;
+    // Two open rooms a player: create-and-leave does not make a third.
+    for name in ["first", "second"] {
+        maker.create_room(arena_room(name, 4)).await.unwrap();
+        maker.leave_room().await.unwrap();
+    }
+    assert_eq!(
+        refused(maker.create_room(arena_room("third", 4)).await),
+        ErrorCode::RateLimited
+    );
+
+    let mut other = connect(&server, "other").await;
+    let bots = CreateRoom {
+        bots: 2,
+        ..arena_room("bots", 3)
+    };
+    let made = other.create_room(bots.clone()).await.unwrap();
+    let mut watcher = connect(&server, "watcher").await;
+    watcher.spectate(made.room.id).await.unwrap();
+    other.leave_room().await.unwrap();
+    // One open room with server bots a player.
+    assert_eq!(
+        refused(other.create_room(bots.clone()).await),
+        ErrorCode::RateLimited
+    );
+    // Left to themselves the bots play their match; the watcher sees it end, then the room
+    // close instead of starting another.
+    within("the bots' match to end and the room to close", async {
+        let mut ended = false;
+        loop {
+            match watcher.next_event().await.unwrap() {
+                RoomEvent::MatchEnded(_) => ended = true,
+                RoomEvent::RoomClosed => break assert!(ended, "closed before the match ended"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    // With it closed, its maker may make another.
+    other.create_room(bots).await.unwrap();
     server.shutdown().await;
 }
