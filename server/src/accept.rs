@@ -8,15 +8,25 @@
 //! limit, which start-up raises to the hard limit. And one address may hold only so many of
 //! them. A connection over a cap is answered `503` and closed at once, and the refusal is
 //! logged (at most once a second) and counted.
+//!
+//! What a connection sends is metered in bytes ([`CONNECTION_READ`], and [`address_read`] for
+//! all of an address's together): past it the server reads no further until the allowance
+//! refills, and TCP's flow control pushes back on the sender. Engine.IO's own packets (no-ops,
+//! pongs) are handled inside engineioxide, out of tickwire's sight; this is what bounds them.
 
 use crate::rate::{Bucket, Rate};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
@@ -33,6 +43,22 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// The answer to a connection over a cap, written without waiting.
 const REFUSED: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+/// Bytes one connection may send: a burst of 256 KiB, then 64 KiB a second (a player sends a
+/// few KiB a second).
+pub const CONNECTION_READ: Rate = Rate {
+    burst: 256.0 * 1024.0,
+    per_sec: 64.0 * 1024.0,
+};
+/// Bytes all of one address's connections may send together, per connection the address may
+/// hold (`--per-address-connections`): 16 KiB, then 8 KiB a second (by default 1 MiB, then
+/// 512 KiB a second).
+pub fn address_read(connections: u32) -> Rate {
+    let n = f64::from(connections);
+    Rate {
+        burst: n * 16.0 * 1024.0,
+        per_sec: n * 8.0 * 1024.0,
+    }
+}
 /// After an accept error (out of descriptors, say), wait this long before the next accept
 /// rather than spin on the same error.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -66,12 +92,14 @@ pub struct Caps {
     pub total: usize,
     /// Open at once from one address.
     pub per_address: usize,
+    /// What all of one address's connections may send together.
+    pub address_read: Rate,
 }
 
 /// Open connections, in all and by address; one slot per connection, given back on drop.
 struct Open {
     caps: Caps,
-    counts: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    counts: Mutex<(usize, HashMap<IpAddr, Address>)>,
     /// Refusals are logged at most once a second.
     log: Mutex<Bucket>,
 }
@@ -91,9 +119,17 @@ impl Over {
     }
 }
 
+/// One address's open connections and what they may still send.
+struct Address {
+    connections: usize,
+    read: Arc<Mutex<Bucket>>,
+}
+
 struct Slot {
     open: Arc<Open>,
     ip: IpAddr,
+    /// The address's read allowance, shared by its connections.
+    read: Arc<Mutex<Bucket>>,
 }
 
 impl Open {
@@ -114,15 +150,19 @@ impl Open {
         if *total >= self.caps.total {
             return Err(Over::Total);
         }
-        let mine = by_address.entry(ip).or_insert(0);
-        if *mine >= self.caps.per_address {
+        let mine = by_address.entry(ip).or_insert_with(|| Address {
+            connections: 0,
+            read: Arc::new(Mutex::new(Bucket::new(self.caps.address_read))),
+        });
+        if mine.connections >= self.caps.per_address {
             return Err(Over::Address);
         }
-        *mine += 1;
+        mine.connections += 1;
         *total += 1;
         Ok(Slot {
             open: self.clone(),
             ip,
+            read: mine.read.clone(),
         })
     }
 
@@ -150,9 +190,9 @@ impl Drop for Slot {
         let mut counts = self.open.counts.lock().unwrap_or_else(|e| e.into_inner());
         let (total, by_address) = &mut *counts;
         *total -= 1;
-        if let Some(n) = by_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(address) = by_address.get_mut(&self.ip) {
+            address.connections -= 1;
+            if address.connections == 0 {
                 by_address.remove(&self.ip);
             }
         }
@@ -210,7 +250,7 @@ pub async fn serve(
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
         let connection = http
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(Metered::new(tcp, slot)), service)
             .with_upgrades();
         let (mut down, alive) = (shutdown.clone(), alive.clone());
         tokio::spawn(async move {
@@ -228,7 +268,7 @@ pub async fn serve(
             if let Err(e) = ended {
                 tracing::debug!(%peer, "HTTP connection ended: {e}");
             }
-            drop((slot, alive));
+            drop(alive);
         });
     }
     drop(alive);
@@ -237,6 +277,95 @@ pub async fn serve(
         .is_err()
     {
         tracing::debug!("HTTP connections still open at shutdown are dropped");
+    }
+}
+
+/// A TCP connection whose reads spend its own and its address's read allowance, and wait
+/// while either is in debt. It holds the connection's slot.
+struct Metered {
+    tcp: TcpStream,
+    own: Bucket,
+    slot: Slot,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Metered {
+    fn new(tcp: TcpStream, slot: Slot) -> Metered {
+        Metered {
+            tcp,
+            own: Bucket::new(CONNECTION_READ),
+            slot,
+            wait: None,
+        }
+    }
+
+    fn owed(&mut self) -> Duration {
+        let address = self
+            .slot
+            .read
+            .lock()
+            .map_or(Duration::ZERO, |mut b| b.owed());
+        self.own.owed().max(address)
+    }
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if let Some(wait) = this.wait.as_mut() {
+                std::task::ready!(wait.as_mut().poll(cx));
+                this.wait = None;
+            }
+            let owed = this.owed();
+            if owed.is_zero() {
+                break;
+            }
+            crate::metrics::read_throttled("http");
+            this.wait = Some(Box::pin(tokio::time::sleep(owed)));
+        }
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut this.tcp).poll_read(cx, buf))?;
+        let read = (buf.filled().len() - before) as f64;
+        this.own.spend(read);
+        if let Ok(mut address) = this.slot.read.lock() {
+            address.spend(read);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
 
@@ -249,6 +378,7 @@ mod tests {
         let open = Open::new(Caps {
             total: 3,
             per_address: 2,
+            address_read: address_read(2),
         });
         let (a, b) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
         let first = open.admit(a).unwrap();

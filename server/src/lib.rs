@@ -192,6 +192,7 @@ impl Server {
             // A polling client holds up to two requests at once (its long poll and a send),
             // and a page loads alongside.
             per_address: 2 * config.per_address_connections as usize + 16,
+            address_read: accept::address_read(config.per_address_connections),
         };
         let http_task = tokio::spawn(accept::serve(listener, app, caps, down));
         Ok(Server {

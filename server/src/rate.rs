@@ -1,5 +1,6 @@
 //! Token buckets for rate limits.
 
+use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +44,22 @@ impl Bucket {
     /// Returns one token taken for something that turned out not to count.
     pub fn give_back(&mut self) {
         self.tokens = (self.tokens + 1.0).min(self.rate.burst);
+    }
+
+    /// Takes `n` tokens, past empty if need be: a debt the refill pays off first.
+    pub fn spend(&mut self, n: f64) {
+        self.refill();
+        self.tokens -= n;
+    }
+
+    /// How long until the bucket is out of debt (zero when it is not in debt).
+    pub fn owed(&mut self) -> Duration {
+        self.refill();
+        if self.tokens >= 0.0 || self.rate.per_sec <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate.per_sec)
+        }
     }
 
     pub fn take(&mut self) -> bool {

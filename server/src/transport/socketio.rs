@@ -34,7 +34,7 @@ use socketioxide::extract::{AckSender, Data, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{ParserConfig, SendError, SocketError, SocketIo};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +52,16 @@ pub const MAX_INCOMING_MESSAGE: usize = 64 * 1024;
 /// Largest HTTP long-polling body, either way (engine.io packs several packets in one body,
 /// and a full JSON view of a big room goes out this way too).
 pub const MAX_PAYLOAD: u64 = 1024 * 1024;
+/// Binary attachments one packet may carry (an input carries one), their bytes in all, and
+/// how late the rest of them may come (checked as each arrives); past any of these the
+/// connection is closed. What a socket can make the server hold is so bounded by a few KiB,
+/// not the 10 MB socketioxide would allow.
+pub const MAX_ATTACHMENTS: usize = 4;
+pub const MAX_ATTACHMENT_BYTES: usize = 8 * tickwire_protocol::codec::MAX_INPUT_BYTES;
+pub const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// An Engine.IO session must connect to the namespace within this time (as a QUIC client must
+/// say hello), or it is closed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Packets buffered per socket before `emit` reports it full.
 pub const SEND_BUFFER: usize = 256;
 /// Calls and inputs a socket may have queued for its actor; beyond that a call is refused with
@@ -188,7 +198,14 @@ pub enum AuthError {
 
 /// Builds the Socket.IO layer for the HTTP router.
 pub fn layer(lobby: LobbyHandle, peers: Arc<Peers>, rates: Rates) -> SocketIoLayer {
+    // Attachments are buffered until their packet is whole: keep that to what an input needs.
+    let parser = ParserConfig::common()
+        .max_incoming_binaries(MAX_ATTACHMENTS)
+        .max_incoming_binary_buf_size(MAX_ATTACHMENT_BYTES)
+        .packet_completion_timeout(ATTACHMENT_TIMEOUT);
     let (layer, io) = SocketIo::builder()
+        .with_parser(parser)
+        .connect_timeout(CONNECT_TIMEOUT)
         .max_payload(MAX_PAYLOAD)
         .ws_max_message_size(MAX_INCOMING_MESSAGE)
         .ws_max_frame_size(MAX_INCOMING_MESSAGE)
