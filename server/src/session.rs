@@ -133,6 +133,18 @@ pub const CALL_RATE: Rate = Rate {
 /// transport: by then it is not a player that lost count but a client that ignores the limit.
 pub const FLOOD_LIMIT: u32 = 200;
 
+/// A connection's refusals toward [`FLOOD_LIMIT`], whatever the transport counts as one.
+#[derive(Debug, Default)]
+pub struct Refusals(u32);
+
+impl Refusals {
+    /// Counts one refusal; true when that takes the connection past the limit.
+    pub fn refuse(&mut self) -> bool {
+        self.0 += 1;
+        self.0 > FLOOD_LIMIT
+    }
+}
+
 pub struct Session {
     /// The transport's metrics label.
     transport: &'static str,

@@ -11,7 +11,7 @@ use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, QUIC, SendCounters};
 use crate::peers::Peers;
 use crate::room::{SnapshotPacket, SnapshotSink};
-use crate::session::{FLOOD_LIMIT, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
+use crate::session::{FromRoom, Rates, Refusals, RoomFeed, Session, SnapshotRoute};
 use crate::tls::{ServerCert, TlsError};
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
@@ -150,7 +150,7 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
     let mut close_code = close::NORMAL;
     // Calls refused for the rate limit and frames refused as malformed; past FLOOD_LIMIT the
     // connection is cut off.
-    let mut refused = 0u32;
+    let mut refused = Refusals::default();
 
     loop {
         tokio::select! {
@@ -169,8 +169,7 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                             close_code = close::PROTOCOL_ERROR;
                             break;
                         }
-                        refused += 1;
-                        if refused > FLOOD_LIMIT {
+                        if refused.refuse() {
                             close_code = cut_off(peer);
                             break;
                         }
@@ -190,9 +189,8 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                 };
                 // A failed hello ends the connection once the reply is delivered.
                 let fatal = is_hello && result.is_err();
-                if matches!(&result, Err(e) if e.code == ErrorCode::RateLimited) {
-                    refused += 1;
-                }
+                let flooding =
+                    matches!(&result, Err(e) if e.code == ErrorCode::RateLimited) && refused.refuse();
                 if is_hello && result.is_ok() {
                     counted = Some(ConnectedPlayer::new(QUIC));
                 }
@@ -204,7 +202,7 @@ async fn connection(conn: quinn::Connection, mut session: Session) {
                     close_code = close::PROTOCOL_ERROR;
                     break;
                 }
-                if refused > FLOOD_LIMIT {
+                if flooding {
                     close_code = cut_off(peer);
                     break;
                 }

@@ -25,7 +25,7 @@ use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters}
 use crate::peers::{PeerHandle, Peers, Refusal};
 use crate::rate::{Bucket, Rate};
 use crate::room::SnapshotPacket;
-use crate::session::{CALL_RATE, FLOOD_LIMIT, FromRoom, Rates, RoomFeed, Session, SnapshotRoute};
+use crate::session::{CALL_RATE, FromRoom, Rates, Refusals, RoomFeed, Session, SnapshotRoute};
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -82,7 +82,7 @@ const INPUT_RATE: Rate = Rate {
 struct FloodGuard {
     calls: Bucket,
     inputs: Bucket,
-    refused: u32,
+    refused: Refusals,
     /// Set once the socket is cut off: the events still arriving before the close takes hold
     /// are ignored, and the socket is counted once.
     cut: bool,
@@ -111,7 +111,7 @@ impl FloodGuard {
         FloodGuard {
             calls: Bucket::new(CALL_RATE),
             inputs: Bucket::new(INPUT_RATE),
-            refused: 0,
+            refused: Refusals::default(),
             cut: false,
         }
     }
@@ -131,8 +131,7 @@ impl FloodGuard {
         if ok {
             return Verdict::Allow;
         }
-        g.refused += 1;
-        if g.refused > FLOOD_LIMIT {
+        if g.refused.refuse() {
             g.cut = true;
             Verdict::CutOff
         } else {
