@@ -9,11 +9,12 @@
 //! them. A connection over a cap is answered `503` and closed at once, and the refusal is
 //! logged (at most once a second) and counted.
 //!
-//! What a connection sends is metered in bytes ([`CONNECTION_READ`], and [`address_read`] for
-//! all of an address's together): past it the server reads no further until the allowance
+//! What a connection sends is metered in bytes ([`CONNECTION_READ`], and
+//! [`PeerLimits::http_read`] for all of an address's together): past it the server reads no further until the allowance
 //! refills, and TCP's flow control pushes back on the sender. Engine.IO's own packets (no-ops,
 //! pongs) are handled inside engineioxide, out of tickwire's sight; this is what bounds them.
 
+use crate::peers::{PeerKey, PeerLimits};
 use crate::rate::{Bucket, Rate};
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -21,7 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -49,16 +50,6 @@ pub const CONNECTION_READ: Rate = Rate {
     burst: 256.0 * 1024.0,
     per_sec: 64.0 * 1024.0,
 };
-/// Bytes all of one address's connections may send together, per connection the address may
-/// hold (`--per-address-connections`): 16 KiB, then 8 KiB a second (by default 1 MiB, then
-/// 512 KiB a second).
-pub fn address_read(connections: u32) -> Rate {
-    let n = f64::from(connections);
-    Rate {
-        burst: n * 16.0 * 1024.0,
-        per_sec: n * 8.0 * 1024.0,
-    }
-}
 /// After an accept error (out of descriptors, say), wait this long before the next accept
 /// rather than spin on the same error.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -90,16 +81,15 @@ pub fn cap_below(limit: u64) -> usize {
 pub struct Caps {
     /// Open at once, from everyone.
     pub total: usize,
-    /// Open at once from one address.
-    pub per_address: usize,
-    /// What all of one address's connections may send together.
-    pub address_read: Rate,
+    /// What one address may hold and send ([`PeerLimits::http_connections`],
+    /// [`PeerLimits::http_read`]); an address counts under its [`PeerKey`], as everywhere.
+    pub peer: PeerLimits,
 }
 
 /// Open connections, in all and by address; one slot per connection, given back on drop.
 struct Open {
     caps: Caps,
-    counts: Mutex<(usize, HashMap<IpAddr, Address>)>,
+    counts: Mutex<(usize, HashMap<PeerKey, Address>)>,
     /// Refusals are logged at most once a second.
     log: Mutex<Bucket>,
 }
@@ -127,7 +117,7 @@ struct Address {
 
 struct Slot {
     open: Arc<Open>,
-    ip: IpAddr,
+    key: PeerKey,
     /// The address's read allowance, shared by its connections.
     read: Arc<Mutex<Bucket>>,
 }
@@ -144,24 +134,24 @@ impl Open {
         })
     }
 
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Over> {
+    fn admit(self: &Arc<Self>, key: PeerKey) -> Result<Slot, Over> {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let (total, by_address) = &mut *counts;
         if *total >= self.caps.total {
             return Err(Over::Total);
         }
-        let mine = by_address.entry(ip).or_insert_with(|| Address {
+        let mine = by_address.entry(key).or_insert_with(|| Address {
             connections: 0,
-            read: Arc::new(Mutex::new(Bucket::new(self.caps.address_read))),
+            read: Arc::new(Mutex::new(Bucket::new(self.caps.peer.http_read()))),
         });
-        if mine.connections >= self.caps.per_address {
+        if mine.connections >= self.caps.peer.http_connections() {
             return Err(Over::Address);
         }
         mine.connections += 1;
         *total += 1;
         Ok(Slot {
             open: self.clone(),
-            ip,
+            key,
             read: mine.read.clone(),
         })
     }
@@ -171,7 +161,8 @@ impl Open {
         let total = self.counts.lock().map_or(0, |c| c.0);
         if self.log.lock().is_ok_and(|mut b| b.take()) {
             tracing::warn!(
-                %peer, open = total, cap = self.caps.total, per_address = self.caps.per_address,
+                %peer, open = total, cap = self.caps.total,
+                per_address = self.caps.peer.http_connections(),
                 "refusing HTTP connections: {}",
                 match over {
                     Over::Total => "the server is at its connection cap",
@@ -190,10 +181,10 @@ impl Drop for Slot {
         let mut counts = self.open.counts.lock().unwrap_or_else(|e| e.into_inner());
         let (total, by_address) = &mut *counts;
         *total -= 1;
-        if let Some(address) = by_address.get_mut(&self.ip) {
+        if let Some(address) = by_address.get_mut(&self.key) {
             address.connections -= 1;
             if address.connections == 0 {
-                by_address.remove(&self.ip);
+                by_address.remove(&self.key);
             }
         }
     }
@@ -230,7 +221,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let slot = match open.admit(peer.ip()) {
+        let slot = match open.admit(PeerKey::from(peer.ip())) {
             Ok(slot) => slot,
             Err(over) => {
                 open.refuse(tcp, peer, over);
@@ -375,19 +366,36 @@ mod tests {
 
     #[test]
     fn connections_are_capped_in_all_and_per_address_and_given_back() {
+        let peer = PeerLimits { connections: 1 };
+        let per_address = peer.http_connections();
         let open = Open::new(Caps {
-            total: 3,
-            per_address: 2,
-            address_read: address_read(2),
+            total: per_address + 1,
+            peer,
         });
-        let (a, b) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
-        let first = open.admit(a).unwrap();
-        let _second = open.admit(a).unwrap();
+        let key = |ip: [u8; 4]| PeerKey::from(std::net::IpAddr::from(ip));
+        let (a, b) = (key([192, 0, 2, 1]), key([192, 0, 2, 2]));
+        let mut held: Vec<_> = (0..per_address).map(|_| open.admit(a).unwrap()).collect();
         assert_eq!(open.admit(a).err(), Some(Over::Address));
-        let _third = open.admit(b).unwrap();
+        let _other = open.admit(b).unwrap();
         assert_eq!(open.admit(b).err(), Some(Over::Total));
-        drop(first);
+        held.pop();
         assert!(open.admit(b).is_ok());
         assert!(open.counts.lock().unwrap().1.len() <= 2);
+    }
+
+    #[test]
+    fn an_ipv6_home_shares_one_cap() {
+        let peer = PeerLimits { connections: 1 };
+        let open = Open::new(Caps { total: 1000, peer });
+        let host = |h: u16| {
+            PeerKey::from(std::net::IpAddr::from(std::net::Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 7, 0, 0, 0, h,
+            )))
+        };
+        let held: Vec<_> = (0..peer.http_connections())
+            .map(|h| open.admit(host(h as u16)).unwrap())
+            .collect();
+        assert_eq!(open.admit(host(999)).err(), Some(Over::Address));
+        drop(held);
     }
 }

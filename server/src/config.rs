@@ -28,9 +28,11 @@ pub struct ServerConfig {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=64))]
     pub max_players: u8,
     /// Connections one address (an IPv6 address by its /64) may hold at once, over both
-    /// transports. Its new connections per second (an eighth of this) and lobby calls (a
-    /// quarter of this many connections' worth) follow from it. Raise it for load tests that
-    /// run many clients from one machine.
+    /// transports. Its other allowances follow from it (`peers::PeerLimits`): new
+    /// connections per second (an eighth of this), lobby calls (a quarter of this many
+    /// connections' worth), open rooms (a quarter of this; a quarter again with server bots),
+    /// TCP connections and bytes read on the HTTP port. Raise it for load tests that run many
+    /// clients from one machine.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_address_connections: u32,
     /// Rooms this server hosts at most.
@@ -75,6 +77,13 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// What one address may do, all derived from `per_address_connections`.
+    pub fn peer_limits(&self) -> crate::peers::PeerLimits {
+        crate::peers::PeerLimits {
+            connections: self.per_address_connections,
+        }
+    }
+
     /// A configuration for tests and in-process servers: both listeners on 127.0.0.1, port 0,
     /// and no match log (set `match_log` to have one).
     pub fn loopback() -> Self {

@@ -175,9 +175,8 @@ impl Server {
             snapshot_rate: config.effective_snapshot_rate(),
         };
         let (shutdown, down) = watch::channel(false);
-        let peers = peers::Peers::new(peers::PeerLimits {
-            connections: config.per_address_connections,
-        });
+        let peer_limits = config.peer_limits();
+        let peers = peers::Peers::new(peer_limits);
         let quic_task = tokio::spawn(quic::serve(
             endpoint,
             lobby.clone(),
@@ -189,10 +188,7 @@ impl Server {
         let app = http::router(lobby.clone(), peers, socketio);
         let caps = accept::Caps {
             total: accept::connection_cap(),
-            // A polling client holds up to two requests at once (its long poll and a send),
-            // and a page loads alongside.
-            per_address: 2 * config.per_address_connections as usize + 16,
-            address_read: accept::address_read(config.per_address_connections),
+            peer: peer_limits,
         };
         let http_task = tokio::spawn(accept::serve(listener, app, caps, down));
         Ok(Server {

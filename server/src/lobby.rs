@@ -408,47 +408,35 @@ impl Lobby {
                 "this server hosts as many rooms as it may",
             ));
         }
-        let by_player = |e: &&RoomEntry| e.maker.player == maker.player;
-        let by_address = |e: &&RoomEntry| e.maker.origin == maker.origin;
-        let made = |whose: &dyn Fn(&&RoomEntry) -> bool, bots: bool| {
-            let rooms = self.rooms.values().filter(|e| whose(e));
-            rooms.filter(|e| !bots || e.with_bots).count()
-        };
-        let per_address = (self.config.per_address_connections as usize / 4).max(1);
-        let mut limits = vec![
-            (
-                made(&by_player, false),
-                ROOMS_PER_PLAYER,
-                "you have",
-                "rooms",
-            ),
-            (
-                made(&by_address, false),
-                per_address,
-                "your address has",
-                "rooms",
-            ),
-        ];
-        if with_bots {
-            let bot_rooms = (per_address / 4).max(1);
-            let kind = "rooms with server bots";
-            limits.push((
-                made(&by_player, true),
-                BOT_ROOMS_PER_PLAYER,
-                "you have",
-                kind,
-            ));
-            limits.push((made(&by_address, true), bot_rooms, "your address has", kind));
-        }
-        for (made, most, whose, kind) in limits {
-            if made >= most {
-                return Err(ErrorBody::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "{whose} made {made} {kind} still open, the most allowed; wait for one to close"
-                    ),
-                ));
+        // (rooms, rooms with bots) still open, made by this player and by this address.
+        let (mut player, mut address) = ((0, 0), (0, 0));
+        for entry in self.rooms.values() {
+            for (made, mine) in [
+                (&mut player, entry.maker.player == maker.player),
+                (&mut address, entry.maker.origin == maker.origin),
+            ] {
+                if mine {
+                    made.0 += 1;
+                    made.1 += usize::from(entry.with_bots);
+                }
             }
+        }
+        let peer = self.config.peer_limits();
+        let (rooms, bot_rooms) = ("rooms", "rooms with server bots");
+        let limits = [
+            (player.0, ROOMS_PER_PLAYER, "you have", rooms),
+            (address.0, peer.rooms(), "your address has", rooms),
+            (player.1, BOT_ROOMS_PER_PLAYER, "you have", bot_rooms),
+            (address.1, peer.bot_rooms(), "your address has", bot_rooms),
+        ];
+        let checked = if with_bots { &limits[..] } else { &limits[..2] };
+        if let Some((made, _, whose, kind)) = checked.iter().find(|(made, most, ..)| made >= most) {
+            return Err(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{whose} made {made} {kind} still open, the most allowed; wait for one to close"
+                ),
+            ));
         }
         Ok(())
     }

@@ -30,15 +30,17 @@ const MAX_ADDRESSES: usize = 100_000;
 /// How often idle entries are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
-/// An address's allowances, all derived from how many connections it may hold at once: an
-/// address may open that many connections at once and a eighth of that per second after, and
-/// make as many lobby calls as a quarter of its connections would each be allowed.
+/// An address's allowances, all derived from how many connections it may hold at once
+/// (`--per-address-connections`), so that one flag scales them together. This is the one
+/// place they are worked out: the QUIC and Socket.IO handshakes, the lobby (rooms) and the
+/// HTTP port (TCP connections and bytes read) all ask it.
 #[derive(Clone, Copy, Debug)]
 pub struct PeerLimits {
     pub connections: u32,
 }
 
 impl PeerLimits {
+    /// New connections: as many at once as it may hold, then an eighth of that a second.
     fn handshakes(&self) -> Rate {
         let n = f64::from(self.connections);
         Rate {
@@ -57,6 +59,35 @@ impl PeerLimits {
         }
     }
 
+    /// Rooms the address's players may have made and still open: a quarter of its
+    /// connections (16 by default), so one address never fills the server's room cap.
+    pub fn rooms(&self) -> usize {
+        (self.connections as usize / 4).max(1)
+    }
+
+    /// Of those, rooms with server bots, which cost a room's whole simulation without a
+    /// human in it: a quarter again (4 by default).
+    pub fn bot_rooms(&self) -> usize {
+        (self.rooms() / 4).max(1)
+    }
+
+    /// TCP connections the address may hold on the HTTP port: a polling client holds up to
+    /// two requests at once (its long poll and a send), and a page loads alongside.
+    pub fn http_connections(&self) -> usize {
+        2 * self.connections as usize + 16
+    }
+
+    /// Bytes all of the address's HTTP connections may send together: 16 KiB per
+    /// connection it may hold, then 8 KiB a second (by default 1 MiB, then 512 KiB a second).
+    pub fn http_read(&self) -> Rate {
+        let n = f64::from(self.connections);
+        Rate {
+            burst: n * 16.0 * 1024.0,
+            per_sec: n * 8.0 * 1024.0,
+        }
+    }
+
+    /// Lobby calls: as many as a quarter of its connections would each be allowed.
     fn calls(&self) -> Rate {
         let share = (f64::from(self.connections) / 4.0).max(1.0);
         Rate {

@@ -151,20 +151,21 @@ fn cut_off(s: &SocketRef) {
 /// send buffer; while that is full the disconnect is retried for up to [`STALL_LIMIT`], after
 /// which Engine.IO's heartbeat ends a client that reads nothing.
 fn close(s: SocketRef) {
-    if !matches!(
-        s.clone().disconnect(),
-        Err(SocketError::InternalChannelFull)
-    ) {
+    // True when the disconnect could not be queued yet and is worth trying again.
+    let full = |s: &SocketRef| {
+        matches!(
+            s.clone().disconnect(),
+            Err(SocketError::InternalChannelFull)
+        )
+    };
+    if !full(&s) {
         return;
     }
     tokio::spawn(async move {
         let deadline = Instant::now() + STALL_LIMIT;
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if !matches!(
-                s.clone().disconnect(),
-                Err(SocketError::InternalChannelFull)
-            ) {
+            if !full(&s) {
                 return;
             }
         }
@@ -398,8 +399,9 @@ async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
             gone_tx.send_replace(true);
             // socketioxide forgets the socket when this returns, and an event the client sent
             // after that closes the transport at once, dropping the disconnect packet still in
-            // the send buffer. A client we disconnected gets a moment to read it first; the
-            // events it sends meanwhile are ignored.
+            // the send buffer. A client we disconnected gets a moment to read it first. The
+            // events it sends meanwhile reach no session, so they go unanswered (a malformed
+            // one still gets `bad_request`; after a flood cut-off nothing is answered).
             if reason == DisconnectReason::ServerNSDisconnect {
                 tokio::time::sleep(DISCONNECT_GRACE).await;
             }
