@@ -593,6 +593,7 @@ impl Shard {
                                 name,
                                 token: None,
                                 schemas: Vec::new(),
+                                ticket: None,
                             },
                         );
                     }

@@ -251,6 +251,7 @@ async fn bot(
                     trust: trust.clone(),
                     name,
                     token: None,
+                    ticket: None,
                     decoding: tickwire_client::Decoding::Full(config.playbook.schema.clone()),
                 },
             )

@@ -20,6 +20,8 @@ pub struct TickwireSettings {
     pub name: String,
     /// A reconnect token from an earlier session: resume that seat if the server still holds it.
     pub token: Option<String>,
+    /// A ticket from the game's backend naming the player, for a server that asks for one.
+    pub ticket: Option<String>,
     /// How often to measure the round trip (through the server's request path).
     pub ping_every: Duration,
     /// The schema of the game this app plays (a join into a room of another is refused). The
@@ -34,6 +36,7 @@ impl TickwireSettings {
             trust,
             name: name.into(),
             token: None,
+            ticket: None,
             ping_every: Duration::from_secs(1),
             schema: tickwire_arena::view::schema(),
         }
@@ -215,6 +218,7 @@ fn connect(
         trust: settings.trust.clone(),
         name: settings.name.clone(),
         token: settings.token.clone(),
+        ticket: settings.ticket.clone(),
         decoding: Decoding::Full(settings.schema.clone()),
     };
     match Bridge::start(config) {

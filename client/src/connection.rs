@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub name: String,
     /// A reconnect token from an earlier `Joined`: resume that seat if it is still held.
     pub token: Option<String>,
+    /// A ticket from the game's backend naming the player, for a server that asks for one.
+    pub ticket: Option<String>,
     /// How much of each snapshot to decode (a player: all of it).
     pub decoding: Decoding,
 }
@@ -88,6 +90,7 @@ impl Client {
             name: config.name,
             token: config.token,
             schemas: config.decoding.known_schemas(),
+            ticket: config.ticket,
         };
         let welcome = match call(&calls, hello).await? {
             Reply::Welcome(w) => w,

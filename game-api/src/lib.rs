@@ -34,6 +34,41 @@ pub struct TickInput<I> {
     pub fresh: bool,
 }
 
+/// Who a player is, as the game's own backend vouched for them: the claims of the ticket the
+/// player connected with, on a server that asks for tickets (`--auth-key-file`). A server
+/// that lets anyone in has no identity to give.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    /// The backend's id for the player (the ticket's `sub`).
+    pub subject: String,
+    /// The name the backend gave the player (the ticket's `name`), which the player is shown
+    /// under.
+    pub name: Option<String>,
+    /// Every claim of the ticket, `sub` and `exp` included, for a game that put its own there
+    /// (a team, a rank, what the player owns).
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A player asking for a seat, as [`Game::add_player`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Joiner<'a> {
+    /// The name the player is shown under (the ticket's, when it gave one), already
+    /// normalised and checked by the server.
+    pub name: &'a str,
+    /// Who the player is, when the server asks for tickets.
+    pub identity: Option<&'a Identity>,
+}
+
+impl<'a> Joiner<'a> {
+    /// A player known only by name (a server that lets anyone in, a bot, a test).
+    pub fn named(name: &'a str) -> Joiner<'a> {
+        Joiner {
+            name,
+            identity: None,
+        }
+    }
+}
+
 /// What a game call hands back to the room: events for everyone, and game messages to one
 /// player or to all.
 pub struct Outbox<M> {
@@ -113,12 +148,13 @@ pub trait Game: Send + 'static {
     }
     /// Seats the player: gives it an entity and returns its net id (0 for none, when the state
     /// is the room's). `Err` refuses the join with a reason the player is told (`refused`);
-    /// its seat is given back.
+    /// its seat is given back. A game that admits only some players (members of a clan, the
+    /// two a match was made for) decides here from `who.identity`.
     fn add_player(
         &mut self,
         world: &mut World,
         player: PlayerId,
-        name: &str,
+        who: &Joiner<'_>,
     ) -> Result<NetId, String>;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
     /// The player's connection dropped; its seat and entity wait for it to come back within

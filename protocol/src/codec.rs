@@ -68,6 +68,17 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Code
     Ok(value)
 }
 
+/// The frame id and protocol version of a `Hello` frame from a client of any version, read
+/// where the frame as a whole is not this version's. Every version starts a `ClientFrame`
+/// holding a `Hello` the same way (the id, the request's variant 0, the protocol, the name),
+/// so a server can answer an older or newer client `version_mismatch` instead of a malformed
+/// frame. Protocol 0 was never a version: such a frame is garbage.
+pub fn hello_version(bytes: &[u8]) -> Option<(u32, u16)> {
+    let ((id, variant, protocol, _name), _): ((u32, u32, u16, String), usize) =
+        bincode::serde::decode_from_slice(bytes, config()).ok()?;
+    (variant == 0 && protocol != 0).then_some((id, protocol))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +94,7 @@ mod tests {
                 name: "ada".into(),
                 token: None,
                 schemas: vec!["00112233445566ff".into()],
+                ticket: Some("a.b.c".into()),
             },
         };
         let bytes = encode(&frame).unwrap();
@@ -100,6 +112,41 @@ mod tests {
         // A string whose length prefix claims far more than the message holds.
         let claim = [7u8, 0, 0, 0, 253, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0];
         assert!(decode::<ClientFrame>(&claim, 1024).is_err());
+    }
+
+    #[test]
+    fn a_hello_of_another_version_still_shows_its_version() {
+        // Version 5's hello: no ticket at the end.
+        #[derive(serde::Serialize)]
+        enum OldRequest {
+            Hello {
+                protocol: u16,
+                name: String,
+                token: Option<String>,
+                schemas: Vec<String>,
+            },
+        }
+        let old = encode(&(
+            9u32,
+            OldRequest::Hello {
+                protocol: 5,
+                name: "ada".into(),
+                token: None,
+                schemas: Vec::new(),
+            },
+        ))
+        .unwrap();
+        assert!(decode::<ClientFrame>(&old, 1024).is_err());
+        assert_eq!(hello_version(&old), Some((9, 5)));
+        let ping = encode(&ClientFrame {
+            id: 3,
+            request: Request::Ping { client_time_us: 1 },
+        })
+        .unwrap();
+        assert_eq!(hello_version(&ping), None, "not a hello");
+        // Garbage that starts like a hello of protocol 0, and one with no name after.
+        assert_eq!(hello_version(&[1, 0, 0, 0, 0xfd, 0xff, 0xff, 0x7f]), None);
+        assert_eq!(hello_version(&[1, 0, 5]), None);
     }
 
     proptest! {

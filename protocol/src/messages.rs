@@ -34,6 +34,9 @@ pub enum Request {
         /// Hashes of the schemas this client holds ([`Schema::hash`], at most
         /// [`MAX_KNOWN_SCHEMAS`]): a join into a room of one of them carries only the hash.
         schemas: Vec<String>,
+        /// A ticket from the game's backend that names the player (a JWT), for a server that
+        /// asks for one; ignored by a server that does not.
+        ticket: Option<String>,
     },
     ListRooms {
         mode: Option<String>,
@@ -326,10 +329,13 @@ pub enum ErrorCode {
     /// The game turned a message or a seat down (not your turn, a full column, a full board):
     /// its reason says why.
     Refused,
+    /// The server asks for a ticket and this one is missing, expired or not signed by the
+    /// game's backend; or a seat was asked back by a player it does not belong to.
+    Unauthorized,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 16] = [
+    const ALL: [ErrorCode; 17] = [
         ErrorCode::BadRequest,
         ErrorCode::VersionMismatch,
         ErrorCode::NotWelcomed,
@@ -346,6 +352,7 @@ impl ErrorCode {
         ErrorCode::MatchInProgress,
         ErrorCode::NotOwner,
         ErrorCode::Refused,
+        ErrorCode::Unauthorized,
     ];
 
     pub fn parse(s: &str) -> Option<ErrorCode> {
@@ -370,6 +377,7 @@ impl ErrorCode {
             ErrorCode::MatchInProgress => "match_in_progress",
             ErrorCode::NotOwner => "not_owner",
             ErrorCode::Refused => "refused",
+            ErrorCode::Unauthorized => "unauthorized",
         }
     }
 }

@@ -68,6 +68,16 @@ pub struct ServerConfig {
     /// PEM private key matching --cert.
     #[arg(long, requires = "cert")]
     pub key: Option<PathBuf>,
+    /// Let in only players with a ticket signed (HS256) with the key in this file, shared
+    /// with the game's backend; see docs/PROTOCOL.md, "Tickets". The key may come from the
+    /// environment instead (`TICKWIRE_AUTH_KEY`, read by the server binary). Without either,
+    /// anyone may connect.
+    #[arg(long, env = "TICKWIRE_AUTH_KEY_FILE")]
+    pub auth_key_file: Option<PathBuf>,
+    /// The ticket key itself, for a server built in code (the binary fills it from
+    /// `TICKWIRE_AUTH_KEY`); never a command-line flag, where other users could read it.
+    #[arg(skip)]
+    pub auth_key: Option<Vec<u8>>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +87,17 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Who may connect: players with a ticket when a key is set (the key's bytes, else the
+    /// key file), anyone otherwise.
+    pub fn gate(&self) -> Result<crate::auth::Gate, crate::auth::KeyError> {
+        use crate::auth::Gate;
+        match (&self.auth_key, &self.auth_key_file) {
+            (Some(key), _) => Gate::tickets(key),
+            (None, Some(path)) => Gate::from_key_file(path),
+            (None, None) => Ok(Gate::Open),
+        }
+    }
+
     /// What one address may do, all derived from `per_address_connections`.
     pub fn peer_limits(&self) -> crate::peers::PeerLimits {
         crate::peers::PeerLimits {

@@ -10,6 +10,7 @@
 pub use tickwire_game as game;
 
 pub mod accept;
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod lobby;
@@ -53,6 +54,8 @@ pub enum ServerError {
     Config(String),
     #[error("cannot start the watchdog thread: {0}")]
     Watchdog(std::io::Error),
+    #[error(transparent)]
+    AuthKey(#[from] auth::KeyError),
 }
 
 /// A running server. Dropping it does not stop it; call [`Server::shutdown`].
@@ -175,6 +178,10 @@ impl Server {
             snapshot_rate: config.effective_snapshot_rate(),
         };
         let (shutdown, down) = watch::channel(false);
+        let gate = config.gate()?;
+        if gate.requires_tickets() {
+            tracing::info!("players need a ticket signed with the configured key");
+        }
         let peer_limits = config.peer_limits();
         let peers = peers::Peers::new(peer_limits);
         let quic_task = tokio::spawn(quic::serve(
@@ -182,9 +189,10 @@ impl Server {
             lobby.clone(),
             peers.clone(),
             rates,
+            gate.clone(),
             down.clone(),
         ));
-        let socketio = transport::socketio::layer(lobby.clone(), peers.clone(), rates);
+        let socketio = transport::socketio::layer(lobby.clone(), peers.clone(), rates, gate);
         let app = http::router(lobby.clone(), peers, socketio);
         let caps = accept::Caps {
             total: accept::connection_cap(),

@@ -6,6 +6,7 @@
 //! directly: the lobby never waits on a room.
 
 use crate::config::ServerConfig;
+use crate::game::Identity;
 use crate::match_log::MatchLog;
 use crate::modes::Modes;
 use crate::peers::PeerKey;
@@ -73,7 +74,10 @@ pub enum LobbyCommand {
         token: String,
         link_id: u64,
         link: RoomLink,
-        found: oneshot::Sender<Option<(PlayerId, String)>>,
+        /// Whose ticket the new connection holds (on a server that asks for tickets): a seat
+        /// is taken back only by the player it was given to.
+        subject: Option<String>,
+        found: oneshot::Sender<Result<Option<(PlayerId, String)>, ErrorBody>>,
         reply: oneshot::Sender<Result<Admitted, ErrorBody>>,
     },
     Inspect {
@@ -87,6 +91,8 @@ pub enum LobbyCommand {
 pub struct Member {
     pub player: PlayerId,
     pub name: String,
+    /// Who the player is, on a server that asks for tickets.
+    pub identity: Option<Arc<Identity>>,
     /// The address the player connects from: rooms it creates count against it.
     pub origin: PeerKey,
     /// Which connection of the player this is; a stale connection's leave is ignored.
@@ -197,6 +203,8 @@ const BOT_ROOMS_PER_PLAYER: usize = 1;
 struct SeatRecord {
     room: RoomId,
     name: String,
+    /// The ticket's subject the seat was given to, on a server that asks for tickets.
+    subject: Option<String>,
     token: String,
     /// The connection currently holding the seat.
     link: u64,
@@ -356,9 +364,10 @@ impl Lobby {
                 token,
                 link_id,
                 link,
+                subject,
                 found,
                 reply,
-            } => self.resume(&token, link_id, link, found, reply),
+            } => self.resume(&token, link_id, link, subject, found, reply),
             LobbyCommand::Inspect { room, tick, reply } => match self.rooms.get(&room) {
                 Some(entry) => {
                     let cmd = RoomCommand::Inspect { tick, reply };
@@ -666,6 +675,7 @@ impl Lobby {
         };
         let player = member.player;
         let (member_name, member_link) = (member.name.clone(), member.link_id);
+        let subject = member.identity.as_ref().map(|i| i.subject.clone());
         if spectator {
             entry.spectators.insert(player);
         } else {
@@ -684,6 +694,7 @@ impl Lobby {
         let cmd = RoomCommand::Join(Box::new(JoinRequest {
             player: member.player,
             name: member.name,
+            identity: member.identity,
             link: member.link,
             joined,
             spectator,
@@ -710,6 +721,7 @@ impl Lobby {
                 SeatRecord {
                     room,
                     name: member_name,
+                    subject,
                     token,
                     link: member_link,
                     away_until: None,
@@ -757,21 +769,31 @@ impl Lobby {
         token: &str,
         link_id: u64,
         link: RoomLink,
-        found: oneshot::Sender<Option<(PlayerId, String)>>,
+        subject: Option<String>,
+        found: oneshot::Sender<Result<Option<(PlayerId, String)>, ErrorBody>>,
         reply: oneshot::Sender<Result<Admitted, ErrorBody>>,
     ) {
         let Some(&player) = self.tokens.get(token) else {
-            let _ = found.send(None);
+            let _ = found.send(Ok(None));
             return;
         };
         let Some(record) = self.seats.get_mut(&player) else {
-            let _ = found.send(None);
+            let _ = found.send(Ok(None));
             return;
         };
         let Some(entry) = self.rooms.get(&record.room) else {
-            let _ = found.send(None);
+            let _ = found.send(Ok(None));
             return;
         };
+        // A reconnect token alone is a bearer secret; where tickets name players, the seat
+        // goes back only to the one it was given to.
+        if record.subject != subject {
+            let _ = found.send(Err(ErrorBody::new(
+                ErrorCode::Unauthorized,
+                "this seat belongs to another player",
+            )));
+            return;
+        }
         record.link = link_id;
         record.away_until = None;
         let joined = Joined {
@@ -786,6 +808,7 @@ impl Lobby {
         let cmd = RoomCommand::Reattach(Box::new(JoinRequest {
             player,
             name: record.name.clone(),
+            identity: None,
             link,
             joined,
             spectator: false,
@@ -794,10 +817,10 @@ impl Lobby {
         }));
         let name = record.name.clone();
         if entry.handle.commands.try_send(cmd).is_err() {
-            let _ = found.send(None);
+            let _ = found.send(Ok(None));
             return;
         }
-        let _ = found.send(Some((player, name)));
+        let _ = found.send(Ok(Some((player, name))));
     }
 
     /// Seats whose players did not come back within the grace period are given up.
@@ -940,6 +963,7 @@ mod tests {
         let member = Member {
             player: lobby.new_player_id(),
             name: "ada".into(),
+            identity: None,
             origin: PeerKey::from(std::net::IpAddr::from([192, 0, 2, 1])),
             link_id: lobby.new_link_id(),
             link: RoomLink {
@@ -1030,7 +1054,7 @@ mod tests {
             &mut self,
             _: &mut hecs::World,
             _: PlayerId,
-            _: &str,
+            _: &crate::game::Joiner<'_>,
         ) -> Result<NetId, String> {
             Ok(NetId(1))
         }

@@ -35,7 +35,13 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The ticket key from the environment: kept off the command line, which other users of
+    // the machine can read.
+    if let Some(key) = std::env::var_os("TICKWIRE_AUTH_KEY") {
+        use std::os::unix::ffi::OsStringExt;
+        cli.server.auth_key = Some(key.into_vec());
+    }
     let stop = watch_signals()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

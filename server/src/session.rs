@@ -2,6 +2,8 @@
 //! frames and hand requests and input batches to the session; the session talks to the lobby and
 //! the room. No transport knows the game, and the session knows no socket.
 
+use crate::auth::Gate;
+use crate::game::Identity;
 use crate::lobby::{LobbyCommand, LobbyHandle, Member};
 use crate::peers::PeerHandle;
 use crate::rate::{Bucket, Rate};
@@ -156,7 +158,11 @@ pub struct Session {
     /// This connection's share of its address's allowances.
     peer: PeerHandle,
     rates: Rates,
+    /// Who may connect; checked at `Hello`.
+    gate: Gate,
     player: Option<(PlayerId, String)>,
+    /// Who the player is, when the gate asks for tickets.
+    identity: Option<Arc<Identity>>,
     room: Option<Membership>,
     /// The schemas the client said it holds: joins into their rooms carry only the hash.
     known_schemas: Vec<String>,
@@ -172,6 +178,7 @@ impl Session {
         rates: Rates,
         snapshots: SnapshotRoute,
         peer: PeerHandle,
+        gate: Gate,
     ) -> Session {
         Session {
             transport,
@@ -181,7 +188,9 @@ impl Session {
             calls: Bucket::new(CALL_RATE),
             peer,
             rates,
+            gate,
             player: None,
+            identity: None,
             room: None,
             known_schemas: Vec::new(),
         }
@@ -206,9 +215,10 @@ impl Session {
             name,
             token,
             schemas,
+            ticket,
         } = request
         {
-            return self.hello(protocol, name, token, schemas).await;
+            return self.hello(protocol, name, token, schemas, ticket).await;
         }
         // The connection's own limit first: a flooding connection spends its own allowance,
         // not its neighbours' behind the same address.
@@ -358,6 +368,7 @@ impl Session {
         name: String,
         token: Option<String>,
         schemas: Vec<String>,
+        ticket: Option<String>,
     ) -> Outcome {
         if self.player.is_some() {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "already said hello"));
@@ -369,7 +380,13 @@ impl Session {
                 format!("server speaks protocol {PROTOCOL_VERSION}, client {protocol}"),
             ));
         }
-        let name = normalise_name(&name)?;
+        let identity = self.gate.check(ticket.as_deref())?.map(Arc::new);
+        // A ticket that names the player overrides the name the client asked for.
+        let name = match identity.as_ref().and_then(|i| i.name.as_deref()) {
+            Some(named) => normalise_name(named)?,
+            None => normalise_name(&name)?,
+        };
+        self.identity = identity;
         self.known_schemas = schemas;
         if let Some(token) = token
             && let Some((joined, feed)) = self.resume(token).await?
@@ -410,11 +427,13 @@ impl Session {
                 token,
                 link_id: self.link,
                 link,
+                subject: self.identity.as_ref().map(|i| i.subject.clone()),
                 found: found_tx,
                 reply,
             })
             .await?;
-        let Some((player, name)) = found.await.ok().flatten() else {
+        let found = found.await.unwrap_or(Ok(None))?;
+        let Some((player, name)) = found else {
             return Ok(None);
         };
         self.player = Some((player, name));
@@ -466,6 +485,7 @@ impl Session {
         let member = Member {
             player,
             name,
+            identity: self.identity.clone(),
             origin: self.peer.key(),
             link_id: self.link,
             link,

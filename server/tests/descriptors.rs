@@ -98,6 +98,7 @@ async fn idle_connections_at_the_descriptor_limit_are_refused_and_players_still_
         trust: Trust::pinned_hex(field("cert-sha256")).unwrap(),
         name: "player".into(),
         token: None,
+        ticket: None,
         decoding: Decoding::TicksOnly,
     });
     let player = tokio::time::timeout(WAIT, player).await.expect("in time");

@@ -174,6 +174,7 @@ async fn listings_racing_ticks_never_freeze_the_server() {
             trust: trust.clone(),
             name: name.to_owned(),
             token: None,
+            ticket: None,
             decoding: arena(),
         })
     };

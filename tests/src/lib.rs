@@ -87,6 +87,7 @@ pub async fn connect_as(addr: SocketAddr, trust: Trust, name: &str, decoding: De
         trust,
         name: name.to_owned(),
         token: None,
+        ticket: None,
         decoding,
     })
     .await
@@ -104,6 +105,7 @@ pub async fn reconnect(server: &Server, name: &str, token: &str) -> Client {
         trust: pin(server),
         name: name.to_owned(),
         token: Some(token.to_owned()),
+        ticket: None,
         decoding: arena(),
     })
     .await

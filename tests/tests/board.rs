@@ -237,6 +237,7 @@ async fn a_board_room_refuses_bots_and_an_arena_client() {
         trust: pin(&server),
         name: "host".into(),
         token: Some(joined.reconnect_token.clone()),
+        ticket: None,
         decoding: arena(),
     })
     .await;

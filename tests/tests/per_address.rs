@@ -79,6 +79,7 @@ fn config(server: &tickwire_server::Server, name: &str) -> tickwire_client::Clie
         trust: pin(server),
         name: name.into(),
         token: None,
+        ticket: None,
         decoding: arena(),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tickwire_client::{Client, ClientError};
 use tickwire_protocol::Record;
-use tickwire_protocol::codec::MAX_CONTROL_BYTES;
+use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::{
     ClientFrame, CreateRoom, ErrorCode, Input, InputBatch, PROTOCOL_VERSION, Reply, Request,
     RoomId, ServerFrame,
@@ -23,6 +23,7 @@ fn hello(protocol: u16) -> ClientFrame {
             name: "raw".into(),
             token: None,
             schemas: Vec::new(),
+            ticket: None,
         },
     }
 }
@@ -236,6 +237,23 @@ async fn a_wrong_protocol_version_is_refused_and_closed() {
         ErrorCode::VersionMismatch
     );
     within("the connection to close", raw.conn.closed()).await;
+    // A version 5 client's hello (no ticket at its end) is unreadable as a whole, but still
+    // answered with the version it named.
+    let mut old = RawControl::open(&server).await.unwrap();
+    let mut v5 = codec::encode(&hello(5)).unwrap();
+    assert_eq!(v5.pop(), Some(0), "the ticket's None was the last byte");
+    old.write_raw(v5.len() as u32, &v5).await.unwrap();
+    match old.read().await.unwrap() {
+        ServerFrame::Reply {
+            id: 1,
+            result: Err(e),
+        } => {
+            assert_eq!(e.code, ErrorCode::VersionMismatch);
+            assert!(e.message.contains("client 5"), "{}", e.message);
+        }
+        other => panic!("expected version_mismatch, got {other:?}"),
+    }
+    within("the old client's connection to close", old.conn.closed()).await;
     bystander.still_playing().await;
     server.shutdown().await;
 }

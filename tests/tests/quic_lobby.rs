@@ -415,6 +415,7 @@ async fn invisible_names_and_chat_are_refused_or_cleaned() {
             trust: pin(&server),
             name: blank.to_owned(),
             token: None,
+            ticket: None,
             decoding: arena(),
         })
         .await;

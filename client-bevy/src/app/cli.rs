@@ -29,6 +29,10 @@ pub struct Args {
     pub insecure: bool,
     #[arg(long, default_value = "player")]
     pub name: String,
+    /// A ticket from the game's backend, for a server that asks for one (better passed in the
+    /// environment, where other users of the machine cannot read it).
+    #[arg(long, env = "TICKWIRE_TICKET", hide_env_values = true)]
+    pub ticket: Option<String>,
     /// Join the fullest open public room of this mode (the default, with `arena`).
     #[arg(long, value_name = "MODE")]
     pub quick: Option<String>,

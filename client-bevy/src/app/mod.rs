@@ -17,7 +17,8 @@ use tickwire_client_bevy::{TickwirePlugins, TickwireSettings};
 
 pub fn run() -> anyhow::Result<()> {
     let args = cli::Args::parse();
-    let settings = TickwireSettings::new(args.server, args.trust()?, args.name.clone());
+    let mut settings = TickwireSettings::new(args.server, args.trust()?, args.name.clone());
+    settings.ticket = args.ticket.clone();
     // A screenshot run exits once the picture is saved; the report's timer is only a backstop.
     let report_after = match &args.screenshot {
         Some(_) => args.duration().map(|d| d + 20.0),

@@ -11,7 +11,7 @@ use tickwire_game::protocol::schema::{Field, FieldType, Kind};
 use tickwire_game::protocol::{
     Capture, Head, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema, Snapshot,
 };
-use tickwire_game::{Bot, Game, GameMode, Messages, Outbox, Record, TickInput};
+use tickwire_game::{Bot, Game, GameMode, Joiner, Messages, Outbox, Record, TickInput};
 
 pub const FIELD: f32 = 500.0;
 const SPEED: f32 = 150.0;
@@ -69,6 +69,8 @@ pub fn schema() -> Arc<Schema> {
 struct Runner {
     player: PlayerId,
     name: String,
+    /// The backend's id for the player, where the server asks for tickets.
+    account: Option<String>,
     pos: Vec2,
     score: u32,
 }
@@ -130,10 +132,17 @@ impl Game for Coins {
         &mut self,
         world: &mut World,
         player: PlayerId,
-        name: &str,
+        who: &Joiner<'_>,
     ) -> Result<NetId, String> {
-        // A game may refuse a seat, with a reason the player is told.
-        if world.query::<&Runner>().iter().any(|r| r.name == name) {
+        // A game may refuse a seat, with a reason the player is told. Where tickets name
+        // players, one seat per account (a second device is turned away); else one per name.
+        let name = who.name;
+        let account = who.identity.map(|i| i.subject.clone());
+        let taken = |r: &Runner| match &account {
+            Some(account) => r.account.as_ref() == Some(account),
+            None => r.name == name,
+        };
+        if world.query::<&Runner>().iter().any(taken) {
             return Err(format!("{name:?} is already playing here"));
         }
         if world.query::<&Coin>().iter().count() == 0 {
@@ -145,6 +154,7 @@ impl Game for Coins {
         let runner = Runner {
             player,
             name: name.to_owned(),
+            account,
             pos,
             score: 0,
         };
@@ -318,7 +328,8 @@ mod tests {
         let mut game = Coins::new_room(&(), 3);
         let mut world = World::new();
         let me = PlayerId(1);
-        game.add_player(&mut world, me, "solo").unwrap();
+        game.add_player(&mut world, me, &Joiner::named("solo"))
+            .unwrap();
         let mut out = Outbox::default();
         game.start_match(&mut world, &mut out);
         let mut bot = Greedy;

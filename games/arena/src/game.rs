@@ -17,7 +17,7 @@ use tickwire_game::hecs::{Entity, World};
 use tickwire_game::protocol::{
     Capture, Head, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
 };
-use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, TickInput};
+use tickwire_game::{Bot, Game, GameMode, Joiner, NoMessages, Outbox, TickInput};
 
 pub const PLAYER_HEALTH: f32 = 100.0;
 pub const DRONE_HEALTH: f32 = 30.0;
@@ -268,7 +268,7 @@ impl Game for Arena {
         &mut self,
         world: &mut World,
         player: PlayerId,
-        name: &str,
+        who: &Joiner<'_>,
     ) -> Result<NetId, String> {
         if !self.drones_spawned {
             self.spawn_drones(world);
@@ -295,7 +295,7 @@ impl Game for Arena {
         self.players.insert(
             player,
             PlayerRecord {
-                name: name.to_owned(),
+                name: who.name.to_owned(),
                 entity,
                 kills: 0,
                 deaths: 0,
@@ -632,8 +632,12 @@ mod tests {
             ..ArenaConfig::default()
         });
         let (a, b) = (PlayerId(1), PlayerId(2));
-        arena.add_player(&mut world, a, "a").unwrap();
-        arena.add_player(&mut world, b, "b").unwrap();
+        arena
+            .add_player(&mut world, a, &Joiner::named("a"))
+            .unwrap();
+        arena
+            .add_player(&mut world, b, &Joiner::named("b"))
+            .unwrap();
         let mut events = Outbox::default();
         arena.start_match(&mut world, &mut events);
         assert!(matches!(
@@ -681,7 +685,9 @@ mod tests {
             drones: 50,
             ..ArenaConfig::default()
         });
-        arena.add_player(&mut world, PlayerId(1), "a").unwrap();
+        arena
+            .add_player(&mut world, PlayerId(1), &Joiner::named("a"))
+            .unwrap();
         let before = capture(&arena, &world);
         let mut events = Outbox::default();
         for _ in 0..600 {
@@ -710,7 +716,9 @@ mod tests {
             ..ArenaConfig::default()
         });
         let p = PlayerId(1);
-        arena.add_player(&mut world, p, "a").unwrap();
+        arena
+            .add_player(&mut world, p, &Joiner::named("a"))
+            .unwrap();
         let fire = TickInput {
             fresh: true,
             input: ArenaInput {

@@ -20,7 +20,7 @@ use tickwire_game::protocol::schema::{Field, FieldType, Kind};
 use tickwire_game::protocol::{
     Capture, Head, MatchResult, NetId, PlayerId, PlayerScore, RoomEvent, Schema,
 };
-use tickwire_game::{Game, GameMode, Messages, Outbox, TickInput};
+use tickwire_game::{Game, GameMode, Joiner, Messages, Outbox, TickInput};
 
 pub const COLUMNS: usize = 7;
 pub const ROWS: usize = 6;
@@ -291,12 +291,12 @@ impl Game for Board {
         &mut self,
         _world: &mut World,
         player: PlayerId,
-        name: &str,
+        who: &Joiner<'_>,
     ) -> Result<NetId, String> {
         if self.seated.len() >= 2 {
             return Err("the board seats two; spectate to watch".into());
         }
-        self.seated.push((player, name.to_owned()));
+        self.seated.push((player, who.name.to_owned()));
         // Players own no entity; the board is the room's.
         Ok(NetId(0))
     }
@@ -440,8 +440,12 @@ mod tests {
     fn started() -> (Board, World, Outbox<ToPlayer>) {
         let mut board = Board::new_room(&(), 0);
         let mut world = World::new();
-        board.add_player(&mut world, PlayerId(1), "ada").unwrap();
-        board.add_player(&mut world, PlayerId(2), "bo").unwrap();
+        board
+            .add_player(&mut world, PlayerId(1), &Joiner::named("ada"))
+            .unwrap();
+        board
+            .add_player(&mut world, PlayerId(2), &Joiner::named("bo"))
+            .unwrap();
         let mut out = Outbox::default();
         board.start_match(&mut world, &mut out);
         (board, world, out)
@@ -472,7 +476,11 @@ mod tests {
             refused(&mut board, &mut world, &mut out, 1, 0),
             "column 0 is full"
         );
-        assert!(board.add_player(&mut world, PlayerId(3), "cy").is_err());
+        assert!(
+            board
+                .add_player(&mut world, PlayerId(3), &Joiner::named("cy"))
+                .is_err()
+        );
         assert_eq!(
             refused(&mut board, &mut world, &mut out, 3, 1),
             "you are watching this match"

@@ -16,7 +16,7 @@ use tickwire_game::glam::Vec2;
 use tickwire_game::hecs::{Entity, World};
 use tickwire_game::protocol::schema::Kind;
 use tickwire_game::protocol::{Capture, Head, NetId, PlayerId, RoomEvent, Schema, Snapshot};
-use tickwire_game::{Bot, Game, GameMode, NoMessages, Outbox, Record, TickInput};
+use tickwire_game::{Bot, Game, GameMode, Joiner, NoMessages, Outbox, Record, TickInput};
 
 /// The area is [0, AREA] × [0, AREA].
 pub const AREA: f32 = 1000.0;
@@ -177,7 +177,7 @@ impl Game for Standard {
         &mut self,
         world: &mut World,
         player: PlayerId,
-        _name: &str,
+        _: &Joiner<'_>,
     ) -> Result<NetId, String> {
         self.spawn_drones(world);
         let (id, pos) = (self.net_id(), self.random_spot());
@@ -344,7 +344,8 @@ mod tests {
     fn drones_change_every_field_every_tick_and_stay_in_the_area() {
         let mut game = Standard::new_room(&StandardConfig::default(), 7);
         let mut world = World::new();
-        game.add_player(&mut world, PlayerId(1), "p").unwrap();
+        game.add_player(&mut world, PlayerId(1), &Joiner::named("p"))
+            .unwrap();
         let capture = |game: &Standard, world: &World| {
             let mut c = Capture::new(schema().stride());
             game.capture(world, &mut c);
@@ -382,7 +383,8 @@ mod tests {
     fn an_input_moves_its_player_once() {
         let mut game = Standard::new_room(&StandardConfig { drones: 0 }, 1);
         let mut world = World::new();
-        game.add_player(&mut world, PlayerId(1), "p").unwrap();
+        game.add_player(&mut world, PlayerId(1), &Joiner::named("p"))
+            .unwrap();
         let entity = game.players[&PlayerId(1)];
         let start = world.get::<&Body>(entity).unwrap().pos;
         let dir = Vec2::new(2.4, 3.2);

@@ -4,7 +4,7 @@
 //! the declared schema become the game's typed values, and what the game tells players becomes
 //! [`RoomEvent::Message`]s.
 
-use crate::game::{Bot, Game, Messages, Outbox, Record, TickInput, Values};
+use crate::game::{Bot, Game, Joiner, Messages, Outbox, Record, TickInput, Values};
 use hecs::World;
 use std::sync::Arc;
 use tickwire_protocol::record;
@@ -41,7 +41,7 @@ pub trait Hosted: Send {
         &mut self,
         world: &mut World,
         player: PlayerId,
-        name: &str,
+        who: &Joiner<'_>,
     ) -> Result<NetId, String>;
     fn remove_player(&mut self, world: &mut World, player: PlayerId);
     fn player_disconnected(&mut self, world: &mut World, player: PlayerId);
@@ -134,9 +134,9 @@ impl<G: Game> Hosted for Adapter<G> {
         &mut self,
         world: &mut World,
         player: PlayerId,
-        name: &str,
+        who: &Joiner<'_>,
     ) -> Result<NetId, String> {
-        self.game.add_player(world, player, name)
+        self.game.add_player(world, player, who)
     }
 
     fn remove_player(&mut self, world: &mut World, player: PlayerId) {

@@ -3,7 +3,7 @@
 
 use super::hosted::{Adapter, Hosted, RoomOut, SlotBot, SlotInput};
 use super::inputs::InputQueue;
-use crate::game::Game;
+use crate::game::{Game, Joiner};
 use crate::replication::{EncodeCache, History};
 use bytes::Bytes;
 use hecs::World;
@@ -337,14 +337,21 @@ impl RoomSim {
         self.cache.encodes
     }
 
-    /// Seats a player, unless the game refuses it (`refused`, with the game's reason).
+    /// Seats a player with no identity (a server without tickets, a bot), unless the game
+    /// refuses it (`refused`, with the game's reason).
     pub fn join(&mut self, player: PlayerId, name: &str) -> Result<NetId, ErrorBody> {
+        self.join_as(player, &Joiner::named(name))
+    }
+
+    /// Seats a player as `who` says it is, unless the game refuses it.
+    pub fn join_as(&mut self, player: PlayerId, who: &Joiner<'_>) -> Result<NetId, ErrorBody> {
+        let name = who.name;
         if let Some(seat) = self.seats.get(&player) {
             return Ok(seat.entity);
         }
         let entity = self
             .game
-            .add_player(&mut self.world, player, name)
+            .add_player(&mut self.world, player, who)
             .map_err(|why| ErrorBody::new(ErrorCode::Refused, why))?;
         if self
             .owner
@@ -876,7 +883,12 @@ mod tests {
         fn min_players(&self) -> usize {
             1
         }
-        fn add_player(&mut self, _: &mut World, p: PlayerId, _: &str) -> Result<NetId, String> {
+        fn add_player(
+            &mut self,
+            _: &mut World,
+            p: PlayerId,
+            _: &Joiner<'_>,
+        ) -> Result<NetId, String> {
             self.0.lock().unwrap().push(format!("join {}", p.0));
             if p.0 >= 100 {
                 return Err(format!("no seat for {}", p.0));

@@ -8,6 +8,7 @@
 //! slow player can only lose its own messages; it never delays the tick.
 
 use super::sim::{Outgoing, RoomSim};
+use crate::game::{Identity, Joiner};
 use crate::match_log::MatchLog;
 use crate::metrics::{MISSED_TICKS, TICK_SECONDS};
 use crate::watchdog::Heartbeat;
@@ -65,6 +66,8 @@ pub struct RoomLink {
 pub struct JoinRequest {
     pub player: PlayerId,
     pub name: String,
+    /// Who the player is, on a server that asks for tickets (the game's join hook sees it).
+    pub identity: Option<Arc<Identity>>,
     pub link: RoomLink,
     /// Filled in by the room with the player's entity.
     pub joined: Joined,
@@ -272,6 +275,7 @@ impl RoomTask {
                 let JoinRequest {
                     player,
                     name,
+                    identity,
                     link,
                     mut joined,
                     spectator,
@@ -284,7 +288,11 @@ impl RoomTask {
                     self.sim.spectate(player);
                     Ok(NetId(0))
                 } else {
-                    self.sim.join(player, &name)
+                    let who = Joiner {
+                        name: &name,
+                        identity: identity.as_deref(),
+                    };
+                    self.sim.join_as(player, &who)
                 };
                 match entity {
                     Ok(entity) => {

@@ -7,6 +7,7 @@
 //!   ([`QuicSnapshots`], a [`SnapshotSink`]) so a snapshot wakes no task of ours; a snapshot
 //!   larger than `max_datagram_size()` goes on a unidirectional stream of its own instead.
 
+use crate::auth::Gate;
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, QUIC, SendCounters};
 use crate::peers::Peers;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::{
-    ClientFrame, ErrorBody, ErrorCode, Reply, Request, RoomEvent, ServerFrame, packet,
+    ClientFrame, ErrorBody, ErrorCode, PROTOCOL_VERSION, Reply, Request, RoomEvent, ServerFrame,
+    packet,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -94,6 +96,7 @@ pub async fn serve(
     lobby: LobbyHandle,
     peers: Arc<Peers>,
     rates: Rates,
+    gate: Gate,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -110,13 +113,13 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let lobby = lobby.clone();
+                let (lobby, gate) = (lobby.clone(), gate.clone());
                 tokio::spawn(async move {
                     match incoming.await {
                         Ok(conn) => {
                             let sink = Arc::new(QuicSnapshots::new(conn.clone()));
                             let route = SnapshotRoute::Direct(sink);
-                            let session = Session::new(QUIC, lobby, rates, route, peer);
+                            let session = Session::new(QUIC, lobby, rates, route, peer, gate);
                             connection(conn, session).await
                         }
                         Err(e) => tracing::debug!("QUIC handshake failed: {e}"),
@@ -377,8 +380,23 @@ async fn read_frames(
         if recv.read_exact(&mut buf).await.is_err() {
             break;
         }
-        let frame = codec::decode::<ClientFrame>(&buf, MAX_CONTROL_BYTES)
-            .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()));
+        let frame = codec::decode::<ClientFrame>(&buf, MAX_CONTROL_BYTES).or_else(|e| {
+            // A hello of another version is unreadable here, but its version is not: it gets
+            // the session's `version_mismatch` rather than a malformed frame.
+            match codec::hello_version(&buf) {
+                Some((id, protocol)) if protocol != PROTOCOL_VERSION => Ok(ClientFrame {
+                    id,
+                    request: Request::Hello {
+                        protocol,
+                        name: String::new(),
+                        token: None,
+                        schemas: Vec::new(),
+                        ticket: None,
+                    },
+                }),
+                _ => Err(ErrorBody::new(ErrorCode::BadRequest, e.to_string())),
+            }
+        });
         if frames.send(frame).await.is_err() {
             break;
         }

@@ -20,6 +20,7 @@
 //! next one is a delta against the player's ack and still valid. A socket that stays full for
 //! [`STALL_LIMIT`] is disconnected. Nothing here ever waits on a socket.
 
+use crate::auth::Gate;
 use crate::lobby::LobbyHandle;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
 use crate::peers::{PeerHandle, Peers, Refusal};
@@ -184,6 +185,8 @@ pub struct Auth {
     /// Hashes of the schemas the client holds (see `Request::Hello`).
     #[serde(default)]
     pub schemas: Vec<String>,
+    /// A ticket naming the player, for a server that asks for one (see `auth`).
+    pub ticket: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,12 +195,14 @@ pub enum AuthError {
     Bad(String),
     #[error("version_mismatch: server speaks protocol {PROTOCOL_VERSION}, client {0}")]
     Version(u16),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     #[error("rate_limited: {0}")]
     Address(#[from] Refusal),
 }
 
 /// Builds the Socket.IO layer for the HTTP router.
-pub fn layer(lobby: LobbyHandle, peers: Arc<Peers>, rates: Rates) -> SocketIoLayer {
+pub fn layer(lobby: LobbyHandle, peers: Arc<Peers>, rates: Rates, gate: Gate) -> SocketIoLayer {
     // Attachments are buffered until their packet is whole: keep that to what an input needs.
     let parser = ParserConfig::common()
         .max_incoming_binaries(MAX_ATTACHMENTS)
@@ -211,23 +216,30 @@ pub fn layer(lobby: LobbyHandle, peers: Arc<Peers>, rates: Rates) -> SocketIoLay
         .ws_max_frame_size(MAX_INCOMING_MESSAGE)
         .max_buffer_size(SEND_BUFFER)
         .build_layer();
+    let connect_gate = gate.clone();
     let on_connect = move |s: SocketRef, Data(auth): Data<Auth>| {
-        let lobby = lobby.clone();
-        async move { connected(s, auth, lobby, rates).await }
+        let (lobby, gate) = (lobby.clone(), connect_gate.clone());
+        async move { connected(s, auth, lobby, rates, gate).await }
     };
     let admit = move |s: SocketRef, auth: TryData<Auth>| {
-        let peers = peers.clone();
-        async move { admit(s, auth, &peers) }
+        let (peers, gate) = (peers.clone(), gate.clone());
+        async move { admit(s, auth, &peers, &gate) }
     };
     io.ns("/", on_connect.with(admit));
     layer
 }
 
-/// Refuses the connection (a `connect_error` the client sees) when `auth` is unusable or its
-/// address is over its allowance; otherwise leaves the connection's [`PeerHandle`] on the
-/// socket for [`connected`].
-fn admit(s: SocketRef, TryData(auth): TryData<Auth>, peers: &Arc<Peers>) -> Result<(), AuthError> {
-    check_auth(auth)?;
+/// Refuses the connection (a `connect_error` the client sees) when `auth` is unusable, its
+/// ticket is not good enough for `gate`, or its address is over its allowance; otherwise
+/// leaves the connection's [`PeerHandle`] on the socket for [`connected`]. (The session checks
+/// the ticket again at its hello, as it does for QUIC; a signature check costs microseconds.)
+fn admit(
+    s: SocketRef,
+    TryData(auth): TryData<Auth>,
+    peers: &Arc<Peers>,
+    gate: &Gate,
+) -> Result<(), AuthError> {
+    let auth = check_auth(auth)?;
     let Some(ConnectInfo(addr)) = s.req_parts().extensions.get::<ConnectInfo<SocketAddr>>() else {
         return Err(AuthError::Bad("no peer address".into()));
     };
@@ -235,14 +247,17 @@ fn admit(s: SocketRef, TryData(auth): TryData<Auth>, peers: &Arc<Peers>) -> Resu
         tracing::debug!(peer = %addr, "refused: {refusal}");
         crate::metrics::address_refused(SOCKETIO, refusal.as_str());
     })?;
+    // After the address's allowance, so that tickets cannot be tried faster than it lets.
+    gate.check(auth.ticket.as_deref())
+        .map_err(|e| AuthError::Unauthorized(e.message))?;
     s.extensions.insert(peer);
     Ok(())
 }
 
-fn check_auth(auth: Result<Auth, impl std::fmt::Display>) -> Result<(), AuthError> {
+fn check_auth(auth: Result<Auth, impl std::fmt::Display>) -> Result<Auth, AuthError> {
     let auth = auth.map_err(|e| {
         AuthError::Bad(format!(
-            "auth must be {{name, token?, encoding?, schemas?}}: {e}"
+            "auth must be {{name, token?, encoding?, protocol?, schemas?, ticket?}}: {e}"
         ))
     })?;
     if let Some(p) = auth.protocol
@@ -253,7 +268,7 @@ fn check_auth(auth: Result<Auth, impl std::fmt::Display>) -> Result<(), AuthErro
     validate_name(&auth.name).map_err(|e| AuthError::Bad(e.message))?;
     validate_schema_hashes(&auth.schemas).map_err(|e| AuthError::Bad(e.message))?;
     match auth.encoding.as_deref() {
-        None | Some("binary") | Some("json") => Ok(()),
+        None | Some("binary") | Some("json") => Ok(auth),
         Some(other) => Err(AuthError::Bad(format!("unknown encoding {other:?}"))),
     }
 }
@@ -277,18 +292,19 @@ enum InputData {
     Json(Value),
 }
 
-async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates) {
+async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates, gate: Gate) {
     let Some(peer) = s.extensions.remove::<PeerHandle>() else {
         tracing::error!("a socket connected without passing admission");
         close(s);
         return;
     };
-    let mut session = Session::new(SOCKETIO, lobby, rates, SnapshotRoute::Forwarded, peer);
+    let mut session = Session::new(SOCKETIO, lobby, rates, SnapshotRoute::Forwarded, peer, gate);
     let hello = Request::Hello {
         protocol: auth.protocol.unwrap_or(PROTOCOL_VERSION),
         name: auth.name,
         token: auth.token,
         schemas: auth.schemas,
+        ticket: auth.ticket,
     };
     let (welcome, resumed_feed) = match session.request(hello).await {
         Ok((Reply::Welcome(w), feed)) => (w, feed),
