@@ -10,9 +10,10 @@
 //! logged (at most once a second) and counted.
 //!
 //! What a connection sends is metered in bytes ([`CONNECTION_READ`], and
-//! [`PeerLimits::http_read`] for all of an address's together): past it the server reads no further until the allowance
-//! refills, and TCP's flow control pushes back on the sender. Engine.IO's own packets (no-ops,
-//! pongs) are handled inside engineioxide, out of tickwire's sight; this is what bounds them.
+//! [`PeerLimits::http_read`] for all of an address's together): past it the server reads no
+//! further until the allowance refills, and TCP's flow control pushes back on the sender.
+//! Engine.IO's own packets (no-ops, pongs) are handled inside engineioxide, out of tickwire's
+//! sight; this is what bounds them.
 
 use crate::peers::{PeerKey, PeerLimits};
 use crate::rate::{Bucket, Rate};

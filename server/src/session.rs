@@ -374,6 +374,8 @@ impl Session {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "already said hello"));
         }
         validate_schema_hashes(&schemas)?;
+        // Before the name, the ticket and the token: a hello of another version reaches here
+        // with only its id and version read (`quic::read_frames`), its other fields empty.
         if protocol != PROTOCOL_VERSION {
             return Err(ErrorBody::new(
                 ErrorCode::VersionMismatch,
