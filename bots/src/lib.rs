@@ -9,6 +9,7 @@ mod report;
 mod swarm;
 
 pub use games::{Ai, Games, Playbook};
+pub use report::Report;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -89,6 +90,18 @@ pub struct BotArgs {
 
 /// Plays `args` with the modes `games` knows, and prints the report.
 pub async fn run(args: BotArgs, games: Games) -> anyhow::Result<()> {
+    let json = args.json;
+    let report = play(args, games).await?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// Plays `args` with the modes `games` knows and returns the report (what [`run`] prints).
+pub async fn play(args: BotArgs, games: Games) -> anyhow::Result<Report> {
     if args.bots == 0 || args.rooms == 0 {
         bail!("--bots and --rooms must be at least 1");
     }
@@ -193,12 +206,7 @@ pub async fn run(args: BotArgs, games: Games) -> anyhow::Result<()> {
     if let Some(s) = local {
         s.shutdown().await;
     }
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{}", report.table());
-    }
-    Ok(())
+    Ok(report)
 }
 
 async fn show_progress(progress: Arc<Progress>, bots: usize, duration: f64) {

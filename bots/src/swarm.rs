@@ -295,8 +295,10 @@ async fn play<C: GameClient>(
             joined
         }
         Role::Join(mut room) => {
-            let wait =
-                tokio::time::timeout(Duration::from_secs(10), room.wait_for(Option::is_some));
+            // As long as the run lasts: the creator's own connect and call are bounded, and
+            // when it fails the channel closes and this returns at once. On a bad path (30%
+            // loss) a handshake alone can take over 10 s.
+            let wait = tokio::time::timeout_at(deadline.into(), room.wait_for(Option::is_some));
             let id = wait
                 .await
                 .context("waiting for the room to be created")?

@@ -25,8 +25,15 @@ pub enum CodecError {
     Encode(String),
 }
 
+/// What decoding one frame may allocate. bincode counts the in-memory size of everything it
+/// decodes against this (a `u32` that took one byte on the wire counts 4, a `u64` 8), not the
+/// bytes read; no field decodes to more than 8 times its encoded size, so this never refuses
+/// a frame within [`MAX_CONTROL_BYTES`], and still stops a length prefix that claims more
+/// than the frame can hold before anything is allocated for it.
+const DECODE_CLAIM_LIMIT: usize = 8 * MAX_CONTROL_BYTES;
+
 fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_CONTROL_BYTES>()
+    bincode::config::standard().with_limit::<DECODE_CLAIM_LIMIT>()
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
@@ -147,6 +154,32 @@ mod tests {
         // Garbage that starts like a hello of protocol 0, and one with no name after.
         assert_eq!(hello_version(&[1, 0, 0, 0, 0xfd, 0xff, 0xff, 0x7f]), None);
         assert_eq!(hello_version(&[1, 0, 5]), None);
+    }
+
+    #[test]
+    fn a_frame_of_exactly_the_limit_decodes_and_one_byte_more_does_not() {
+        // The text fills the frame up to the byte: the id and the request's variant take one
+        // byte each, the text's length prefix three.
+        let frame = |len: usize| ClientFrame {
+            id: 1,
+            request: Request::Chat {
+                text: "x".repeat(len),
+            },
+        };
+        let at_limit = encode(&frame(MAX_CONTROL_BYTES - 5)).unwrap();
+        assert_eq!(at_limit.len(), MAX_CONTROL_BYTES);
+        let back: ClientFrame = decode(&at_limit, MAX_CONTROL_BYTES).unwrap();
+        assert_eq!(back, frame(MAX_CONTROL_BYTES - 5));
+        assert!(matches!(
+            encode(&frame(MAX_CONTROL_BYTES - 4)),
+            Err(CodecError::TooLarge { .. })
+        ));
+        let mut over = at_limit;
+        over.push(0);
+        assert!(matches!(
+            decode::<ClientFrame>(&over, MAX_CONTROL_BYTES),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 
     proptest! {

@@ -68,6 +68,8 @@ pub struct Server {
     pub config: Arc<ServerConfig>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    socketio: socketioxide::SocketIo,
+    match_log: Option<match_log::MatchLog>,
 }
 
 /// Builds a server: its configuration and the games it hosts, each under a mode name.
@@ -169,7 +171,7 @@ impl Server {
         let lobby = lobby::spawn(lobby::LobbySetup {
             config: config.clone(),
             modes,
-            match_log,
+            match_log: match_log.clone(),
             watchdog,
             random,
         });
@@ -192,8 +194,9 @@ impl Server {
             gate.clone(),
             down.clone(),
         ));
-        let socketio = transport::socketio::layer(lobby.clone(), peers.clone(), rates, gate);
-        let app = http::router(lobby.clone(), peers, socketio);
+        let (layer, socketio) =
+            transport::socketio::layer(lobby.clone(), peers.clone(), rates, gate);
+        let app = http::router(lobby.clone(), peers, layer);
         let caps = accept::Caps {
             total: accept::connection_cap(),
             peer: peer_limits,
@@ -207,6 +210,8 @@ impl Server {
             config,
             shutdown,
             tasks: vec![quic_task, http_task],
+            socketio,
+            match_log,
         })
     }
 
@@ -225,11 +230,23 @@ impl Server {
             .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
     }
 
-    /// Stops accepting, closes every connection and waits for the listeners to end.
+    /// Tells the Socket.IO players (`server_shutdown`, then a disconnect), closes the QUIC
+    /// connections with code 3, stops accepting, waits for the listeners to end, and flushes
+    /// the match log.
     pub async fn shutdown(self) {
+        transport::socketio::farewell(&self.socketio).await;
+        // QUIC connections are closed with code 3; HTTP stops accepting.
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        // Results recorded until now reach the disk before the process ends.
+        if let Some(log) = &self.match_log
+            && tokio::time::timeout(Duration::from_secs(1), log.flush())
+                .await
+                .is_err()
+        {
+            tracing::error!("the match log did not finish writing within 1 s");
         }
     }
 }

@@ -123,8 +123,15 @@ impl LobbyHandle {
     }
 
     fn try_command(&self, cmd: LobbyCommand, what: &str) {
-        if self.tx.try_send(cmd).is_err() {
-            tracing::warn!("lobby queue full; {what} lost");
+        match self.tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("lobby queue full; {what} lost");
+            }
+            // The lobby has stopped (the server is shutting down): nothing is waiting for it.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::debug!("lobby stopped; {what} not passed on");
+            }
         }
     }
 

@@ -27,9 +27,13 @@ pub enum OpenError {
 
 const QUEUE: usize = 256;
 
-struct Entry {
-    line: Value,
-    written: oneshot::Sender<()>,
+enum Entry {
+    Line {
+        line: Value,
+        written: oneshot::Sender<()>,
+    },
+    /// Answered once every line queued before it is on disk.
+    Flush(oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
@@ -68,12 +72,20 @@ impl MatchLog {
     /// Queues one result; the receiver fires once it is on disk (or the write failed, logged).
     pub fn record(&self, line: Value) -> oneshot::Receiver<()> {
         let (written, rx) = oneshot::channel();
-        if let Err(e) = self.tx.try_send(Entry { line, written }) {
+        if let Err(e) = self.tx.try_send(Entry::Line { line, written }) {
             tracing::error!("match log queue full; a result was not written");
             // Dropping the entry fires the receiver with an error: the room is not held.
             drop(e);
         }
         rx
+    }
+
+    /// Returns once every result recorded before this call is on disk (or failed, logged).
+    pub async fn flush(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Entry::Flush(done)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -108,18 +120,25 @@ fn repair_torn_tail(file: &mut File) -> std::io::Result<u64> {
 
 fn write_loop(mut file: File, path: PathBuf, run: String, mut rx: mpsc::Receiver<Entry>) {
     let mut matches = 0u64;
-    while let Some(mut entry) = rx.blocking_recv() {
+    while let Some(entry) = rx.blocking_recv() {
+        let (mut line, written) = match entry {
+            Entry::Line { line, written } => (line, written),
+            Entry::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         matches += 1;
-        entry.line["matchId"] = format!("{run}-{matches}").into();
-        let mut line = entry.line.to_string();
-        line.push('\n');
+        line["matchId"] = format!("{run}-{matches}").into();
+        let mut text = line.to_string();
+        text.push('\n');
         let result = file
-            .write_all(line.as_bytes())
+            .write_all(text.as_bytes())
             .and_then(|()| file.sync_data());
         if let Err(e) = result {
             tracing::error!(path = %path.display(), "cannot write the match log: {e}");
         }
-        let _ = entry.written.send(());
+        let _ = written.send(());
     }
 }
 

@@ -1,12 +1,10 @@
 //! Helpers for tickwire's end-to-end tests: an in-process server on 127.0.0.1, connected
-//! clients, a lossy UDP relay, and a raw control-stream connection for speaking bad frames.
+//! clients, a UDP relay that makes a bad network, and a raw control-stream connection for speaking bad frames.
 
 use anyhow::{Context, bail};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tickwire_arena::{Arena, ArenaConfig, ArenaInput};
 pub use tickwire_client::GameClient;
@@ -16,8 +14,9 @@ use tickwire_protocol::{ClientFrame, CreateRoom, ServerFrame};
 use tickwire_server::Server;
 use tickwire_server::config::ServerConfig;
 use tickwire_standard::{Standard, StandardConfig};
-use tokio::net::UdpSocket;
-use tokio::time::Instant;
+
+mod relay;
+pub use relay::{Chaos, LossyRelay, RelayCounts, chaos_run};
 
 /// Generous bound for anything a test waits on; a healthy run takes a fraction of it.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -137,83 +136,6 @@ pub async fn snapshot_where(
     .await
 }
 
-/// Counts what a [`LossyRelay`] forwarded and dropped.
-#[derive(Default, Debug)]
-pub struct RelayCounts {
-    pub forwarded: AtomicU64,
-    pub dropped: AtomicU64,
-}
-
-/// A UDP relay on 127.0.0.1 between one client and a server that drops a share of the
-/// datagrams in each direction (seeded, so a run is repeatable) and holds client → server
-/// datagrams back by `uplink_delay` (so acks arrive late): a real lossy path for QUIC.
-pub struct LossyRelay {
-    pub addr: SocketAddr,
-    pub counts: Arc<RelayCounts>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl LossyRelay {
-    pub async fn start(
-        server: SocketAddr,
-        loss: f64,
-        uplink_delay: Duration,
-        seed: u64,
-    ) -> anyhow::Result<LossyRelay> {
-        let front = UdpSocket::bind("127.0.0.1:0").await?;
-        let back = UdpSocket::bind("127.0.0.1:0").await?;
-        back.connect(server).await?;
-        let addr = front.local_addr()?;
-        let counts = Arc::new(RelayCounts::default());
-        let c = counts.clone();
-        let task = tokio::spawn(async move {
-            let mut rng = fastrand::Rng::with_seed(seed);
-            let mut client: Option<SocketAddr> = None;
-            let (mut up, mut down) = (vec![0u8; 65536], vec![0u8; 65536]);
-            // Uplink datagrams waiting out their delay, oldest first (one delay for all keeps
-            // them in order).
-            let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
-            loop {
-                let release = held.front().map(|(at, _)| *at);
-                tokio::select! {
-                    r = front.recv_from(&mut up) => {
-                        let Ok((n, from)) = r else { return };
-                        client = Some(from);
-                        if rng.f64() < loss {
-                            c.dropped.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            held.push_back((Instant::now() + uplink_delay, up[..n].to_vec()));
-                        }
-                    }
-                    _ = tokio::time::sleep_until(release.unwrap_or_else(Instant::now)), if release.is_some() => {
-                        if let Some((_, packet)) = held.pop_front() {
-                            let _ = back.send(&packet).await;
-                            c.forwarded.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    r = back.recv(&mut down) => {
-                        let Ok(n) = r else { return };
-                        let Some(to) = client else { continue };
-                        if rng.f64() < loss {
-                            c.dropped.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            let _ = front.send_to(&down[..n], to).await;
-                            c.forwarded.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-        });
-        Ok(LossyRelay { addr, counts, task })
-    }
-}
-
-impl Drop for LossyRelay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// A connection that speaks raw control frames, to test how the server treats bad ones.
 pub struct RawControl {
     pub conn: quinn::Connection,
@@ -230,6 +152,23 @@ impl RawControl {
     /// Connects to `server` through `addr`, e.g. a [`LossyRelay`] in front of it.
     pub async fn open_at(server: &Server, addr: SocketAddr) -> anyhow::Result<RawControl> {
         let endpoint = tickwire_client::connection::endpoint(addr, &pin(server))?;
+        RawControl::open_on(endpoint, addr).await
+    }
+
+    /// Connects letting the server send at most `window` bytes on the control stream that
+    /// this side has not read: a client that stops reading, sooner than quinn's default.
+    pub async fn open_with_window(server: &Server, window: u32) -> anyhow::Result<RawControl> {
+        let addr = server.quic_addr;
+        let mut config = tickwire_client::connection::client_config(&pin(server))?;
+        let mut transport = quinn::TransportConfig::default();
+        transport.stream_receive_window(window.into());
+        config.transport_config(Arc::new(transport));
+        let mut endpoint = tickwire_client::connection::endpoint(addr, &pin(server))?;
+        endpoint.set_default_client_config(config);
+        RawControl::open_on(endpoint, addr).await
+    }
+
+    async fn open_on(endpoint: quinn::Endpoint, addr: SocketAddr) -> anyhow::Result<RawControl> {
         let conn = endpoint.connect(addr, "localhost")?.await?;
         let (send, recv) = conn.open_bi().await?;
         Ok(RawControl {

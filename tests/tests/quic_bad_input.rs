@@ -9,8 +9,8 @@ use tickwire_client::{Client, ClientError};
 use tickwire_protocol::Record;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::{
-    ClientFrame, CreateRoom, ErrorCode, Input, InputBatch, PROTOCOL_VERSION, Reply, Request,
-    RoomId, ServerFrame,
+    ClientFrame, CreateRoom, ErrorCode, Input, InputBatch, MAX_CHAT_CHARS, PROTOCOL_VERSION, Reply,
+    Request, RoomId, ServerFrame,
 };
 use tickwire_server::Server;
 use tickwire_tests::*;
@@ -394,9 +394,13 @@ async fn a_client_that_never_acks_holds_at_most_two_snapshot_streams() {
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
     let server = server(|c| c.arena.drones = 1500).await;
-    let relay = LossyRelay::start(server.quic_addr, 0.0, Duration::from_millis(150), 11)
-        .await
-        .unwrap();
+    let relay = LossyRelay::start(
+        server.quic_addr,
+        Chaos::loss(0.0).uplink_delay(Duration::from_millis(150)),
+        11,
+    )
+    .await
+    .unwrap();
     let mut raw = RawControl::open_at(&server, relay.addr).await.unwrap();
     raw.send(&hello(PROTOCOL_VERSION)).await.unwrap();
     raw.read().await.unwrap();
@@ -438,5 +442,49 @@ async fn a_client_that_never_acks_holds_at_most_two_snapshot_streams() {
     .await;
     let most = most.load(Ordering::SeqCst);
     assert!(most <= 2, "{most} snapshot streams half-received at once");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_control_stream_is_closed_with_code_2() {
+    let server = server(|c| c.arena.drones = 0).await;
+    // Quinn's default window would take megabytes of events to fill; 1 KiB takes four.
+    let mut raw = RawControl::open_with_window(&server, 1024).await.unwrap();
+    raw.send(&hello(PROTOCOL_VERSION)).await.unwrap();
+    raw.read().await.unwrap();
+    raw.send(&ClientFrame {
+        id: 2,
+        request: Request::CreateRoom(arena_room("deaf", 16)),
+    })
+    .await
+    .unwrap();
+    let room = match raw.read().await.unwrap() {
+        ServerFrame::Reply {
+            result: Ok(Reply::Joined(joined)),
+            ..
+        } => joined.room.id,
+        other => panic!("not joined: {other:?}"),
+    };
+    // From here on it reads nothing. Others chat, each within its call rate (10 a second),
+    // and every chat is an event for it: its 512 queued frames fill in a few seconds.
+    let mut chatters = Vec::new();
+    for i in 0..12 {
+        let c = connect(&server, &format!("chatter{i}")).await;
+        c.join_room(room).await.unwrap();
+        chatters.push(c);
+    }
+    let text = "x".repeat(MAX_CHAT_CHARS);
+    let chat = futures_util::future::join_all(chatters.iter().map(|c| async {
+        let mut every = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            every.tick().await;
+            c.chat(&text).await.expect("chat within its rate");
+        }
+    }));
+    let closed = tokio::select! {
+        closed = within("the deaf client to be closed", raw.conn.closed()) => closed,
+        _ = chat => unreachable!("the chat loops never end"),
+    };
+    assert_eq!(close_code(closed), 2);
     server.shutdown().await;
 }

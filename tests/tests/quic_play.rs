@@ -95,9 +95,13 @@ async fn a_lossy_path_still_converges_to_the_servers_world() {
     let server = server(|c| c.arena.drones = 40).await;
     // 15% of datagrams lost each way (snapshots, and the acks riding on inputs), and every
     // input datagram 40 ms late, so acks trail the snapshots by a few ticks.
-    let relay = LossyRelay::start(server.quic_addr, 0.15, Duration::from_millis(40), 7)
-        .await
-        .unwrap();
+    let relay = LossyRelay::start(
+        server.quic_addr,
+        Chaos::loss(0.15).uplink_delay(Duration::from_millis(40)),
+        7,
+    )
+    .await
+    .unwrap();
     let mut lossy = connect_to(relay.addr, pin(&server), "lossy").await;
     let mut clean = connect(&server, "clean").await;
     let joined = lossy.create_room(arena_room("lossy", 4)).await.unwrap();

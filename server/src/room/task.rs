@@ -233,8 +233,9 @@ struct RoomTask {
     missed_ticks: metrics::Counter,
     label: RoomLabel,
     match_log: Option<MatchLog>,
-    /// The last result on its way to disk.
-    writing: Option<oneshot::Receiver<()>>,
+    /// The last result on its way to disk, and its event: players are told a result only
+    /// once it is written, so a result anyone has seen survives a crash.
+    writing: Option<(oneshot::Receiver<()>, RoomEvent)>,
 }
 
 impl RoomTask {
@@ -388,12 +389,14 @@ impl RoomTask {
     }
 
     fn tick(&mut self, steps: u32) {
-        if let Some(writing) = &mut self.writing
-            && !matches!(writing.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        if let Some((written, _)) = &mut self.writing
+            && !matches!(written.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+            && let Some((_, result)) = self.writing.take()
         {
-            // Written (or failed and logged): the room may leave its results screen.
-            self.writing = None;
+            // Written (or failed and logged): the players hear of it, and the room may leave
+            // its results screen.
             self.sim.hold_results(false);
+            self.broadcast(result);
         }
         for (player, member) in &mut self.members {
             // Bounded by the channel's capacity: a flooding client loses its own inputs only.
@@ -426,6 +429,14 @@ impl RoomTask {
         self.send_events();
     }
 
+    fn broadcast(&self, event: RoomEvent) {
+        for (player, member) in &self.members {
+            if member.events.try_send(event.clone()).is_err() {
+                tracing::debug!(room = %self.id, %player, "event queue full; event dropped");
+            }
+        }
+    }
+
     fn send_events(&mut self) {
         let events: Vec<RoomEvent> = self.sim.drain_events().collect();
         for event in events {
@@ -436,14 +447,11 @@ impl RoomTask {
                 line["mode"] = self.label.mode.clone().into();
                 line["endedAtMs"] = unix_ms().into();
                 line["matchNo"] = result.match_no.into();
-                self.writing = Some(log.record(line));
+                self.writing = Some((log.record(line), event));
                 self.sim.hold_results(true);
+                continue;
             }
-            for (player, member) in &self.members {
-                if member.events.try_send(event.clone()).is_err() {
-                    tracing::debug!(room = %self.id, %player, "event queue full; event dropped");
-                }
-            }
+            self.broadcast(event);
         }
         let told: Vec<(PlayerId, RoomEvent)> = self.sim.drain_told().collect();
         for (player, event) in told {

@@ -202,7 +202,13 @@ pub enum AuthError {
 }
 
 /// Builds the Socket.IO layer for the HTTP router.
-pub fn layer(lobby: LobbyHandle, peers: Arc<Peers>, rates: Rates, gate: Gate) -> SocketIoLayer {
+/// The layer to serve, and the handle [`farewell`] needs at shutdown.
+pub fn layer(
+    lobby: LobbyHandle,
+    peers: Arc<Peers>,
+    rates: Rates,
+    gate: Gate,
+) -> (SocketIoLayer, SocketIo) {
     // Attachments are buffered until their packet is whole: keep that to what an input needs.
     let parser = ParserConfig::common()
         .max_incoming_binaries(MAX_ATTACHMENTS)
@@ -226,7 +232,28 @@ pub fn layer(lobby: LobbyHandle, peers: Arc<Peers>, rates: Rates, gate: Gate) ->
         async move { admit(s, auth, &peers, &gate) }
     };
     io.ns("/", on_connect.with(admit));
-    layer
+    (layer, io)
+}
+
+/// How long HTTP keeps serving after the farewell, so a long-polling client, which fetches
+/// each packet with a request of its own, also gets the disconnect after the event.
+const FAREWELL_GRACE: Duration = Duration::from_millis(250);
+
+/// Tells every Socket.IO player that the server is going: a `server_shutdown` event, then the
+/// server's own disconnect (the official client does not reconnect after it), and a moment
+/// for the packets to leave. Call while HTTP still serves.
+pub async fn farewell(io: &SocketIo) {
+    if io.sockets().is_empty() {
+        return;
+    }
+    let bye = serde_json::json!({ "reason": "server shutting down" });
+    if let Err(e) = io.emit("server_shutdown", &bye).await {
+        tracing::debug!("server_shutdown not sent to every socket: {e}");
+    }
+    if let Err(e) = io.disconnect().await {
+        tracing::debug!("not every socket could be disconnected: {e}");
+    }
+    tokio::time::sleep(FAREWELL_GRACE).await;
 }
 
 /// Refuses the connection (a `connect_error` the client sees) when `auth` is unusable, its
