@@ -125,8 +125,20 @@ impl LobbyHandle {
     fn try_command(&self, cmd: LobbyCommand, what: &str) {
         match self.tx.try_send(cmd) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!("lobby queue full; {what} lost");
+            // Lost, a disconnect would leave its seat held as if connected until the room
+            // closed. It waits for room in a task of its own: one per connection that ended
+            // while the queue was full, so never more tasks than connections.
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        tracing::debug!("lobby queue full; {what} waits its turn");
+                        let tx = self.tx.clone();
+                        runtime.spawn(async move {
+                            let _ = tx.send(cmd).await;
+                        });
+                    }
+                    Err(_) => tracing::warn!("lobby queue full outside a runtime; {what} lost"),
+                }
             }
             // The lobby has stopped (the server is shutting down): nothing is waiting for it.
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -956,6 +968,32 @@ mod tests {
     use crate::room::SnapshotPacket;
     use tickwire_protocol::NetId;
     use tickwire_protocol::schema::{Field, FieldType, Kind};
+
+    #[tokio::test]
+    async fn a_disconnect_the_full_queue_cannot_take_waits_for_room() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let lobby = LobbyHandle {
+            tx,
+            next_player: Arc::new(AtomicU32::new(1)),
+            next_link: Arc::new(AtomicU64::new(1)),
+        };
+        lobby.try_leave(RoomId(1), PlayerId(1), 1);
+        lobby.try_dropped(RoomId(1), PlayerId(2), 2);
+        assert!(matches!(rx.recv().await, Some(LobbyCommand::Leave { .. })));
+        let dropped = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("the disconnect was not lost");
+        assert!(
+            matches!(
+                dropped,
+                Some(LobbyCommand::Dropped {
+                    player: PlayerId(2),
+                    ..
+                })
+            ),
+            "the disconnect arrived once there was room"
+        );
+    }
 
     struct Discard;
 
