@@ -158,9 +158,10 @@ async fn players_converge(loss: f64, seed: u64) {
         assert_eq!(s.decode_errors, 0, "player {i} could not decode a snapshot");
         assert!(s.compared >= 20, "player {i} compared only {}", s.compared);
         // Every datagram that gets through is decoded, late or not (a delta's baseline is one
-        // the client acknowledged, so it has it).
+        // the client acknowledged, so it has it). A 4 s run makes about 240 snapshots: at 30%
+        // loss what gets through varies by ±0.03, so the bar is 3.5 of those below.
         assert!(
-            used + late > (1.0 - loss) * 0.9,
+            used + late > (1.0 - loss) * 0.85,
             "player {i}: {used:.3} used and {late:.3} late at {loss} loss"
         );
         assert!(
