@@ -1,5 +1,6 @@
 //! Helpers for tickwire's end-to-end tests: an in-process server on 127.0.0.1, connected
-//! clients, a UDP relay that makes a bad network, and a raw control-stream connection for speaking bad frames.
+//! clients, a UDP relay that makes a bad network, and a raw control-stream connection for
+//! speaking bad frames.
 
 use anyhow::{Context, bail};
 use std::future::Future;

@@ -148,12 +148,45 @@ impl Drop for LossyRelay {
     }
 }
 
-/// Datagrams waiting out their delay, released earliest deadline first (arrival order among
-/// equal deadlines), each with its arrival number to tell when one overtook another.
+/// One datagram waiting out its delay: ordered by deadline, then by arrival (a duplicate's
+/// two copies share one), which is all the heap compares.
+struct Waiting<T> {
+    at: Instant,
+    arrival: u64,
+    to: T,
+    packet: Vec<u8>,
+}
+
+impl<T> Waiting<T> {
+    fn key(&self) -> (Instant, u64) {
+        (self.at, self.arrival)
+    }
+}
+
+impl<T> PartialEq for Waiting<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<T> Eq for Waiting<T> {}
+
+impl<T> PartialOrd for Waiting<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Waiting<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// Datagrams waiting out their delay, released earliest deadline first, each with its
+/// arrival number to tell when one overtook another.
 struct Held<T> {
-    heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
-    packets: HashMap<usize, (T, Vec<u8>)>,
-    next_key: usize,
+    heap: BinaryHeap<Reverse<Waiting<T>>>,
     arrivals: u64,
     latest_released: Option<u64>,
 }
@@ -162,8 +195,6 @@ impl<T> Held<T> {
     fn new() -> Held<T> {
         Held {
             heap: BinaryHeap::new(),
-            packets: HashMap::new(),
-            next_key: 0,
             arrivals: 0,
             latest_released: None,
         }
@@ -200,30 +231,31 @@ impl<T> Held<T> {
         };
         for _ in 0..copies {
             let jitter = chaos.jitter.mul_f64(rng.f64());
-            let key = self.next_key;
-            self.next_key += 1;
-            self.heap.push(Reverse((
-                Instant::now() + delay + jitter,
-                self.arrivals,
-                key,
-            )));
-            self.packets.insert(key, (to.clone(), packet.to_vec()));
+            self.heap.push(Reverse(Waiting {
+                at: Instant::now() + delay + jitter,
+                arrival: self.arrivals,
+                to: to.clone(),
+                packet: packet.to_vec(),
+            }));
         }
     }
 
     fn next_release(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _, _))| *at)
+        self.heap.peek().map(|Reverse(w)| w.at)
     }
 
     /// The datagram whose deadline came first.
     fn release(&mut self, counts: &RelayCounts) -> Option<(T, Vec<u8>)> {
-        let Reverse((_, arrival, key)) = self.heap.pop()?;
-        if self.latest_released.is_some_and(|latest| arrival < latest) {
+        let Reverse(w) = self.heap.pop()?;
+        if self
+            .latest_released
+            .is_some_and(|latest| w.arrival < latest)
+        {
             counts.reordered.fetch_add(1, Ordering::Relaxed);
         }
-        self.latest_released = Some(self.latest_released.map_or(arrival, |l| l.max(arrival)));
+        self.latest_released = Some(self.latest_released.map_or(w.arrival, |l| l.max(w.arrival)));
         counts.forwarded.fetch_add(1, Ordering::Relaxed);
-        self.packets.remove(&key)
+        Some((w.to, w.packet))
     }
 }
 

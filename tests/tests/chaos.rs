@@ -32,7 +32,8 @@ struct Seen {
     compared: usize,
     /// Snapshots decoded newer than any before (some pass between two looks at the client).
     fresh: u64,
-    /// Snapshots that arrived after a newer one (reordered, or a duplicate), skipped.
+    /// Snapshots that arrived after a newer one (overtaken on the path), skipped. QUIC drops
+    /// duplicated datagrams before they reach the client.
     late: u64,
     decode_errors: u64,
 }

@@ -201,8 +201,8 @@ pub enum AuthError {
     Address(#[from] Refusal),
 }
 
-/// Builds the Socket.IO layer for the HTTP router.
-/// The layer to serve, and the handle [`farewell`] needs at shutdown.
+/// Builds the Socket.IO layer for the HTTP router, and returns it with the handle
+/// [`farewell`] needs at shutdown.
 pub fn layer(
     lobby: LobbyHandle,
     peers: Arc<Peers>,
