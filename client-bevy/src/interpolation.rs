@@ -168,16 +168,12 @@ fn interpolate(
     let Some(at) = render.0 else {
         return;
     };
-    let from = buffer.iter().rev().find(|s| s.tick.0 as f64 <= at);
-    let to = buffer.iter().find(|s| s.tick.0 as f64 > at);
+    let (from, to, t) = buffer.around(at);
     for (net, mut shown) in &mut remote {
         let a = from.and_then(|s| arena::get(s, net.id));
         let b = to.and_then(|s| arena::get(s, net.id));
         let state = match (from, a, to, b) {
-            (Some(from), Some(a), Some(to), Some(b)) => {
-                let t = ((at - from.tick.0 as f64) / (to.tick.0 - from.tick.0) as f64) as f32;
-                blend(&a, &b, t.clamp(0.0, 1.0))
-            }
+            (Some(_), Some(a), Some(_), Some(b)) => blend(&a, &b, (t as f32).clamp(0.0, 1.0)),
             // Nothing newer yet: carry on along the velocity, for a short while.
             (Some(from), Some(a), None, _) => {
                 let ahead =

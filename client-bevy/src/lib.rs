@@ -12,11 +12,12 @@
 //!   predicted and reconciled;
 //! - [`bot`] (not in the group): an autopilot that writes the intent;
 //! - [`replicate`]: `app.replicate::<C>()` mirrors a game's declared component onto its
-//!   entities, for any game ([`TickwireSettings::with_schema`] names the game's schema).
+//!   entities, interpolated by the declared field types, for any game
+//!   ([`TickwireSettings::with_schema`] names the game's schema).
 //!
-//! Interpolation, prediction and [`NetState`] are the arena's (its movement rules); in a room
-//! of another game the entities are spawned and mirrored, acks are sent, and nothing is
-//! predicted.
+//! [`NetState`], its interpolation and prediction are the arena's (its movement rules); in a
+//! room of another game the entities are spawned and their declared components mirrored, acks
+//! are sent, and nothing is predicted.
 //!
 //! None of it needs a window or a renderer: the same plugins run headless.
 

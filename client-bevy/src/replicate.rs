@@ -1,6 +1,8 @@
 //! A game's declared components mirrored into Bevy: `app.replicate::<Ship>()` keeps a `Ship`
-//! component on every replicated entity of the kind `Ship` declares, updated from the shown
-//! snapshot (the newest one for the local player's entity), for any game.
+//! component on every replicated entity of the kind `Ship` declares, for any game. A remote
+//! entity's value is interpolated at the render clock between the snapshots either side of it
+//! ([`tickwire_client::blend`]: numbers move, angles turn the short way, discrete fields wait);
+//! the local player's entity follows the newest snapshot.
 //!
 //! A component is a Rust type that implements `Record` (usually `#[derive(Record)]`) with the
 //! same fields, in the same order and precision, as the kind it mirrors in the game's schema;
@@ -10,8 +12,9 @@
 use crate::connection::{CurrentRoom, TickwireSettings};
 use crate::replication::{NetEntity, RenderTick, ReplicationSet, SnapshotBuffer};
 use bevy::prelude::*;
-use tickwire_protocol::Record;
-use tickwire_protocol::record::slot_count;
+use tickwire_client::blend::blend;
+use tickwire_protocol::record::{Values, dequantise, slot_count};
+use tickwire_protocol::{Record, Snapshot};
 
 /// A Bevy component that mirrors one replicated kind.
 pub trait Replicated:
@@ -19,6 +22,9 @@ pub trait Replicated:
 {
     /// The kind's name in the game's schema.
     const KIND: &'static str;
+    /// Whether remote entities' values are interpolated between snapshots (the default) or
+    /// step from one snapshot's values to the next.
+    const INTERPOLATE: bool = true;
 }
 
 pub trait ReplicateApp {
@@ -81,24 +87,38 @@ fn mirror<C: Replicated>(
     };
     let local = room.joined.as_ref().map(|j| j.entity).filter(|e| e.0 != 0);
     let newest = buffer.newest().map(|r| &*r.snapshot);
-    let shown = match render.0 {
-        Some(at) => buffer.shown(at),
-        None => newest,
+    let (from, to, t) = match render.0 {
+        Some(at) if C::INTERPOLATE => buffer.around(at),
+        Some(at) => (buffer.shown(at), None, 0.0),
+        None => (newest, None, 0.0),
     };
+    let fields = C::fields();
+    let (mut a, mut b, mut shown) = (Vec::new(), Vec::new(), Vec::new());
     for (entity, net, current) in &mut entities {
         if net.kind != kind {
             continue;
         }
-        let snapshot = if Some(net.id) == local { newest } else { shown };
-        let Some(values) = snapshot
-            .and_then(|s| s.get(net.id))
-            .and_then(|e| e.values.get(..slots))
-        else {
-            continue;
+        let values = |s: Option<&Snapshot>, out: &mut Vec<f64>| {
+            out.clear();
+            s.and_then(|s| s.get(net.id))
+                .and_then(|e| e.values.get(..slots))
+                .is_some_and(|v| dequantise(fields, v, out).is_ok())
         };
-        let Ok(value) = C::from_slots(values) else {
-            continue;
-        };
+        shown.clear();
+        if Some(net.id) == local {
+            if !values(newest, &mut shown) {
+                continue;
+            }
+        } else {
+            match (values(from, &mut a), values(to, &mut b)) {
+                (true, true) => blend(fields, &a, &b, t, &mut shown),
+                (true, false) => shown.append(&mut a),
+                // It has just appeared: its first value.
+                (false, true) => shown.append(&mut b),
+                (false, false) => continue,
+            }
+        }
+        let value = C::read(&mut Values::new(&shown));
         match current {
             Some(mut c) => {
                 if *c != value {

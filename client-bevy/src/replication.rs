@@ -102,6 +102,22 @@ impl SnapshotBuffer {
             .or_else(|| self.iter().next())
     }
 
+    /// The snapshots either side of fractional tick `at` and the fraction of the way from the
+    /// first to the second: (newest at or before `at`, oldest after it, fraction). Before the
+    /// oldest, only it; after the newest, only that.
+    pub fn around(&self, at: f64) -> (Option<&Snapshot>, Option<&Snapshot>, f64) {
+        let from = self.iter().rev().find(|s| s.tick.0 as f64 <= at);
+        let to = self.iter().find(|s| s.tick.0 as f64 > at);
+        match (from, to) {
+            (Some(a), Some(b)) => {
+                let t = (at - a.tick.0 as f64) / (b.tick.0 - a.tick.0) as f64;
+                (from, to, t)
+            }
+            (None, Some(_)) => (to, None, 0.0),
+            _ => (from, None, 0.0),
+        }
+    }
+
     fn push(&mut self, received: Arc<Received>) {
         if self
             .newest()

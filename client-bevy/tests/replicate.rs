@@ -1,6 +1,7 @@
 //! `app.replicate::<C>()` against a game that is not the arena: a headless Bevy app built for
 //! the standard workload's schema mirrors its declared drone component onto every drone, the
-//! values follow the server's, and a component that declares other fields is mirrored nowhere.
+//! values follow the server's (interpolated between snapshots), and a component that declares
+//! other fields is mirrored nowhere.
 
 use bevy::prelude::*;
 use std::collections::HashMap;
@@ -83,6 +84,13 @@ fn a_standard_room_mirrors_its_declared_drones_into_bevy() {
     frames_until(&mut app, "the drones to move", |w| {
         let now = drones(w);
         now.len() == 50 && now.iter().all(|(id, d)| before[id].pos != d.pos)
+    });
+    // Between two snapshots a drone is shown part of the way along: off the 1/16 grid that
+    // every snapshot's positions are on.
+    frames_until(&mut app, "an interpolated drone", |w| {
+        drones(w)
+            .values()
+            .any(|d| (d.pos * 16.0).fract().abs().max_element() > 0.01)
     });
     let mut coarse = app.world_mut().query::<&Coarse>();
     assert_eq!(coarse.iter(app.world()).count(), 0);

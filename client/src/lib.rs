@@ -9,6 +9,7 @@
 //! Both apply each snapshot delta to a client-side world and acknowledge the newest tick decoded
 //! on the next input.
 
+pub mod blend;
 pub mod common;
 pub mod connection;
 pub mod socketio;

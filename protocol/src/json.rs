@@ -11,6 +11,7 @@ use crate::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// A room as JSON clients see it (the contract's RoomInfo).
 #[derive(Serialize, Deserialize)]
@@ -391,10 +392,6 @@ pub fn parse_room_event(v: Value, schema: Option<&Schema>) -> Result<RoomEvent, 
         MatchStarted {
             match_no: u32,
         },
-        Kill {
-            killer: Option<u32>,
-            victim: u32,
-        },
         #[serde(rename_all = "camelCase")]
         MatchEnded {
             match_no: u32,
@@ -429,9 +426,9 @@ pub fn parse_room_event(v: Value, schema: Option<&Schema>) -> Result<RoomEvent, 
     struct S {
         player_id: u32,
         name: String,
-        kills: u32,
-        deaths: u32,
         score: i32,
+        #[serde(default)]
+        stats: BTreeMap<String, i64>,
     }
     let e: E = serde_json::from_value(v).map_err(|e| malformed("room event", e))?;
     Ok(match e {
@@ -443,10 +440,6 @@ pub fn parse_room_event(v: Value, schema: Option<&Schema>) -> Result<RoomEvent, 
             player: PlayerId(player_id),
         },
         E::MatchStarted { match_no } => RoomEvent::MatchStarted { match_no },
-        E::Kill { killer, victim } => RoomEvent::Kill {
-            killer: killer.map(PlayerId),
-            victim: PlayerId(victim),
-        },
         E::MatchEnded {
             match_no,
             winner,
@@ -459,9 +452,8 @@ pub fn parse_room_event(v: Value, schema: Option<&Schema>) -> Result<RoomEvent, 
                 .map(|p| PlayerScore {
                     player: PlayerId(p.player_id),
                     name: p.name,
-                    kills: p.kills,
-                    deaths: p.deaths,
                     score: p.score,
+                    stats: p.stats,
                 })
                 .collect(),
         }),
@@ -530,8 +522,7 @@ fn result(r: &MatchResult) -> Value {
         "matchNo": r.match_no,
         "winner": r.winner.map(|p| p.0),
         "players": r.players.iter().map(|p| json!({
-            "playerId": p.player.0, "name": p.name, "kills": p.kills,
-            "deaths": p.deaths, "score": p.score,
+            "playerId": p.player.0, "name": p.name, "score": p.score, "stats": p.stats,
         })).collect::<Vec<_>>(),
     })
 }
@@ -552,9 +543,6 @@ pub fn room_event(e: &RoomEvent, schema: &Schema) -> Value {
         RoomEvent::MatchStarted { match_no } => {
             json!({"type": "match_started", "matchNo": match_no})
         }
-        RoomEvent::Kill { killer, victim } => json!({
-            "type": "kill", "killer": killer.map(|k| k.0), "victim": victim.0,
-        }),
         RoomEvent::MatchEnded(r) => {
             let mut v = result(r);
             v["type"] = json!("match_ended");
@@ -884,20 +872,15 @@ mod tests {
                 player: PlayerId(1),
                 name: "a".into(),
             },
-            RoomEvent::Kill {
-                killer: None,
-                victim: PlayerId(2),
-            },
             RoomEvent::MatchEnded(MatchResult {
                 match_no: 3,
                 winner: Some(PlayerId(1)),
-                players: vec![PlayerScore {
-                    player: PlayerId(1),
-                    name: "a".into(),
-                    kills: 1,
-                    deaths: 0,
-                    score: 10,
-                }],
+                players: vec![
+                    PlayerScore::new(PlayerId(1), "a", 10)
+                        .with("kills", 1)
+                        .with("deaths", 0),
+                    PlayerScore::new(PlayerId(2), "b", -1),
+                ],
             }),
             RoomEvent::RoomClosed,
             RoomEvent::SeatTaken,

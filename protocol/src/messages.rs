@@ -6,6 +6,7 @@
 use crate::ids::{NetId, PlayerId, RoomId};
 use crate::schema::Schema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Longest player or room name, in characters.
@@ -233,10 +234,6 @@ pub enum RoomEvent {
     MatchStarted {
         match_no: u32,
     },
-    Kill {
-        killer: Option<PlayerId>,
-        victim: PlayerId,
-    },
     MatchEnded(MatchResult),
     /// The room closed; the player is no longer in it.
     RoomClosed,
@@ -278,13 +275,31 @@ pub struct MatchResult {
     pub players: Vec<PlayerScore>,
 }
 
+/// One player's line of a match result: the score the game ranks by, and whatever else the
+/// game counts, by the game's own names (the arena's kills and deaths).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerScore {
     pub player: PlayerId,
     pub name: String,
-    pub kills: u32,
-    pub deaths: u32,
     pub score: i32,
+    pub stats: BTreeMap<String, i64>,
+}
+
+impl PlayerScore {
+    pub fn new(player: PlayerId, name: impl Into<String>, score: i32) -> PlayerScore {
+        PlayerScore {
+            player,
+            name: name.into(),
+            score,
+            stats: BTreeMap::new(),
+        }
+    }
+
+    /// The same line with one more of the game's counts.
+    pub fn with(mut self, stat: impl Into<String>, value: i64) -> PlayerScore {
+        self.stats.insert(stat.into(), value);
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,7 +53,8 @@ test("ready players play a match that ends with results, logged to disk", async 
   const results = await ended;
   assert.deepEqual(results.players.map((p) => p.name).sort(), ["ann", "ben"]);
   for (const p of results.players) {
-    assert.deepEqual(Object.keys(p).sort(), ["deaths", "kills", "name", "playerId", "score"]);
+    assert.deepEqual(Object.keys(p).sort(), ["name", "playerId", "score", "stats"]);
+    assert.deepEqual(Object.keys(p.stats).sort(), ["deaths", "kills"]);
   }
   assert.ok("winner" in results && "matchNo" in results);
   await finished;

@@ -7,14 +7,14 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_dis
 use bevy::window::PrimaryWindow;
 use std::path::PathBuf;
 use std::time::Instant;
-use tickwire_arena::EntityKind;
 use tickwire_arena::movement::{ARENA_SIZE, DRONE_RADIUS, PLAYER_RADIUS, PROJECTILE_RADIUS};
+use tickwire_arena::{ArenaNews, EntityKind};
 use tickwire_client_bevy::replication::SnapshotBuffer;
 use tickwire_client_bevy::{
     CurrentRoom, LobbyRequest, LocalPlayer, NetEntity, NetState, NetStats, NetStatus, PlayerIntent,
     RoomEventMessage,
 };
-use tickwire_protocol::{RoomEvent, RoomState};
+use tickwire_protocol::{Messages, PlayerId, RoomEvent, RoomState};
 
 pub struct ViewPlugin {
     /// Save a screenshot to this file this many seconds after start, then exit.
@@ -57,7 +57,7 @@ struct Hud;
 #[derive(Component)]
 struct Barrel;
 
-/// Kills by this player in the current match, from the room's events.
+/// Kills by this player in the current match, from the arena's kill messages.
 #[derive(Resource, Default)]
 struct Score(u32);
 
@@ -162,10 +162,13 @@ fn keep_score(
 ) {
     for event in events.read() {
         match &event.0 {
-            RoomEvent::Kill {
-                killer: Some(killer),
-                ..
-            } if Some(*killer) == status.player() => score.0 += 1,
+            RoomEvent::Message { kind, slots } => {
+                if let Ok(ArenaNews::Kill { killer, .. }) = ArenaNews::from_message(*kind, slots)
+                    && status.player() == Some(PlayerId(killer))
+                {
+                    score.0 += 1;
+                }
+            }
             RoomEvent::MatchStarted { .. } => score.0 = 0,
             _ => {}
         }

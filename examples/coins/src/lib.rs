@@ -230,13 +230,7 @@ impl Game for Coins {
             let players = world
                 .query::<&Runner>()
                 .iter()
-                .map(|r| PlayerScore {
-                    player: r.player,
-                    name: r.name.clone(),
-                    kills: 0,
-                    deaths: 0,
-                    score: r.score as i32,
-                })
+                .map(|r| PlayerScore::new(r.player, r.name.clone(), r.score as i32))
                 .collect();
             out.event(RoomEvent::MatchEnded(MatchResult {
                 match_no: self.match_no,

@@ -9,6 +9,7 @@ use crate::input::ArenaInput;
 use crate::movement::{
     self, ARENA_SIZE, DRONE_RADIUS, DRONE_SPEED, PLAYER_RADIUS, PROJECTILE_RADIUS, PROJECTILE_SPEED,
 };
+use crate::news::ArenaNews;
 use crate::view::{self as arena, EntityKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -187,7 +188,7 @@ impl Arena {
         self.drones_spawned = true;
     }
 
-    fn begin(&mut self, world: &mut World, events: &mut Outbox<NoMessages>) {
+    fn begin(&mut self, world: &mut World, events: &mut Outbox<ArenaNews>) {
         self.match_no += 1;
         clear_projectiles(world);
         self.phase = Phase::Playing { elapsed: 0.0 };
@@ -214,16 +215,14 @@ impl Arena {
         });
     }
 
-    fn end_match(&mut self, world: &mut World, events: &mut Outbox<NoMessages>) {
+    fn end_match(&mut self, world: &mut World, events: &mut Outbox<ArenaNews>) {
         let players: Vec<PlayerScore> = self
             .players
             .iter()
-            .map(|(id, r)| PlayerScore {
-                player: *id,
-                name: r.name.clone(),
-                kills: r.kills,
-                deaths: r.deaths,
-                score: r.score,
+            .map(|(id, r)| {
+                PlayerScore::new(*id, r.name.clone(), r.score)
+                    .with("kills", r.kills.into())
+                    .with("deaths", r.deaths.into())
             })
             .collect();
         // Highest score wins; a tie at the top has no winner.
@@ -249,13 +248,13 @@ impl Arena {
 impl Game for Arena {
     type Input = ArenaInput;
     type ToRoom = NoMessages;
-    type ToPlayer = NoMessages;
+    type ToPlayer = ArenaNews;
 
     fn min_players(&self) -> usize {
         MIN_PLAYERS
     }
 
-    fn start_match(&mut self, world: &mut World, events: &mut Outbox<NoMessages>) {
+    fn start_match(&mut self, world: &mut World, events: &mut Outbox<ArenaNews>) {
         self.begin(world, events);
     }
 
@@ -319,7 +318,7 @@ impl Game for Arena {
         world: &mut World,
         inputs: &[(PlayerId, TickInput<ArenaInput>)],
         dt: f32,
-        events: &mut Outbox<NoMessages>,
+        events: &mut Outbox<ArenaNews>,
     ) {
         let playing = match &mut self.phase {
             Phase::Playing { elapsed } => {
@@ -396,7 +395,7 @@ enum Victim {
 }
 
 impl Arena {
-    fn credit(&mut self, world: &mut World, kill: Kill, events: &mut Outbox<NoMessages>) {
+    fn credit(&mut self, world: &mut World, kill: Kill, events: &mut Outbox<ArenaNews>) {
         match kill.victim {
             Victim::Player(victim) => {
                 if let Some(v) = self.players.get_mut(&victim) {
@@ -406,10 +405,7 @@ impl Arena {
                     k.kills += 1;
                     k.score += SCORE_PLAYER_KILL;
                 }
-                events.event(RoomEvent::Kill {
-                    killer: Some(kill.killer),
-                    victim,
-                });
+                events.tell_all(ArenaNews::kill(kill.killer, victim));
             }
             Victim::Drone(entity) => {
                 if let Some(k) = self.players.get_mut(&kill.killer) {
@@ -663,14 +659,14 @@ mod tests {
         for _ in 0..120 {
             arena.step(&mut world, &[(a, fire.clone())], 1.0 / 60.0, &mut events);
         }
-        assert!(events.events().contains(&RoomEvent::Kill {
-            killer: Some(a),
-            victim: b
-        }));
-        let ended = events.events().iter().find_map(|e| match e {
-            RoomEvent::MatchEnded(r) => Some(r.clone()),
-            _ => None,
-        });
+        let (ended, told) = events.take();
+        let ended = ended
+            .filter_map(|e| match e {
+                RoomEvent::MatchEnded(r) => Some(r),
+                _ => None,
+            })
+            .next();
+        assert!(told.eq([(None, ArenaNews::kill(a, b))]));
         let result = ended.expect("the score limit ends the match");
         assert_eq!(result.winner, Some(a));
         assert!(matches!(arena.phase, Phase::WarmUp));

@@ -12,9 +12,11 @@ pub mod brain;
 pub mod game;
 pub mod input;
 pub mod movement;
+pub mod news;
 pub mod view;
 
 pub use brain::Brain;
 pub use game::{Arena, ArenaArgs, ArenaConfig};
 pub use input::ArenaInput;
+pub use news::ArenaNews;
 pub use view::{EntityKind, EntityState};

@@ -219,13 +219,7 @@ impl Board {
             .seated
             .iter()
             .filter(|(p, _)| self.side(*p) != Disc::Empty)
-            .map(|(p, name)| PlayerScore {
-                player: *p,
-                name: name.clone(),
-                kills: 0,
-                deaths: 0,
-                score: i32::from(winner == Some(*p)),
-            })
+            .map(|(p, name)| PlayerScore::new(*p, name.clone(), i32::from(winner == Some(*p))))
             .collect();
         out.event(RoomEvent::MatchEnded(MatchResult {
             match_no: self.match_no,
