@@ -35,6 +35,11 @@ pub struct ServerConfig {
     /// clients from one machine.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_address_connections: u32,
+    /// A web page origin (`https://game.example`) besides this server's own that may use it
+    /// from a browser (Socket.IO, `/api/*`); repeat for more, `*` for any. Without it only the
+    /// pages this server serves get in; clients that are not browsers are not affected.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origin: Vec<String>,
     /// Rooms this server hosts at most.
     #[arg(long, default_value_t = 1000)]
     pub max_rooms: usize,

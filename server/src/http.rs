@@ -1,9 +1,14 @@
-//! The HTTP surface (axum): `GET /healthz`, `GET /metrics` (Prometheus text), `GET /api/rooms`
-//! (JSON), and the Socket.IO layer on `/socket.io`. The API routes spend their caller's
-//! per-address allowance ([`Peers::api_request`]); `/healthz` is free, for health checks.
+//! The HTTP surface (axum): the web client (`/`, [`crate::web`]), `GET /healthz`, `GET /metrics`
+//! (Prometheus text), `GET /api/rooms` and `GET /api/modes` (JSON), and the Socket.IO layer on
+//! `/socket.io`, all behind the origin check ([`crate::origin`]). The API routes spend their
+//! caller's per-address allowance ([`Peers::api_request`]); `/healthz` and the page's files are
+//! free.
 
 use crate::lobby::LobbyHandle;
+use crate::modes::ModeInfo;
+use crate::origin::Origins;
 use crate::peers::Peers;
+use crate::web;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
@@ -20,20 +25,41 @@ struct AppState {
     lobby: LobbyHandle,
     peers: Arc<Peers>,
     metrics: Option<PrometheusHandle>,
+    modes: Arc<Vec<ModeInfo>>,
 }
 
-pub fn router(lobby: LobbyHandle, peers: Arc<Peers>, socketio: SocketIoLayer) -> Router {
+pub fn router(
+    lobby: LobbyHandle,
+    peers: Arc<Peers>,
+    socketio: SocketIoLayer,
+    modes: Vec<ModeInfo>,
+    origins: Origins,
+) -> Router {
     let state = AppState {
         lobby,
         peers,
         metrics: crate::metrics::install(),
+        modes: Arc::new(modes),
     };
     Router::new()
+        // Named routes, not a catch-all: a catch-all GET route also takes Socket.IO's polling
+        // POSTs out of the layer's hands ("Session ID unknown").
+        .route("/", get(web::index))
+        .route("/app.js", get(web::page_file))
+        .route("/style.css", get(web::page_file))
+        .route("/views/{file}", get(web::page_file))
+        .route("/vendor/{file}", get(web::page_file))
+        .route("/client/{file}", get(web::library_file))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/rooms", get(rooms))
+        .route("/api/modes", get(modes_list))
         .with_state(state)
         .layer(socketio)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(origins),
+            crate::origin::check,
+        ))
 }
 
 /// `429` when the caller's address has spent its API allowance.
@@ -61,6 +87,16 @@ async fn rooms(
         Ok(rooms) => Json(rooms.iter().map(RoomJson::from).collect::<Vec<_>>()).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.message).into_response(),
     }
+}
+
+async fn modes_list(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if let Some(refused) = over_allowance(&state, peer) {
+        return refused;
+    }
+    Json(state.modes.as_ref().clone()).into_response()
 }
 
 async fn metrics(

@@ -17,6 +17,7 @@ pub mod lobby;
 pub mod match_log;
 pub mod metrics;
 pub mod modes;
+pub mod origin;
 pub mod peers;
 pub mod random;
 pub mod rate;
@@ -26,6 +27,7 @@ pub mod session;
 pub mod tls;
 pub mod transport;
 pub mod watchdog;
+pub mod web;
 
 use config::ServerConfig;
 use game::GameMode;
@@ -168,6 +170,7 @@ impl Server {
                 None => None,
             };
         let watchdog = watchdog::Watchdog::start().map_err(ServerError::Watchdog)?;
+        let mode_list = modes.list();
         let lobby = lobby::spawn(lobby::LobbySetup {
             config: config.clone(),
             modes,
@@ -196,7 +199,8 @@ impl Server {
         ));
         let (layer, socketio) =
             transport::socketio::layer(lobby.clone(), peers.clone(), rates, gate);
-        let app = http::router(lobby.clone(), peers, layer);
+        let origins = origin::Origins::new(&config.cors_origin);
+        let app = http::router(lobby.clone(), peers, layer, mode_list, origins);
         let caps = accept::Caps {
             total: accept::connection_cap(),
             peer: peer_limits,

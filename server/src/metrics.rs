@@ -21,6 +21,8 @@ pub const UNKNOWN_EVENTS: &str = "tickwire_unknown_events_total";
 /// Connections and calls refused for their address's allowance (`reason`: connections,
 /// handshakes, addresses, calls, codes), by transport.
 pub const ADDRESS_REFUSALS: &str = "tickwire_address_refusals_total";
+/// HTTP requests from a web page whose origin may not use this server (`--cors-origin`).
+pub const ORIGIN_REFUSALS: &str = "tickwire_origin_refusals_total";
 /// Reads held back because a connection or its address sent more than its byte allowance.
 pub const READS_THROTTLED: &str = "tickwire_reads_throttled_total";
 /// Rooms (by mode) and the lobby (`kind="lobby"`) that stopped making progress, per episode.
@@ -118,6 +120,10 @@ pub fn message_refused(transport: &'static str, code: tickwire_protocol::ErrorCo
 
 pub fn address_refused(transport: &'static str, reason: &'static str) {
     metrics::counter!(ADDRESS_REFUSALS, "transport" => transport, "reason" => reason).increment(1);
+}
+
+pub fn origin_refused() {
+    metrics::counter!(ORIGIN_REFUSALS).increment(1);
 }
 
 pub fn read_throttled(transport: &'static str) {

@@ -7,10 +7,25 @@ use std::sync::Arc;
 
 type MakeGame = dyn Fn(u64) -> Box<dyn Hosted> + Send + Sync;
 
+struct Mode {
+    make: Arc<MakeGame>,
+    /// Whether the game has an AI, so rooms of it take server bots.
+    bots: bool,
+}
+
+/// What a client may know of a mode before joining one of its rooms (`GET /api/modes`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModeInfo {
+    pub name: String,
+    pub bots: bool,
+    /// The mode a create or quick-join that names none gets.
+    pub default: bool,
+}
+
 /// The modes a server hosts, by name, each with its config: what rooms can be created.
 #[derive(Clone, Default)]
 pub struct Modes {
-    by_name: BTreeMap<String, Arc<MakeGame>>,
+    by_name: BTreeMap<String, Arc<Mode>>,
     /// The first registered: what a create or quick-join that names no mode gets.
     default: Option<String>,
 }
@@ -31,7 +46,9 @@ impl Modes {
         if self.by_name.contains_key(name) {
             return Err(ModeError::Duplicate(name.to_owned()));
         }
-        let schema = G::new_room(&config, 0).schema();
+        let probe = G::new_room(&config, 0);
+        let schema = probe.schema();
+        let bots = probe.new_bot(0).is_some();
         let undeclared = |what| ModeError::Undeclared {
             mode: name.to_owned(),
             what,
@@ -45,7 +62,11 @@ impl Modes {
         }
         let make =
             move |seed| Box::new(Adapter::new(G::new_room(&config, seed))) as Box<dyn Hosted>;
-        self.by_name.insert(name.to_owned(), Arc::new(make));
+        let mode = Mode {
+            make: Arc::new(make),
+            bots,
+        };
+        self.by_name.insert(name.to_owned(), Arc::new(mode));
         self.default.get_or_insert_with(|| name.to_owned());
         Ok(())
     }
@@ -65,6 +86,18 @@ impl Modes {
 
     /// A new game of `mode` for one room, if the mode is registered.
     pub(crate) fn new_game(&self, mode: &str, seed: u64) -> Option<Box<dyn Hosted>> {
-        self.by_name.get(mode).map(|make| make(seed))
+        self.by_name.get(mode).map(|m| (m.make)(seed))
+    }
+
+    /// Every mode, by name.
+    pub fn list(&self) -> Vec<ModeInfo> {
+        self.by_name
+            .iter()
+            .map(|(name, m)| ModeInfo {
+                name: name.clone(),
+                bots: m.bots,
+                default: self.default.as_deref() == Some(name),
+            })
+            .collect()
     }
 }

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer, call, waitFor, room, withTimeout } from "./helpers.js";
-import { SnapshotStream, view } from "./delta.js";
+import { SnapshotStream, view } from "@tickwire/client/decoder";
 
 const ctx = useServer(["--countdown-secs", "0", "--results-secs", "1"]);
 const open = ctx.open;

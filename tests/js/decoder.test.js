@@ -1,4 +1,4 @@
-// The snapshot format against a second implementation: tests/js/delta.js decodes the binary
+// The snapshot format against a second implementation: client-js/src/decoder.js decodes the binary
 // snapshots from docs/PROTOCOL.md alone, with the schema the join reply carries, and must agree
 // with the JSON view the server sends of the same ticks: a live room of 200 wandering drones
 // (most deltas list their few changed entities by Rice-coded gaps), players who turn, aim, join
@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useServer, call, withTimeout, room } from "./helpers.js";
-import { SnapshotStream, compileSchema, decodeBody, fromView } from "./delta.js";
+import { SnapshotStream, compileSchema, decodeBody, fromView } from "@tickwire/client/decoder";
 
 const ctx = useServer(["--drones", "200"]);
 
@@ -49,7 +49,7 @@ test("binary snapshots decoded by a decoder written from PROTOCOL.md equal the J
   const { socket: json } = await open({ name: "json-view", encoding: "json" });
   assert.equal((await call(json, "room:join", { roomId: made.room.id })).ok, true);
 
-  // The binary player decodes with tests/js/delta.js, acks every snapshot, runs in a circle
+  // The binary player decodes with client-js/src/decoder.js, acks every snapshot, runs in a circle
   // while sweeping its aim and holds fire now and then. The JSON player is sent the server's
   // own decoding of the same ticks.
   assert.ok(made.schema?.kinds?.length > 0, "the join reply carries the room's schema");

@@ -8,12 +8,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { before, after } from "node:test";
 import { io } from "socket.io-client";
-import { BitReader, readHeader, splitPacket } from "./delta.js";
+import { BitReader, readHeader, splitPacket } from "@tickwire/client/decoder";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.TICKWIRE_TARGET_DIR ?? path.join(here, "..", "..", "target", "debug");
 export const serverBin = process.env.TICKWIRE_SERVER_BIN ?? path.join(targetDir, "tickwire-server");
 export const botsBin = process.env.TICKWIRE_BOTS_BIN ?? path.join(targetDir, "tickwire-bots");
+export const bevyBin = process.env.TICKWIRE_BEVY_BIN ?? path.join(targetDir, "tickwire-client-bevy");
 
 export const WAIT_MS = 15000;
 

@@ -417,13 +417,16 @@ export function dequantise(f, q) {
   }
 }
 
+/** Rounds as the server does (half away from zero). */
+const roundHalfAway = (x) => Math.sign(x) * Math.round(Math.abs(x));
+
 /** A JSON-face value back to its slot (PROTOCOL.md, "Schemas"). */
 export function quantise(f, v) {
   switch (f.type) {
-    case "fixed": return Math.round((v * f.step.den) / f.step.num) - f.minQ;
+    case "fixed": return roundHalfAway((v * f.step.den) / f.step.num) - f.minQ;
     case "int": return v - f.min;
     case "angle": { const steps = 2 ** f.bits; const t = (((v % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI)) / (2 * Math.PI); return Math.round(t * steps) % steps; }
-    case "enum": return f.variants.indexOf(v);
+    case "enum": return typeof v === "number" ? v : f.variants.indexOf(v);
     case "bool": return v ? 1 : 0;
     default: return v ?? 0;
   }

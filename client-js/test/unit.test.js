@@ -1,0 +1,71 @@
+// The library's pure parts, stepped without a server or a clock: the render clock, blending,
+// what a value may be, the input packet's bytes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { RenderClock, blend, checkValues, encodeInputPacket, inputSlots, TickwireError } from "../src/index.js";
+
+const move = { name: "move", dims: 2, type: "fixed", step: { num: 1, den: 4096 }, minQ: -4096, count: 8193 };
+const aim = { name: "aim", dims: 1, type: "angle", bits: 16 };
+const fire = { name: "buttons", dims: 1, type: "bool" };
+const input = [move, aim, fire];
+
+test("the render clock shows the world one interval and a tick behind, and eases instead of jumping", () => {
+  const clock = new RenderClock();
+  assert.equal(clock.advance(0), null, "nothing to show before a snapshot");
+  // Snapshots every 2 ticks at 60 Hz (30 Hz), arriving on time.
+  for (let k = 0; k <= 60; k++) clock.observe(1000 + 2 * k, 60, k / 30);
+  const at = clock.advance(2);
+  // Newest is tick 1120 at t = 2; delay ≈ 1/30 + 1/60 s ≈ 3 ticks.
+  assert.ok(at > 1115 && at < 1119, `shows tick ${at}`);
+  // A tenth of a frame's worth of error is all it corrects at once.
+  clock.offset += 0.05;
+  const next = clock.advance(2 + 1 / 60);
+  assert.ok(next - at > 0.99 && next - at < 1.11, `moved ${next - at} ticks in one 60 Hz frame`);
+  // A quarter second off resets.
+  clock.offset += 1;
+  assert.ok(clock.advance(2 + 2 / 60) - next > 50);
+});
+
+test("blend interpolates fixed fields, turns angles the short way and holds the rest", () => {
+  const kind = { fields: [
+    { name: "pos", dims: 2, type: "fixed" },
+    { name: "aim", dims: 1, type: "angle" },
+    { name: "health", dims: 1, type: "int" },
+  ] };
+  const a = { id: 1, kind: "drone", pos: [0, 10], aim: 3.0, health: 100 };
+  const b = { id: 1, kind: "drone", pos: [10, 20], aim: -3.0, health: 75 };
+  const mid = blend(kind, a, b, 0.5);
+  assert.deepEqual(mid.pos, [5, 15]);
+  assert.ok(Math.abs(Math.abs(mid.aim) - Math.PI) < 1e-9, `aim ${mid.aim} goes through π, not 0`);
+  assert.equal(mid.health, 100);
+  assert.equal(blend(kind, a, b, 1).health, 75);
+});
+
+test("values outside their declaration are refused, naming the field", () => {
+  const ok = checkValues("input", input, { move: [0.5, -1], aim: 7, buttons: true });
+  assert.deepEqual(ok, { move: [0.5, -1], aim: 7, buttons: true });
+  for (const [values, what] of [
+    [{ move: [NaN, 0], aim: 0, buttons: false }, /input.move: NaN/],
+    [{ move: [1.5, 0], aim: 0, buttons: false }, /input.move: 1.5 is outside \[-1, 1\]/],
+    [{ move: [0], aim: 0, buttons: false }, /input.move: needs an array of 2/],
+    [{ move: [0, 0], aim: Infinity, buttons: false }, /input.aim/],
+    [{ move: [0, 0], aim: 0 }, /input.buttons: missing/],
+    [{ move: [0, 0], aim: 0, buttons: false, jump: 1 }, /no field named jump/],
+    [{ move: [0, 0], aim: 0, buttons: "yes" }, /input.buttons/],
+  ]) {
+    assert.throws(() => checkValues("input", input, values), (e) => e instanceof TickwireError && e.code === "bad_request" && what.test(e.message));
+  }
+  const column = { name: "column", dims: 1, type: "int", min: 0, max: 6 };
+  assert.throws(() => checkValues("message drop", [column], { column: 1.5 }), /message drop.column/);
+  assert.throws(() => checkValues("message drop", [column], { column: 7 }), /0..=6/);
+});
+
+test("the input packet is 0x01 and bincode InputBatch with varints", () => {
+  const slots = inputSlots(input, { move: [1, -1], aim: 0, buttons: true });
+  assert.deepEqual(slots, [8192, 0, 0, 1]);
+  const bytes = encodeInputPacket(300, [{ seq: 7, slots }]);
+  // 0x01, Some(300) = 1 251 44 1, one input, seq 7, 4 slots: 8192 = 251 0 32, 0, 0, 1.
+  assert.deepEqual([...bytes], [1, 1, 251, 44, 1, 1, 7, 4, 251, 0, 32, 0, 0, 1]);
+  assert.deepEqual([...encodeInputPacket(null, [])], [1, 0, 0]);
+  assert.deepEqual([...encodeInputPacket(70000, [])], [1, 1, 252, 0x70, 0x11, 0x01, 0x00, 0]);
+});

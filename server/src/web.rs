@@ -1,0 +1,81 @@
+//! The web client at `/`: the files of `web/` and the JavaScript library (`client-js/src`,
+//! under `/client/`), embedded in the binary so a plain `cargo run --release` serves a
+//! playable page with nothing else on disk and nothing fetched from elsewhere. Debug builds
+//! read the same folders from disk, so a page edit needs no rebuild.
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "../web"]
+struct Web;
+
+#[derive(RustEmbed)]
+#[folder = "../client-js/src"]
+struct Library;
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// One embedded file, with an ETag from its hash so a reload costs a 304; `no-cache` so a
+/// new server's files are always checked for.
+fn serve(file: Option<rust_embed::EmbeddedFile>, path: &str, request: &HeaderMap) -> Response {
+    // rust-embed keeps to its folder; a path that climbs out is refused here as well.
+    let file = file.filter(|_| !path.split(['/', '\\']).any(|part| part == ".."));
+    let Some(file) = file else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let tag = format!(
+        "\"{}\"",
+        file.metadata
+            .sha256_hash()
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(path)),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        headers.insert(header::ETAG, value);
+    }
+    if request
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == tag.as_bytes())
+    {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, file.data.into_owned()).into_response()
+}
+
+pub async fn index(request: HeaderMap) -> Response {
+    serve(Web::get("index.html"), "index.html", &request)
+}
+
+/// A file of `web/` by the request's path (the routes name which may be asked for).
+pub async fn page_file(uri: Uri, request: HeaderMap) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    serve(Web::get(path), path, &request)
+}
+
+pub async fn library_file(Path(file): Path<String>, request: HeaderMap) -> Response {
+    serve(Library::get(&file), &file, &request)
+}
