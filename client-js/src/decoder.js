@@ -25,7 +25,40 @@ export class BitReader {
     this.pos += 1;
     return b;
   }
-  bits(n) { let v = 0; for (let i = 0; i < n; i++) v += this.bit() * 2 ** i; return v; }
+  /** Zero bits before a one (the one read too), or `limit` when that many zeros come first. */
+  unary(limit) {
+    const bytes = this.bytes;
+    let pos = this.pos;
+    let q = 0;
+    for (;;) {
+      if (pos >= bytes.length * 8) throw new Error("out of bits");
+      const b = (bytes[pos >> 3] >> (pos & 7)) & 1;
+      pos += 1;
+      if (b) break;
+      q += 1;
+      if (q === limit) break;
+    }
+    this.pos = pos;
+    return q;
+  }
+  bits(n) {
+    // Up to 24 bits a byte at a time; wider (or past the end, to throw there) bit by bit.
+    if (n <= 24 && this.pos + n <= this.bytes.length * 8) {
+      let v = 0;
+      let got = 0;
+      while (got < n) {
+        const off = this.pos & 7;
+        const take = Math.min(8 - off, n - got);
+        v |= ((this.bytes[this.pos >> 3] >> off) & ((1 << take) - 1)) << got;
+        got += take;
+        this.pos += take;
+      }
+      return v;
+    }
+    let v = 0;
+    for (let i = 0; i < n; i++) v += this.bit() * 2 ** i;
+    return v;
+  }
   gamma() {
     let len = 0;
     while (!this.bit()) {
@@ -83,18 +116,42 @@ function roundDiv(num, den) {
   return Math.sign(num) * Number(q);
 }
 
-/** The direction of (x, y) in `2^bits` steps of a turn, in integers (PROTOCOL.md, Heading). */
+/**
+ * The direction of (x, y) in `2^bits` steps of a turn, exactly as PROTOCOL.md's integer CORDIC
+ * (`headingCordic`) gives it, but from `Math.atan2` where that cannot round differently: the
+ * CORDIC's angle is within 3·10⁻⁸ of a turn of the true one (28 steps of at most 2⁻²⁸ rad each
+ * from truncation, 7·10⁻⁹ rad left over, 14 units of 2⁻³² in the table), so a true angle
+ * farther than that from a rounding boundary rounds the same. Nearer ones (about 0.1% at 10
+ * bits, all at 24) take the CORDIC.
+ */
 export function heading(x, y, bits) {
+  if (x === 0 && y === 0) return null;
+  const steps = 2 ** bits;
+  let t = Math.atan2(y, x) / (2 * Math.PI);
+  if (t < 0) t += 1;
+  const at = t * steps;
+  const frac = at - Math.floor(at);
+  if (Math.abs(frac - 0.5) > 4e-7 * steps + 1e-6) {
+    return Math.floor(at + 0.5) % steps;
+  }
+  return headingCordic(x, y, bits);
+}
+
+/** PROTOCOL.md's Heading: the integer CORDIC, step for step. */
+export function headingCordic(x, y, bits) {
   const m = Math.max(Math.abs(x), Math.abs(y));
   if (m === 0) return null;
   let base = 0;
   if (x < 0) { x = -x; y = -y; base = TURN / 2; }
-  const shift = 28 - (m.toString(2).length - 1);
+  const top = m < 2 ** 32 ? 31 - Math.clz32(m) : m.toString(2).length - 1;
+  const shift = 28 - top;
   if (shift >= 0) { x *= 2 ** shift; y *= 2 ** shift; } else { x = Math.floor(x / 2 ** -shift); y = Math.floor(y / 2 ** -shift); }
+  // Scaled so the larger is in [2^28, 2^29): x, y and z stay below 2^31 through every step, so
+  // `>>` (an arithmetic shift of an int32) is the floor division by 2^i the document asks for.
   let z = 0;
   for (let i = 0; i < ATAN_TABLE.length; i++) {
-    const dx = Math.floor(y / 2 ** i);
-    const dy = Math.floor(x / 2 ** i);
+    const dx = y >> i;
+    const dy = x >> i;
     if (y > 0) { x += dx; y -= dy; z += ATAN_TABLE[i]; } else { x -= dx; y += dy; z -= ATAN_TABLE[i]; }
   }
   const turns = (((base + z) % TURN) + TURN) % TURN;
@@ -130,8 +187,8 @@ const gcd = (a, b) => (b === 0 ? Math.max(a, 1) : gcd(b, a % b));
 export function compileSchema(schema) {
   const kinds = schema.kinds.map((k) => {
     let at = 0;
-    const fields = k.fields.map((f) => {
-      const field = { ...f, at, info: typeInfo(f), whole: wholeUnits(f), predict: f.predict ?? { type: "hold" } };
+    const fields = k.fields.map((f, index) => {
+      const field = { ...f, index, at, info: typeInfo(f), whole: wholeUnits(f), predict: f.predict ?? { type: "hold" } };
       at += f.dims;
       return field;
     });
@@ -165,11 +222,11 @@ function predictFields(kind, base, out, from, to, rate) {
   for (const f of kind.fields) {
     if (f.predict.type === "integrate") {
       if (rate === 0) continue;
+      const den = 2 * f.kd * rate;
       for (let a = 0; a < f.dims; a++) {
         const v = base[f.source + a] - f.zero + (out[f.source + a] - f.zero);
-        const den = 2 * f.kd * rate;
-        const path = (t) => roundDiv(v * t * f.kn, den);
-        out[f.at + a] = Math.min(Math.max(base[f.at + a] + path(to) - path(from), 0), f.info.max);
+        const moved = roundDiv(v * to * f.kn, den) - roundDiv(v * from * f.kn, den);
+        out[f.at + a] = Math.min(Math.max(base[f.at + a] + moved, 0), f.info.max);
       }
     } else if (f.predict.type === "heading") {
       const h = heading(out[f.source] - f.zero, out[f.source + 1] - f.zero, f.bits);
@@ -197,8 +254,7 @@ function readField(r, f, coding, out) {
   if (coding === "absolute") return readAbsolute(r, f, out);
   const k = coding;
   for (let a = 0; a < f.dims; a++) {
-    let q = 0;
-    while (!r.bit()) { q += 1; if (q === ESCAPE) break; }
+    const q = r.unary(ESCAPE);
     if (q === ESCAPE) { out[f.at + a] = inRange(r.bits(f.info.bits), f.info.max); continue; }
     const z = q * 2 ** k + r.bits(k);
     const d = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
@@ -261,7 +317,7 @@ function readRecord(r, kind, mask, codings, values, afterHeld) {
   let predicted = false;
   for (const f of kind.order) {
     if (f.predict.type !== "hold" && !predicted) { afterHeld(values); predicted = true; }
-    if (mask[kind.fields.indexOf(f)]) readField(r, f, codings[kind.fields.indexOf(f)], values);
+    if (mask[f.index]) readField(r, f, codings[f.index], values);
   }
 }
 
@@ -331,21 +387,22 @@ export function decodeBody(s, body, baseline) {
       changedAt.push(...listed);
     }
   }
-  // Every baseline entity carried forward by its predictions, then the listed ones corrected.
-  const entities = base.map((e) => {
-    const kind = s.kinds[e.kind];
+  // Every baseline entity carried forward by its predictions, then the listed ones corrected
+  // (they are predicted from their new held fields instead, so not carried first).
+  const listed = new Uint8Array(base.length);
+  for (const i of changedAt) listed[i] = 1;
+  const entities = base.map((e, i) => {
     const slots = e.slots.slice();
-    predictFields(kind, e.slots, slots, from, tick, tickRate);
-    return { ...e, slots };
+    if (!listed[i]) predictFields(s.kinds[e.kind], e.slots, slots, from, tick, tickRate);
+    return { id: e.id, kind: e.kind, owner: e.owner, slots };
   });
   if (changedAt.length > 0) {
     const plan = readSectionPlan(r, s, changedAt.map((i) => base[i].kind), "predicted");
     changedAt.forEach((idx, n) => {
       const b = base[idx];
       const kind = s.kinds[b.kind];
-      const values = b.slots.slice();
+      const values = entities[idx].slots;
       readRecord(r, kind, plan.masks[n], plan.codings[b.kind], values, (v) => predictFields(kind, b.slots, v, from, tick, tickRate));
-      entities[idx] = { ...b, slots: values };
     });
   }
 
@@ -361,7 +418,7 @@ export function decodeBody(s, body, baseline) {
     });
     if (found !== gone.size) throw new Error("removes an entity the baseline does not hold");
   }
-  const kept = entities.filter((e) => !gone.has(e.id));
+  const kept = gone.size > 0 ? entities.filter((e) => !gone.has(e.id)) : entities;
 
   // Spawned: heads, then values against the one of their kind before them (or zeros).
   const count = r.ugamma();
@@ -388,8 +445,12 @@ export function decodeBody(s, body, baseline) {
       spawned.set(h.id, { ...h, slots: values });
     });
   }
-  const all = kept.filter((e) => !spawned.has(e.id)).concat([...spawned.values()]);
-  all.sort((a, b) => a.id - b.id);
+  // The baseline is in id order; only spawns need merging in.
+  let all = kept;
+  if (spawned.size > 0) {
+    all = kept.filter((e) => !spawned.has(e.id)).concat([...spawned.values()]);
+    all.sort((a, b) => a.id - b.id);
+  }
   if (all.length > MAX_ENTITIES) throw new Error("too many entities");
   const shape = { bitmap: listedByBitmap, changed: changedAt.length, removed: removed.length, spawned: count };
   return { tick, tickRate, entities: all, shape };

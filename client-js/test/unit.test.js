@@ -69,3 +69,34 @@ test("the input packet is 0x01 and bincode InputBatch with varints", () => {
   assert.deepEqual([...encodeInputPacket(null, [])], [1, 0, 0]);
   assert.deepEqual([...encodeInputPacket(70000, [])], [1, 1, 252, 0x70, 0x11, 0x01, 0x00, 0]);
 });
+
+test("the heading from atan2 equals PROTOCOL.md's integer CORDIC, at rounding boundaries too", async () => {
+  const { heading, headingCordic } = await import("../src/decoder.js");
+  let seed = 12345;
+  const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+  let checked = 0;
+  for (const bits of [1, 6, 10, 16, 24]) {
+    for (let i = 0; i < 20000; i++) {
+      const r = 2 ** Math.floor(random() * 31);
+      const x = Math.round((random() * 2 - 1) * r);
+      const y = Math.round((random() * 2 - 1) * r);
+      assert.equal(heading(x, y, bits), headingCordic(x, y, bits), `(${x}, ${y}) at ${bits} bits`);
+      checked += 1;
+    }
+    // Points as near as integers get to the half-step boundaries, where the two could differ.
+    for (let k = 0; k < 2 ** Math.min(bits, 10); k++) {
+      for (const radius of [1000, 65536, 1e6, 2 ** 31 - 1]) {
+        const angle = (2 * Math.PI * (k + 0.5)) / 2 ** bits;
+        const x = Math.round(radius * Math.cos(angle));
+        const y = Math.round(radius * Math.sin(angle));
+        assert.equal(heading(x, y, bits), headingCordic(x, y, bits), `(${x}, ${y}) at ${bits} bits`);
+        checked += 1;
+      }
+    }
+  }
+  for (const [x, y] of [[1, 0], [0, 1], [-1, 0], [0, -1], [1, 1], [-5, -5], [2 ** 31, -1], [-(2 ** 31), 1]]) {
+    assert.equal(heading(x, y, 10), headingCordic(x, y, 10), `(${x}, ${y})`);
+  }
+  assert.equal(heading(0, 0, 10), null);
+  assert.ok(checked > 100000);
+});

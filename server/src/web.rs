@@ -1,7 +1,8 @@
 //! The web client at `/`: the files of `web/` and the JavaScript library (`client-js/src`,
 //! under `/client/`), embedded in the binary so a plain `cargo run --release` serves a
 //! playable page with nothing else on disk and nothing fetched from elsewhere. Debug builds
-//! read the same folders from disk, so a page edit needs no rebuild.
+//! read the same folders from disk at run time (those of the checkout they were built from),
+//! so a page edit needs no rebuild.
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
