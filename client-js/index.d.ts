@@ -114,7 +114,8 @@ export class Client {
   close(): void;
 }
 
-export interface RoomStats { snapshots: number; bytes: number; corrupt: number; stale: number; inputsSent: number }
+/** Snapshots decoded (of which deltas), their bytes, those skipped as corrupt or older than the newest, inputs sent. */
+export interface RoomStats { snapshots: number; deltas: number; bytes: number; corrupt: number; stale: number; inputsSent: number }
 
 export class Room {
   readonly id: number;

@@ -41,7 +41,7 @@ export class Room {
     this.inputAck = 0;
     this.input = null;
     this.left = false;
-    this.stats = { snapshots: 0, bytes: 0, corrupt: 0, stale: 0, inputsSent: 0 };
+    this.stats = { snapshots: 0, deltas: 0, bytes: 0, corrupt: 0, stale: 0, inputsSent: 0 };
     this.cb = {
       add: new Callbacks(), remove: new Callbacks(), change: new Callbacks(),
       snapshot: new Callbacks(), event: new Callbacks(), message: new Callbacks(),
@@ -113,6 +113,7 @@ export class Room {
         const out = this.stream.apply(payload);
         if (!out) { this.stats.stale += 1; return; }
         this.inputAck = out.inputAck;
+        if (out.delta) this.stats.deltas += 1;
         snapshot = out.snapshot;
       } else {
         snapshot = this.fromJson(payload);

@@ -80,6 +80,12 @@ test("the lobby lists a room and joins it; a match with bots draws moving entiti
   assert.equal((await state(page)).roomId, other.id);
   await page.click("#leave");
   await until(page, () => window.tickwire.screen === "lobby");
+  // Quick join finds the same room: the fullest public one of the mode with a free seat.
+  await page.click("#quick-join");
+  await until(page, () => window.tickwire.screen === "room");
+  assert.equal((await state(page)).roomId, other.id);
+  await page.click("#leave");
+  await until(page, () => window.tickwire.screen === "lobby");
   host.close();
 
   // A room of its own with three server bots; ready starts the match.
@@ -170,6 +176,19 @@ test("the board game is played by clicks, its refusals shown", async () => {
   await red.click('#board .cell[data-row="5"][data-column="2"]');
   await until(yellow, () => document.querySelector('#board .cell[data-row="0"][data-column="2"]').dataset.disc === "red");
   await until(yellow, () => window.tickwire.view.turn === "yellow");
+  // Red stacks column 2 while yellow answers in column 3: four in a row, and both pages show
+  // the result.
+  const disc = (row, column) => `#board .cell[data-row="${row}"][data-column="${column}"]`;
+  for (let row = 1; row <= 3; row++) {
+    await yellow.click(disc(5, 3));
+    await until(red, () => window.tickwire.view.turn === "red");
+    await red.click(disc(5, 2));
+    if (row < 3) await until(yellow, () => window.tickwire.view.turn === "yellow");
+  }
+  for (const page of [red, yellow]) {
+    await until(page, () => !document.getElementById("results").hidden);
+    assert.match(await page.textContent("#result-list"), /red: .*winner/);
+  }
   assert.deepEqual(red.errors, []);
   await red.context().close();
   await yellow.context().close();

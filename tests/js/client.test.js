@@ -160,3 +160,22 @@ test("a cut connection reconnects and resumes the same seat", async () => {
   assert.equal(c.stats.reconnects, 1);
   await c.leave();
 });
+
+test("a spectator watches without a seat, acknowledging with empty input packets; the owner starts early", async () => {
+  const host = await open({ name: "owner" });
+  const watcher = await open({ name: "watcher" });
+  const room = await host.create({ name: "watched", maxPlayers: 4, bots: 1 });
+  const seen = await watcher.spectate(room.id);
+  assert.equal(seen.spectator, true);
+  assert.equal(seen.entity, null);
+  assert.throws(() => seen.setInput({ move: [0, 0], aim: 0, buttons: false }), (e) => e.code === "not_in_room");
+  // Its acks (binary input packets with no inputs) turn the full snapshots into deltas.
+  await until("deltas for the spectator", (cb) => seen.onSnapshot(cb), () => seen.stats.deltas > 10);
+  assert.ok(seen.entities.size >= 10);
+  await assert.rejects(watcher.start(), (e) => e.code !== undefined);
+  const started = until("the match starting", (cb) => seen.onEvent(cb), (e) => e.type === "match_started");
+  await host.start();
+  await started;
+  await watcher.leave();
+  await host.leave();
+});
