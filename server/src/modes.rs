@@ -60,8 +60,10 @@ impl Modes {
         if messages.to_room != G::ToRoom::kinds() || messages.to_player != G::ToPlayer::kinds() {
             return Err(undeclared("messages"));
         }
-        let make =
-            move |seed| Box::new(Adapter::new(G::new_room(&config, seed))) as Box<dyn Hosted>;
+        let make = move |seed| {
+            let game = G::new_room(&config, seed);
+            Box::new(Adapter::known(game, schema.clone(), bots)) as Box<dyn Hosted>
+        };
         let mode = Mode {
             make: Arc::new(make),
             bots,

@@ -82,9 +82,16 @@ pub struct Adapter<G: Game> {
 }
 
 impl<G: Game> Adapter<G> {
+    /// A game on its own (a room stepped in a test): its schema asked for, its AI probed.
     pub fn new(game: G) -> Adapter<G> {
         let schema = game.schema();
         let hosts_bots = game.new_bot(0).is_some();
+        Adapter::known(game, schema, hosts_bots)
+    }
+
+    /// A game whose mode's schema and AI are already known ([`crate::modes::Modes`] asks once
+    /// per mode, not once per room).
+    pub fn known(game: G, schema: Arc<Schema>, hosts_bots: bool) -> Adapter<G> {
         Adapter {
             game,
             schema,

@@ -129,7 +129,7 @@ pub async fn serve(
             _ = shutdown.wait_for(|down| *down) => break,
         }
     }
-    endpoint.close(close::SHUTDOWN.into(), b"server shutting down");
+    endpoint.close(close::SHUTDOWN.into(), super::SHUTDOWN_REASON.as_bytes());
 }
 
 async fn connection(conn: quinn::Connection, mut session: Session) {

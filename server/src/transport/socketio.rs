@@ -246,7 +246,7 @@ pub async fn farewell(io: &SocketIo) {
     if io.sockets().is_empty() {
         return;
     }
-    let bye = serde_json::json!({ "reason": "server shutting down" });
+    let bye = serde_json::json!({ "reason": super::SHUTDOWN_REASON });
     if let Err(e) = io.emit("server_shutdown", &bye).await {
         tracing::debug!("server_shutdown not sent to every socket: {e}");
     }
