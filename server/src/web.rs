@@ -7,7 +7,9 @@
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use rust_embed::RustEmbed;
+use std::sync::OnceLock;
 
 #[derive(RustEmbed)]
 #[folder = "../web"]
@@ -68,7 +70,43 @@ fn serve(file: Option<rust_embed::EmbeddedFile>, path: &str, request: &HeaderMap
 }
 
 pub async fn index(request: HeaderMap) -> Response {
-    serve(Web::get("index.html"), "index.html", &request)
+    let mut response = serve(Web::get("index.html"), "index.html", &request);
+    if let Some(policy) = page_policy() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy.clone());
+    }
+    response
+}
+
+/// The page's Content-Security-Policy: scripts, styles and connections only from this server,
+/// plus the page's one inline script (its import map) by its hash, and no framing. A script
+/// injected into the page (a player's name in the wrong place) would not run. None when the
+/// page has no import map to hash (it would not work anyway).
+fn page_policy() -> Option<&'static HeaderValue> {
+    static POLICY: OnceLock<Option<HeaderValue>> = OnceLock::new();
+    POLICY
+        .get_or_init(|| {
+            let page = Web::get("index.html")?;
+            let map = import_map(std::str::from_utf8(&page.data).ok()?)?;
+            let hash = ring::digest::digest(&ring::digest::SHA256, map.as_bytes());
+            let hash = base64::engine::general_purpose::STANDARD.encode(hash.as_ref());
+            HeaderValue::from_str(&format!(
+                "default-src 'self'; script-src 'self' 'sha256-{hash}'; style-src 'self'; \
+                 img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+                 frame-ancestors 'none'"
+            ))
+            .ok()
+        })
+        .as_ref()
+}
+
+/// The text of the page's `<script type="importmap">`, as the browser hashes it.
+fn import_map(page: &str) -> Option<&str> {
+    const OPEN: &str = "<script type=\"importmap\">";
+    let start = page.find(OPEN)? + OPEN.len();
+    let len = page[start..].find("</script>")?;
+    Some(&page[start..start + len])
 }
 
 /// A file of `web/` by the request's path (the routes name which may be asked for).
@@ -79,4 +117,21 @@ pub async fn page_file(uri: Uri, request: HeaderMap) -> Response {
 
 pub async fn library_file(Path(file): Path<String>, request: HeaderMap) -> Response {
     serve(Library::get(&file), &file, &request)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_policy_hashes_the_pages_import_map() {
+        let page = "<head><script type=\"importmap\">{\"imports\": {}}</script></head>";
+        assert_eq!(super::import_map(page), Some("{\"imports\": {}}"));
+        assert_eq!(super::import_map("<head></head>"), None);
+        let policy = super::page_policy().expect("web/index.html has an import map");
+        assert!(
+            policy
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self' 'sha256-")
+        );
+    }
 }

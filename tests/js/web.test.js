@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +29,13 @@ test("the page, the library and socket.io-client's ES module build are served", 
   assert.match(page.headers.get("content-type"), /^text\/html/);
   const html = await page.text();
   assert.match(html, /<script type="importmap">/);
+  // Scripts only from the server and the import map by its hash; browser.test.js shows the
+  // page works under it.
+  const policy = page.headers.get("content-security-policy");
+  const map = /<script type="importmap">([\s\S]*?)<\/script>/.exec(html)[1];
+  const hash = createHash("sha256").update(map).digest("base64");
+  assert.match(policy, new RegExp(`script-src 'self' 'sha256-${hash.replace(/[+/]/g, "\\$&")}'`));
+  assert.match(policy, /frame-ancestors 'none'/);
   for (const file of ["/app.js", "/style.css", "/views/canvas.js", "/client/index.js", "/client/decoder.js"]) {
     const res = await fetch(`${plain.url}${file}`);
     assert.equal(res.status, 200, file);
