@@ -161,6 +161,8 @@ export class RenderClock {
 }
 
 export function blend(kind: { fields: Field[] }, a: Entity, b: Entity, t: number): Entity;
+/** `v` carried `seconds` along the velocity each integrating field declares. */
+export function extrapolate(kind: { fields: Field[] }, v: Entity, seconds: number): Entity;
 export function checkValues(where: string, fields: Field[], values: Values): Values;
 export function encodeInputPacket(ackTick: number | null, inputs: { seq: number; slots: number[] }[]): Uint8Array;
 export function inputSlots(fields: Field[], values: Values): number[];

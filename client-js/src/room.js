@@ -6,7 +6,7 @@
 
 import { SnapshotStream, view, fromView } from "./decoder.js";
 import { RenderClock } from "./clock.js";
-import { blend } from "./blend.js";
+import { blend, extrapolate } from "./blend.js";
 import { checkValues } from "./values.js";
 import { InputLog, inputSlots, encodeInputPacket } from "./input.js";
 import { TickwireError } from "./errors.js";
@@ -14,6 +14,8 @@ import { Callbacks } from "./callbacks.js";
 
 /** Snapshots kept for drawing between (at 30 Hz about two seconds). */
 const BUFFER_LEN = 64;
+/** How far past the newest snapshot entities are carried along their velocity, seconds. */
+const MAX_EXTRAPOLATION = 0.1;
 
 export class Room {
   /**
@@ -255,11 +257,14 @@ export class Room {
     const { from, to, t } = this.around(at);
     const fromViews = this.viewsOf(from);
     const toViews = to ? this.viewsOf(to) : null;
+    // Past the newest snapshot (a late or lost one): along their velocity for a little while.
+    const ahead = to ? 0 : Math.min(Math.max((at - from.tick) / (from.tickRate || this.tickRate), 0), MAX_EXTRAPOLATION);
     const out = [];
     for (const [id, a] of fromViews) {
       if (id === this.entity) continue;
       const b = toViews?.get(id);
-      out.push(b && b.kind === a.kind ? blend(this.kindOf(a), a, b, t) : a);
+      if (b && b.kind === a.kind) out.push(blend(this.kindOf(a), a, b, t));
+      else out.push(ahead > 0 ? extrapolate(this.kindOf(a), a, ahead) : a);
     }
     const me = this.predicted();
     if (me) out.push(me);

@@ -100,3 +100,25 @@ test("the heading from atan2 equals PROTOCOL.md's integer CORDIC, at rounding bo
   assert.equal(heading(0, 0, 10), null);
   assert.ok(checked > 100000);
 });
+
+test("past the newest snapshot a room carries entities along their velocity, for 100 ms at most", async () => {
+  const { Room } = await import("../src/room.js");
+  const schema = { kinds: [{ name: "drone", fields: [
+    { name: "pos", dims: 2, type: "fixed", step: { num: 1, den: 16 }, minQ: 0, count: 16384, predict: { type: "integrate", from: 1 } },
+    { name: "vel", dims: 2, type: "fixed", step: { num: 1, den: 8 }, minQ: -2048, count: 4096 },
+  ] }] };
+  const joined = { room: { id: 1, name: "r", mode: "test" }, playerId: 1, entity: 0, code: null };
+  const room = new Room(joined, schema, { spectator: true, tickRate: 60, send: () => {} });
+  const drone = (pos) => ({ id: 1, kind: "drone", owner: null, pos, vel: [30, 0] });
+  // Two snapshots two ticks apart, on time: the clock shows 3 ticks (50 ms) behind the newest.
+  room.receive({ tick: 100, inputAck: 0, entities: [drone([100, 100])] }, 0);
+  room.receive({ tick: 102, inputAck: 0, entities: [drone([101, 100])] }, 2 / 60);
+  const x = (now) => room.frame(now)[0].pos[0];
+  const close = (a, b) => Math.abs(a - b) < 1e-6;
+  // 0.1 s later the clock is at tick 103: a tick past the newest, 30 u/s × 1/60 s on.
+  assert.ok(close(x(0.1), 101.5), `${x(0.1)}`);
+  // Much later: 100 ms at most, then the drone waits.
+  room.clock.reset();
+  room.clock.observe(102, 60, 2 / 60);
+  assert.ok(close(x(1), 104), `${x(1)}`);
+});
