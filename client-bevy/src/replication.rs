@@ -96,10 +96,7 @@ impl SnapshotBuffer {
     /// The snapshot shown at fractional tick `at`: the newest at or before it, or the oldest
     /// when all are later (the clock has just started).
     pub fn shown(&self, at: f64) -> Option<&Snapshot> {
-        self.iter()
-            .rev()
-            .find(|s| s.tick.0 as f64 <= at)
-            .or_else(|| self.iter().next())
+        self.around(at).0
     }
 
     /// The snapshots either side of fractional tick `at` and the fraction of the way from the

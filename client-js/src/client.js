@@ -221,9 +221,7 @@ export class Client {
   /** Sends a game message to the room (one of the schema's `messages.toRoom`); resolves once the game took it. */
   async send(name, values = {}) {
     if (!this.room) throw new TickwireError("not_in_room", "join a room first");
-    const checked = this.room.message(name, values);
-    const kind = this.room.schema.messages.toRoom.find((k) => k.name === name);
-    await this.call("room:message", kind.fields.length > 0 ? { name, values: checked } : { name });
+    await this.call("room:message", this.room.message(name, values));
   }
 
   /** Round trip of one `ping` call, in milliseconds. */

@@ -216,7 +216,7 @@ export class Room {
   // ---- inputs ----
 
   get sendsInputs() {
-    return !this.spectator && this.compiled && (this.schema.input ?? []).length > 0;
+    return !this.spectator && (this.schema.input ?? []).length > 0;
   }
 
   /**
@@ -303,10 +303,14 @@ export class Room {
     return state;
   }
 
-  /** A game message to the room (`messages.toRoom`), checked against the schema first. */
+  /**
+   * A game message to the room (`messages.toRoom`), checked against the schema: the
+   * `room:message` payload (`values` left out for a kind without fields).
+   */
   message(name, values = {}) {
     const kind = (this.schema.messages?.toRoom ?? []).find((k) => k.name === name);
     if (!kind) throw new TickwireError("bad_request", `no message ${name} to the room in this game`);
-    return checkValues(`message ${name}`, kind.fields, values);
+    const checked = checkValues(`message ${name}`, kind.fields, values);
+    return kind.fields.length > 0 ? { name, values: checked } : { name };
   }
 }

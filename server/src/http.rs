@@ -10,8 +10,9 @@ use crate::origin::Origins;
 use crate::peers::Peers;
 use crate::web;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -41,6 +42,15 @@ pub fn router(
         metrics: crate::metrics::install(),
         modes: Arc::new(modes),
     };
+    // The routes that spend the caller's per-address allowance.
+    let limited = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/rooms", get(rooms))
+        .route("/api/modes", get(modes_list))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            within_allowance,
+        ));
     Router::new()
         // Named routes, not a catch-all: a catch-all GET route also takes Socket.IO's polling
         // POSTs out of the layer's hands ("Session ID unknown").
@@ -51,9 +61,7 @@ pub fn router(
         .route("/vendor/{file}", get(web::page_file))
         .route("/client/{file}", get(web::library_file))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .route("/api/rooms", get(rooms))
-        .route("/api/modes", get(modes_list))
+        .merge(limited)
         .with_state(state)
         .layer(socketio)
         .layer(axum::middleware::from_fn_with_state(
@@ -62,10 +70,15 @@ pub fn router(
         ))
 }
 
-/// `429` when the caller's address has spent its API allowance.
-fn over_allowance(state: &AppState, peer: SocketAddr) -> Option<Response> {
+/// `429` when the caller's address has spent its API allowance, else the route.
+async fn within_allowance(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
     if state.peers.api_request(peer.ip()) {
-        return None;
+        return next.run(request).await;
     }
     crate::metrics::address_refused("http", "api");
     let refusal = (
@@ -73,39 +86,21 @@ fn over_allowance(state: &AppState, peer: SocketAddr) -> Option<Response> {
         [(header::RETRY_AFTER, "1")],
         "too many requests from this address; slow down",
     );
-    Some(refusal.into_response())
+    refusal.into_response()
 }
 
-async fn rooms(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Some(refused) = over_allowance(&state, peer) {
-        return refused;
-    }
+async fn rooms(State(state): State<AppState>) -> Response {
     match state.lobby.list(None, false).await {
         Ok(rooms) => Json(rooms.iter().map(RoomJson::from).collect::<Vec<_>>()).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.message).into_response(),
     }
 }
 
-async fn modes_list(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Some(refused) = over_allowance(&state, peer) {
-        return refused;
-    }
-    Json(state.modes.as_ref().clone()).into_response()
+async fn modes_list(State(state): State<AppState>) -> Response {
+    Json(state.modes.as_slice()).into_response()
 }
 
-async fn metrics(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Some(refused) = over_allowance(&state, peer) {
-        return refused;
-    }
+async fn metrics(State(state): State<AppState>) -> Response {
     match state.metrics {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -8,7 +8,7 @@ use std::sync::Arc;
 type MakeGame = dyn Fn(u64) -> Box<dyn Hosted> + Send + Sync;
 
 struct Mode {
-    make: Arc<MakeGame>,
+    make: Box<MakeGame>,
     /// Whether the game has an AI, so rooms of it take server bots.
     bots: bool,
 }
@@ -65,7 +65,7 @@ impl Modes {
             Box::new(Adapter::known(game, schema.clone(), bots)) as Box<dyn Hosted>
         };
         let mode = Mode {
-            make: Arc::new(make),
+            make: Box::new(make),
             bots,
         };
         self.by_name.insert(name.to_owned(), Arc::new(mode));

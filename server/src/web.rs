@@ -30,12 +30,12 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// One embedded file, with an ETag from its hash so a reload costs a 304; `no-cache` so a
-/// new server's files are always checked for.
-fn serve(file: Option<rust_embed::EmbeddedFile>, path: &str, request: &HeaderMap) -> Response {
-    // rust-embed keeps to its folder; a path that climbs out is refused here as well.
-    let file = file.filter(|_| !path.split(['/', '\\']).any(|part| part == ".."));
-    let Some(file) = file else {
+/// The embedded file `path` of folder `F`, with an ETag from its hash so a reload costs a 304;
+/// `no-cache` so a new server's files are always checked for.
+fn serve<F: RustEmbed>(path: &str, request: &HeaderMap) -> Response {
+    // rust-embed keeps to its folder; a path that climbs out is not even looked up.
+    let climbs = path.split(['/', '\\']).any(|part| part == "..");
+    let Some(file) = (!climbs).then(|| F::get(path)).flatten() else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
     let tag = format!(
@@ -70,7 +70,7 @@ fn serve(file: Option<rust_embed::EmbeddedFile>, path: &str, request: &HeaderMap
 }
 
 pub async fn index(request: HeaderMap) -> Response {
-    let mut response = serve(Web::get("index.html"), "index.html", &request);
+    let mut response = serve::<Web>("index.html", &request);
     if let Some(policy) = page_policy() {
         response
             .headers_mut()
@@ -82,7 +82,8 @@ pub async fn index(request: HeaderMap) -> Response {
 /// The page's Content-Security-Policy: scripts, styles and connections only from this server,
 /// plus the page's one inline script (its import map) by its hash, and no framing. A script
 /// injected into the page (a player's name in the wrong place) would not run. None when the
-/// page has no import map to hash (it would not work anyway).
+/// page has no import map to hash (it would not work anyway). Hashed once per process: a debug
+/// build serving an edited import map needs a restart.
 fn page_policy() -> Option<&'static HeaderValue> {
     static POLICY: OnceLock<Option<HeaderValue>> = OnceLock::new();
     POLICY
@@ -112,11 +113,11 @@ fn import_map(page: &str) -> Option<&str> {
 /// A file of `web/` by the request's path (the routes name which may be asked for).
 pub async fn page_file(uri: Uri, request: HeaderMap) -> Response {
     let path = uri.path().trim_start_matches('/');
-    serve(Web::get(path), path, &request)
+    serve::<Web>(path, &request)
 }
 
 pub async fn library_file(Path(file): Path<String>, request: HeaderMap) -> Response {
-    serve(Library::get(&file), &file, &request)
+    serve::<Library>(&file, &request)
 }
 
 #[cfg(test)]

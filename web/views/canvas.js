@@ -39,7 +39,8 @@ export function canvasView(room, page, canvas) {
   const mouseup = press(false);
   window.addEventListener("keydown", keydown);
   window.addEventListener("keyup", keyup);
-  window.addEventListener("blur", () => held.clear());
+  const blur = () => held.clear();
+  window.addEventListener("blur", blur);
   canvas.addEventListener("mousemove", move);
   canvas.addEventListener("mousedown", mousedown);
   window.addEventListener("mouseup", mouseup);
@@ -119,6 +120,7 @@ export function canvasView(room, page, canvas) {
     window.removeEventListener("keydown", keydown);
     window.removeEventListener("keyup", keyup);
     window.removeEventListener("mouseup", mouseup);
+    window.removeEventListener("blur", blur);
     canvas.removeEventListener("mousemove", move);
     canvas.removeEventListener("mousedown", mousedown);
   }
