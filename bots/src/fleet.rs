@@ -14,7 +14,9 @@
 //! (with the acknowledged tick) at the configured rate timed to the snapshots
 //! ([`tickwire_client::timing`]), and read each snapshot's header to acknowledge it
 //! ([`ClientWorld::ticks_only`]). They wander instead of aiming, and time a `ping` call every
-//! [`PING_EVERY`] as the async bots do.
+//! [`PING_EVERY`] as the async bots do. A bot whose room is on another node of the server is
+//! sent there ([`Reply::Moved`]): it closes its connection and connects to that node with the
+//! seat's token, over a socket of the shard's connected to that node.
 
 use crate::games::Ai;
 use crate::swarm::{
@@ -37,7 +39,8 @@ use tickwire_client::{InputLog, Trust};
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::world::{Applied, ClientWorld};
 use tickwire_protocol::{
-    ClientFrame, PROTOCOL_VERSION, PlayerId, Reply, Request, RoomId, ServerFrame, packet,
+    ClientFrame, Joined, Moved, PROTOCOL_VERSION, PlayerId, Reply, Request, RoomId, ServerFrame,
+    packet,
 };
 use tokio::net::UdpSocket;
 
@@ -60,6 +63,7 @@ pub async fn run(
 ) -> anyhow::Result<Vec<BotOutcome>> {
     let client_config =
         tickwire_client::connection::client_config(trust).context("QUIC client setup")?;
+    let trust = trust.clone();
     let rooms = config.rooms();
     let deadline = Instant::now() + config.duration;
     // Bot i sits in room i % rooms (as in the async swarm); a shard takes whole rooms.
@@ -69,13 +73,15 @@ pub async fn run(
         let members: Vec<usize> = (0..config.bots)
             .filter(|i| groups.contains(&(i % rooms)))
             .collect();
-        let socket = bind(server).await?;
+        let socket = bind(server)?;
         let shard = Shard::new(
             config.clone(),
             progress.clone(),
-            client_config.clone(),
-            server,
-            socket,
+            (client_config.clone(), trust.clone()),
+            Peer {
+                addr: server,
+                socket,
+            },
             rooms,
             &groups,
             members,
@@ -95,7 +101,7 @@ pub async fn run(
 /// milliseconds when they land.
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
-async fn bind(server: SocketAddr) -> anyhow::Result<UdpSocket> {
+fn bind(server: SocketAddr) -> anyhow::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let ip: std::net::IpAddr = match server {
         s if s.ip().is_loopback() => s.ip(),
@@ -138,6 +144,11 @@ struct Bot {
     group: usize,
     creator: bool,
     stage: Stage,
+    /// Which of the shard's sockets (the server's node) the bot connects to.
+    peer: usize,
+    /// The seat a move reserved, for the hello to the node it moved to, and how to trust
+    /// that node.
+    moved: Option<(String, ClientConfig)>,
     handle: Option<ConnectionHandle>,
     conn: Option<Connection>,
     control: Option<StreamId>,
@@ -176,12 +187,19 @@ struct Group {
     last_arrival: Option<Instant>,
 }
 
+/// A socket connected to one node of the server.
+struct Peer {
+    addr: SocketAddr,
+    socket: UdpSocket,
+}
+
 struct Shard {
     config: Arc<SwarmConfig>,
     progress: Arc<Progress>,
     client_config: ClientConfig,
-    server: SocketAddr,
-    socket: UdpSocket,
+    trust: Trust,
+    /// The server's first node (where every bot starts), then the nodes bots were sent to.
+    peers: Vec<Peer>,
     endpoint: Endpoint,
     bots: Vec<Bot>,
     by_handle: HashMap<ConnectionHandle, usize>,
@@ -206,9 +224,8 @@ impl Shard {
     fn new(
         config: Arc<SwarmConfig>,
         progress: Arc<Progress>,
-        client_config: ClientConfig,
-        server: SocketAddr,
-        socket: UdpSocket,
+        (client_config, trust): (ClientConfig, Trust),
+        entry: Peer,
         rooms: usize,
         groups: &[usize],
         members: Vec<usize>,
@@ -222,6 +239,8 @@ impl Shard {
                 group: index % rooms,
                 creator: index < rooms && config.join.is_none(),
                 stage: Stage::Idle,
+                peer: 0,
+                moved: None,
                 handle: None,
                 conn: None,
                 control: None,
@@ -263,8 +282,8 @@ impl Shard {
         Shard {
             progress,
             client_config,
-            server,
-            socket,
+            trust,
+            peers: vec![entry],
             endpoint: Endpoint::new(Arc::new(EndpointConfig::default()), None, true, None),
             bots,
             by_handle: HashMap::new(),
@@ -302,10 +321,19 @@ impl Shard {
             self.send_inputs(now);
             self.flush(now);
             let wake = self.next_wake().min(deadline);
+            let peers = &self.peers;
+            let readable = std::future::poll_fn(|cx| {
+                for (i, peer) in peers.iter().enumerate() {
+                    if let std::task::Poll::Ready(ready) = peer.socket.poll_recv_ready(cx) {
+                        return std::task::Poll::Ready(ready.map(|()| i));
+                    }
+                }
+                std::task::Poll::Pending
+            });
             tokio::select! {
-                readable = self.socket.readable() => {
-                    readable.context("waiting on the bots' socket")?;
-                    self.read_socket();
+                readable = readable => {
+                    let peer = readable.context("waiting on the bots' socket")?;
+                    self.read_socket(peer);
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
@@ -355,10 +383,13 @@ impl Shard {
             .take(slots)
             .collect();
         for slot in waiting {
-            match self
-                .endpoint
-                .connect(now, self.client_config.clone(), self.server, "localhost")
-            {
+            let bot = &self.bots[slot];
+            let config = match &bot.moved {
+                Some((_, config)) => config.clone(),
+                None => self.client_config.clone(),
+            };
+            let server = self.peers[bot.peer].addr;
+            match self.endpoint.connect(now, config, server, "localhost") {
                 Ok((handle, conn)) => {
                     let bot = &mut self.bots[slot];
                     bot.handle = Some(handle);
@@ -483,12 +514,12 @@ impl Shard {
             .unwrap_or(self.next_duties)
     }
 
-    fn read_socket(&mut self) {
+    fn read_socket(&mut self, peer: usize) {
         let now = Instant::now();
+        // The socket is connected: whatever arrives came from that node.
+        let from = self.peers[peer].addr;
         for _ in 0..READ_BATCH {
-            // The socket is connected: whatever arrives came from the server.
-            let from = self.server;
-            let len = match self.socket.try_recv(&mut self.recv_buf) {
+            let len = match self.peers[peer].socket.try_recv(&mut self.recv_buf) {
                 Ok(len) => len,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -511,7 +542,9 @@ impl Shard {
                     }
                 }
                 Some(DatagramEvent::Response(transmit)) => {
-                    let _ = self.socket.try_send(&self.send_buf[..transmit.size]);
+                    let _ = self.peers[peer]
+                        .socket
+                        .try_send(&self.send_buf[..transmit.size]);
                 }
                 // A client endpoint accepts no connections.
                 Some(DatagramEvent::NewConnection(_)) | None => {}
@@ -555,17 +588,11 @@ impl Shard {
             self.on_event(slot, event, now);
         }
         self.write_control(slot);
+        let peer = self.bots[slot].peer;
         let Some(conn) = self.bots[slot].conn.as_mut() else {
             return;
         };
-        loop {
-            self.send_buf.clear();
-            let Some(transmit) = conn.poll_transmit(now, 1, &mut self.send_buf) else {
-                break;
-            };
-            // A full socket buffer drops the packet; QUIC treats it as lost.
-            let _ = self.socket.try_send(&self.send_buf[..transmit.size]);
-        }
+        transmit(conn, &self.peers[peer].socket, &mut self.send_buf, now);
         let next = conn.poll_timeout();
         let bot = &mut self.bots[slot];
         if let Some(at) = next
@@ -586,12 +613,13 @@ impl Shard {
                     Some(id) => {
                         self.bots[slot].control = Some(id);
                         let name = format!("bot-{}", self.bots[slot].index);
+                        let token = self.bots[slot].moved.as_ref().map(|(t, _)| t.clone());
                         self.call(
                             slot,
                             Request::Hello {
                                 protocol: PROTOCOL_VERSION,
                                 name,
-                                token: None,
+                                token,
                                 schemas: Vec::new(),
                                 ticket: None,
                             },
@@ -702,27 +730,23 @@ impl Shard {
                     bot.me = welcome.player;
                     bot.stage = Stage::Joining;
                     bot.welcomed_at = Some(now);
+                    if bot.moved.is_some() {
+                        match welcome.resumed {
+                            Some(joined) => self.seated(slot, joined, now),
+                            None => self.fail(slot, "the seat reserved on the room's node is gone"),
+                        }
+                        return;
+                    }
                     let (creator, index) = (bot.creator, bot.index);
                     if creator {
                         let request = Request::CreateRoom(self.config.create_room(index));
                         self.call(slot, request);
                     }
                 }
-                (Stage::Joining, Ok(Reply::Joined(joined))) => {
-                    let bot = &mut self.bots[slot];
-                    bot.stage = Stage::Seated;
-                    bot.watch = Some(RoomWatch::new(bot.me, &joined));
-                    bot.seated_at = Some(now);
-                    // Spread the bots' pings over the interval instead of all at once.
-                    let phase = PING_EVERY.mul_f64(fastrand::f64());
-                    bot.next_ping = Some(now + phase);
-                    bot.outcome.connected = true;
-                    self.progress.connected.fetch_add(1, Ordering::Relaxed);
-                    let group = bot.group;
-                    if let Some(g) = self.groups.get_mut(&group) {
-                        g.room = Some(joined.room.id);
-                    }
+                (Stage::Connecting | Stage::Joining, Ok(Reply::Moved(moved))) => {
+                    self.move_to(slot, moved, now)
                 }
+                (Stage::Joining, Ok(Reply::Joined(joined))) => self.seated(slot, joined, now),
                 (_, Ok(Reply::Pong { client_time_us })) => {
                     let sent = self.epoch + Duration::from_micros(client_time_us);
                     let rtt = now.saturating_duration_since(sent);
@@ -755,6 +779,87 @@ impl Shard {
                 self.error(slot);
             }
         }
+    }
+
+    /// The bot is in its room (joined, or back in the seat a move reserved).
+    fn seated(&mut self, slot: usize, joined: Joined, now: Instant) {
+        let bot = &mut self.bots[slot];
+        bot.stage = Stage::Seated;
+        bot.watch = Some(RoomWatch::new(bot.me, &joined));
+        bot.seated_at = Some(now);
+        // Spread the bots' pings over the interval instead of all at once.
+        let phase = PING_EVERY.mul_f64(fastrand::f64());
+        bot.next_ping = Some(now + phase);
+        bot.outcome.connected = true;
+        self.progress.connected.fetch_add(1, Ordering::Relaxed);
+        let group = bot.group;
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.room = Some(joined.room.id);
+        }
+    }
+
+    /// The bot's room is on another node: it leaves this connection and connects there with
+    /// the seat's token (through a socket connected to that node, made on first use).
+    fn move_to(&mut self, slot: usize, moved: Moved, now: Instant) {
+        let here = self.peers[self.bots[slot].peer].addr;
+        let ip = match &moved.node.host {
+            None => here.ip(),
+            Some(host) => match host.parse() {
+                Ok(ip) => ip,
+                Err(_) => {
+                    return self.fail(slot, &format!("light bots follow nodes by IP, not {host}"));
+                }
+            },
+        };
+        let addr = SocketAddr::new(ip, moved.node.quic_port);
+        let peer = match self.peers.iter().position(|p| p.addr == addr) {
+            Some(peer) => peer,
+            None => match bind(addr) {
+                Ok(socket) => {
+                    self.peers.push(Peer { addr, socket });
+                    self.peers.len() - 1
+                }
+                Err(e) => return self.fail(slot, &format!("{e:#}")),
+            },
+        };
+        let config = match self.config_for(&moved.node.cert_sha256) {
+            Ok(config) => config,
+            Err(e) => return self.fail(slot, &format!("{e:#}")),
+        };
+        let old_peer = self.bots[slot].peer;
+        let bot = &mut self.bots[slot];
+        if let (Some(mut conn), Some(handle)) = (bot.conn.take(), bot.handle.take()) {
+            conn.close(now, 0u32.into(), Bytes::from_static(b"moved"));
+            transmit(
+                &mut conn,
+                &self.peers[old_peer].socket,
+                &mut self.send_buf,
+                now,
+            );
+            // Anything more from the old connection is dropped unread.
+            self.by_handle.remove(&handle);
+        }
+        bot.control = None;
+        bot.inbox.clear();
+        bot.outbox.clear();
+        bot.streamed.clear();
+        bot.join_sent = true;
+        bot.peer = peer;
+        bot.moved = Some((moved.token, config));
+        bot.stage = Stage::Idle;
+    }
+
+    /// How to trust a node the server sent a bot to: by the hash it gave (the same
+    /// configuration as the first node's when the hash is the same).
+    fn config_for(&self, cert_sha256: &str) -> anyhow::Result<ClientConfig> {
+        let trust = match self.trust {
+            Trust::Insecure => return Ok(self.client_config.clone()),
+            Trust::Pinned(_) => Trust::pinned_hex(cert_sha256).context("the node's hash")?,
+        };
+        if trust == self.trust {
+            return Ok(self.client_config.clone());
+        }
+        tickwire_client::connection::client_config(&trust).context("QUIC client setup")
     }
 
     /// Queues a request on the control stream; replies come back in order.
@@ -834,5 +939,17 @@ impl Shard {
             );
         }
         self.mark(slot);
+    }
+}
+
+/// Puts what a connection has to send on its node's socket (a full socket buffer drops the
+/// packet; QUIC treats it as lost).
+fn transmit(conn: &mut Connection, socket: &UdpSocket, buf: &mut Vec<u8>, now: Instant) {
+    loop {
+        buf.clear();
+        let Some(transmit) = conn.poll_transmit(now, 1, buf) else {
+            break;
+        };
+        let _ = socket.try_send(&buf[..transmit.size]);
     }
 }

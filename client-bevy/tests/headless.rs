@@ -277,7 +277,7 @@ fn bevy_player_through_a_bad_network(loss: f64, seed: u64, max_error_avg: f64) {
     frames_until_within(&mut app, "the inputs on the bad path", limit, |w| {
         for snapshot in std::mem::take(&mut w.resource_mut::<Decoded>().0) {
             ticks.push(snapshot.tick.0);
-            if let Some(truth) = rt.block_on(server.lobby.inspect(room, snapshot.tick)) {
+            if let Some(truth) = rt.block_on(server.inspect(room, snapshot.tick)) {
                 assert_eq!(
                     *snapshot, truth,
                     "the app's world differs at {:?}",

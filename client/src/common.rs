@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tickwire_protocol::input::INPUT_REDUNDANCY;
 use tickwire_protocol::packet;
@@ -200,6 +200,8 @@ impl InputLog {
 /// snapshot and event feeds from the connection's tasks, and the input log.
 pub struct ClientState {
     welcome: Welcome,
+    /// The player's id now: the welcome's, until a join moves the client to another node.
+    player: Arc<AtomicU32>,
     stats: Arc<ClientStats>,
     snapshots: watch::Receiver<Option<Arc<Received>>>,
     events: mpsc::Receiver<RoomEvent>,
@@ -221,6 +223,7 @@ impl ClientState {
             check_schema(resumed, &decoding)?;
         }
         Ok(ClientState {
+            player: Arc::new(AtomicU32::new(welcome.player.0)),
             welcome,
             stats,
             snapshots,
@@ -233,6 +236,18 @@ impl ClientState {
     /// The schema this client decodes (none for `Decoding::TicksOnly`).
     pub fn schema(&self) -> Option<&Arc<Schema>> {
         self.decoding.schema()
+    }
+
+    /// Shares the player id with the task that updates it when the client moves.
+    pub(crate) fn with_player(mut self, player: Arc<AtomicU32>) -> ClientState {
+        player.store(self.welcome.player.0, Ordering::Relaxed);
+        self.player = player;
+        self
+    }
+
+    /// The player's id on the node it is connected to.
+    pub fn player(&self) -> PlayerId {
+        PlayerId(self.player.load(Ordering::Relaxed))
     }
 
     pub fn welcome(&self) -> &Welcome {
@@ -298,7 +313,7 @@ pub trait GameClient: Send + Sync {
     fn close(self) -> impl Future<Output = ()> + Send;
 
     fn player(&self) -> PlayerId {
-        self.state().welcome.player
+        self.state().player()
     }
 
     fn stats(&self) -> &Arc<ClientStats> {

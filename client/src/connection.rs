@@ -5,6 +5,11 @@
 //! not cancel-safe, so they live in a task of their own), and the snapshot task (datagrams and
 //! oversized snapshots on uni streams → the client-side world → the latest snapshot in a
 //! `watch`).
+//!
+//! A server of several nodes may answer a join with [`Reply::Moved`]: the room is on another
+//! node, where a seat waits for a token. The control task follows it by itself — it connects
+//! to that node (pinning the hash the trusted node gave), says hello with the token, and
+//! answers the join with the seat's `Joined` — and the client goes on over the new connection.
 
 use crate::common::{
     ClientError, ClientState, ClientStats, Decoding, GameClient, InputLog, REQUEST_TIMEOUT,
@@ -16,13 +21,13 @@ use quinn::crypto::rustls::QuicClientConfig;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tickwire_protocol::codec::{self, MAX_CONTROL_BYTES};
 use tickwire_protocol::packet::{self, MAX_SNAPSHOT_PACKET_BYTES};
 use tickwire_protocol::{
-    ALPN, ClientFrame, ErrorBody, InputBatch, PROTOCOL_VERSION, Reply, Request, RoomEvent,
-    ServerFrame, Welcome,
+    ALPN, ClientFrame, ErrorBody, ErrorCode, InputBatch, Moved, NodeAddress, PROTOCOL_VERSION,
+    Reply, Request, RoomEvent, ServerFrame, Welcome,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -43,9 +48,14 @@ pub struct ClientConfig {
 
 type Call = (Request, oneshot::Sender<Result<Reply, ErrorBody>>);
 
+/// Moves one join may take: a node sends a player on only when the directory says the room is
+/// elsewhere, so more than this is a loop between nodes that disagree.
+const MAX_MOVES: usize = 3;
+
 pub struct Client {
     endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
+    /// The connection in use: replaced when a join moves the client to another node.
+    conn: watch::Receiver<quinn::Connection>,
     calls: mpsc::Sender<Call>,
     state: ClientState,
 }
@@ -70,20 +80,28 @@ impl Client {
         let (calls, calls_rx) = mpsc::channel(64);
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let stats = Arc::new(ClientStats::default());
-        tokio::spawn(control_task(
-            send,
-            calls_rx,
-            frames,
-            events_tx,
-            stats.clone(),
-        ));
         let (snap_tx, snapshots) = watch::channel(None);
         tokio::spawn(snapshot_task(
             conn.clone(),
-            snap_tx,
+            snap_tx.clone(),
             stats.clone(),
             config.decoding.clone(),
         ));
+        let (conn_tx, conn_rx) = watch::channel(conn);
+        let player = Arc::new(AtomicU32::new(0));
+        let mover = Mover {
+            endpoint: endpoint.clone(),
+            trust: config.trust.clone(),
+            name: config.name.clone(),
+            ticket: config.ticket.clone(),
+            decoding: config.decoding.clone(),
+            conn: conn_tx,
+            snapshots: snap_tx,
+            stats: stats.clone(),
+            player: player.clone(),
+        };
+        let link = Link { send, frames };
+        tokio::spawn(control_task(link, calls_rx, events_tx, mover));
 
         let hello = Request::Hello {
             protocol: PROTOCOL_VERSION,
@@ -92,15 +110,18 @@ impl Client {
             schemas: config.decoding.known_schemas(),
             ticket: config.ticket,
         };
+        // A hello whose token holds a seat on another node was moved there by the control
+        // task, like a join: its reply is then the seat's `Joined`.
         let welcome = match call(&calls, hello).await? {
             Reply::Welcome(w) => w,
             other => return Err(ClientError::Unexpected(format!("{other:?}"))),
         };
+        let state = ClientState::new(welcome, stats, snapshots, events, config.decoding)?;
         Ok(Client {
             endpoint,
-            conn,
+            conn: conn_rx,
             calls,
-            state: ClientState::new(welcome, stats, snapshots, events, config.decoding)?,
+            state: state.with_player(player),
         })
     }
 
@@ -108,8 +129,9 @@ impl Client {
         self.state.welcome()
     }
 
-    pub fn connection(&self) -> &quinn::Connection {
-        &self.conn
+    /// The connection in use (another after a join moved the client to another node).
+    pub fn connection(&self) -> quinn::Connection {
+        self.conn.borrow().clone()
     }
 
     /// Makes lobby calls on this connection from other tasks, concurrently with the owner.
@@ -129,14 +151,14 @@ impl Client {
 
     /// Sends a batch as it is (no validation): for tests of the server's checks.
     pub fn send_batch(&self, batch: &InputBatch) -> Result<(), ClientError> {
-        send_batch(&self.conn, batch)
+        send_batch(&self.conn.borrow(), batch)
     }
 }
 
 /// Sends inputs as datagrams on a connection owned elsewhere: a game loop numbers its inputs
 /// here and learns each seq at once, which prediction needs.
 pub struct InputSender {
-    conn: quinn::Connection,
+    conn: watch::Receiver<quinn::Connection>,
     log: InputLog,
     stats: Arc<ClientStats>,
 }
@@ -150,7 +172,7 @@ impl InputSender {
         ack_tick: Option<tickwire_protocol::Tick>,
     ) -> Result<u32, ClientError> {
         let (seq, batch) = self.log.next_batch(input.to_slots()?, ack_tick);
-        send_batch(&self.conn, &batch)?;
+        send_batch(&self.conn.borrow(), &batch)?;
         self.stats.inputs_sent.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
     }
@@ -159,7 +181,7 @@ impl InputSender {
     /// one this sender does not play).
     pub fn ack(&mut self, ack_tick: Option<tickwire_protocol::Tick>) -> Result<(), ClientError> {
         send_batch(
-            &self.conn,
+            &self.conn.borrow(),
             &InputBatch {
                 ack_tick,
                 inputs: Vec::new(),
@@ -225,9 +247,10 @@ impl GameClient for Client {
     }
 
     async fn close(self) {
-        self.conn.close(0u32.into(), b"bye");
+        let conn = self.connection();
+        conn.close(0u32.into(), b"bye");
         // A shared endpoint has other connections to drive: wait for this one only.
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.closed()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
         drop(self.endpoint);
     }
 }
@@ -317,14 +340,47 @@ async fn read_frames(mut recv: quinn::RecvStream, frames: mpsc::Sender<ServerFra
     }
 }
 
-async fn control_task(
-    mut send: quinn::SendStream,
-    mut calls: mpsc::Receiver<Call>,
-    mut frames: mpsc::Receiver<ServerFrame>,
-    events: mpsc::Sender<RoomEvent>,
+/// One connection's control stream: where requests go and frames come from.
+struct Link {
+    send: quinn::SendStream,
+    frames: mpsc::Receiver<ServerFrame>,
+}
+
+/// What the control task needs to follow a [`Reply::Moved`] to another node.
+struct Mover {
+    endpoint: quinn::Endpoint,
+    trust: Trust,
+    name: String,
+    ticket: Option<String>,
+    decoding: Decoding,
+    /// The client's current connection, for inputs and for the user.
+    conn: watch::Sender<quinn::Connection>,
+    snapshots: watch::Sender<Option<Arc<Received>>>,
     stats: Arc<ClientStats>,
+    player: Arc<AtomicU32>,
+}
+
+/// Writes one request on a control stream.
+async fn write_request(
+    send: &mut quinn::SendStream,
+    id: u32,
+    request: Request,
+) -> Result<(), ErrorBody> {
+    let frame = codec::encode_frame(&ClientFrame { id, request })
+        .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
+    send.write_all(&frame)
+        .await
+        .map_err(|_| ErrorBody::new(ErrorCode::Internal, "the connection closed"))
+}
+
+async fn control_task(
+    mut link: Link,
+    mut calls: mpsc::Receiver<Call>,
+    events: mpsc::Sender<RoomEvent>,
+    mover: Mover,
 ) {
-    let mut pending: HashMap<u32, oneshot::Sender<Result<Reply, ErrorBody>>> = HashMap::new();
+    let mut pending: HashMap<u32, (Request, oneshot::Sender<Result<Reply, ErrorBody>>)> =
+        HashMap::new();
     let mut next_id = 1u32;
     loop {
         tokio::select! {
@@ -332,31 +388,41 @@ async fn control_task(
                 let Some((request, reply)) = call else { break };
                 let id = next_id;
                 next_id = next_id.wrapping_add(1);
-                let frame = match codec::encode_frame(&ClientFrame { id, request }) {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        let _ = reply.send(Err(ErrorBody::new(
-                            tickwire_protocol::ErrorCode::BadRequest,
-                            e.to_string(),
-                        )));
-                        continue;
+                match write_request(&mut link.send, id, request.clone()).await {
+                    Ok(()) => {
+                        pending.insert(id, (request, reply));
                     }
-                };
-                if send.write_all(&frame).await.is_err() {
-                    break;
+                    Err(e) if e.code == ErrorCode::BadRequest => {
+                        let _ = reply.send(Err(e));
+                    }
+                    Err(_) => break,
                 }
-                pending.insert(id, reply);
             }
-            frame = frames.recv() => match frame {
+            frame = link.frames.recv() => match frame {
                 None => break,
                 Some(ServerFrame::Reply { id, result }) => {
-                    if let Some(reply) = pending.remove(&id) {
+                    let Some((request, reply)) = pending.remove(&id) else { continue };
+                    let Ok(Reply::Moved(moved)) = result else {
                         let _ = reply.send(result);
+                        continue;
+                    };
+                    match mover.follow(moved, request, &events).await {
+                        Ok((new_link, answer)) => {
+                            // Calls still waiting on the old node get no answer now.
+                            for (_, (_, waiting)) in pending.drain() {
+                                let _ = waiting.send(Err(moved_away()));
+                            }
+                            link = new_link;
+                            let _ = reply.send(Ok(answer));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
                     }
                 }
                 Some(ServerFrame::Event(event)) => {
                     if events.try_send(event).is_err() {
-                        stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+                        mover.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Some(ServerFrame::Error(e)) => tracing::warn!("server reported: {e}"),
@@ -364,6 +430,162 @@ async fn control_task(
         }
     }
     // Dropping `pending` fails every waiting call with Closed.
+}
+
+fn moved_away() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::Internal,
+        "the client moved to another node before this call was answered; call again",
+    )
+}
+
+impl Mover {
+    /// Goes where `moved` says, takes the seat reserved there, and makes that connection the
+    /// client's; returns its control stream and the answer to `request` (the seat's `Joined`,
+    /// or for a spectator, who holds no seat, the reply to `request` asked there again).
+    async fn follow(
+        &self,
+        mut moved: Moved,
+        request: Request,
+        events: &mpsc::Sender<RoomEvent>,
+    ) -> Result<(Link, Reply), ErrorBody> {
+        for _ in 0..MAX_MOVES {
+            let (conn, mut link) = self.connect(&moved.node).await?;
+            let seated = !moved.token.is_empty();
+            let hello = Request::Hello {
+                protocol: PROTOCOL_VERSION,
+                name: self.name.clone(),
+                token: seated.then(|| moved.token.clone()),
+                schemas: self.decoding.known_schemas(),
+                ticket: self.ticket.clone(),
+            };
+            let answer = match ask(&mut link, hello, events).await? {
+                Reply::Moved(next) => {
+                    moved = next;
+                    conn.close(0u32.into(), b"moved on");
+                    continue;
+                }
+                // A reconnect: the welcome itself (resumed, or with why not).
+                Reply::Welcome(w) if matches!(request, Request::Hello { .. }) => {
+                    self.player.store(w.player.0, Ordering::Relaxed);
+                    Reply::Welcome(w)
+                }
+                Reply::Welcome(w) if seated => match w.resumed {
+                    Some(joined) => {
+                        self.player.store(w.player.0, Ordering::Relaxed);
+                        Reply::Joined(joined)
+                    }
+                    None => {
+                        conn.close(0u32.into(), b"seat lost");
+                        return Err(w.lost.unwrap_or_else(|| {
+                            ErrorBody::new(ErrorCode::RoomLost, "the reserved seat is gone")
+                        }));
+                    }
+                },
+                Reply::Welcome(w) => {
+                    self.player.store(w.player.0, Ordering::Relaxed);
+                    ask(&mut link, request.clone(), events).await?
+                }
+                other => {
+                    return Err(ErrorBody::new(
+                        ErrorCode::Internal,
+                        format!("unexpected hello reply {other:?}"),
+                    ));
+                }
+            };
+            if let Reply::Moved(next) = answer {
+                moved = next;
+                conn.close(0u32.into(), b"moved on");
+                continue;
+            }
+            tokio::spawn(snapshot_task(
+                conn.clone(),
+                self.snapshots.clone(),
+                self.stats.clone(),
+                self.decoding.clone(),
+            ));
+            let old = self.conn.send_replace(conn);
+            old.close(0u32.into(), b"moved");
+            return Ok((link, answer));
+        }
+        Err(ErrorBody::new(
+            ErrorCode::Internal,
+            format!("moved from node to node more than {MAX_MOVES} times"),
+        ))
+    }
+
+    /// Connects to a node a server sent the client to: its host (or the current one's), its
+    /// port, and the certificate hash the trusted node gave for it.
+    async fn connect(&self, node: &NodeAddress) -> Result<(quinn::Connection, Link), ErrorBody> {
+        let unreachable = |e: String| {
+            ErrorBody::new(
+                ErrorCode::RoomLost,
+                format!("cannot reach the room's node: {e}"),
+            )
+        };
+        let addr = match &node.host {
+            None => SocketAddr::new(self.conn.borrow().remote_address().ip(), node.quic_port),
+            Some(host) => tokio::net::lookup_host((host.as_str(), node.quic_port))
+                .await
+                .map_err(|e| unreachable(e.to_string()))?
+                .next()
+                .ok_or_else(|| unreachable(format!("{host} has no address")))?,
+        };
+        let trust = match self.trust {
+            Trust::Insecure => Trust::Insecure,
+            Trust::Pinned(_) => Trust::pinned_hex(&node.cert_sha256).map_err(|e| {
+                ErrorBody::new(ErrorCode::Internal, format!("the node's hash: {e}"))
+            })?,
+        };
+        let config = client_config(&trust).map_err(|e| unreachable(e.to_string()))?;
+        let conn = self
+            .endpoint
+            .connect_with(config, addr, "localhost")
+            .map_err(|e| unreachable(e.to_string()))?
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (frames_tx, frames) = mpsc::channel(16);
+        tokio::spawn(read_frames(recv, frames_tx));
+        Ok((conn, Link { send, frames }))
+    }
+}
+
+/// One request on a link not yet handed to the control loop, waiting for its reply; events
+/// that come first (the new room's) go to the client's feed.
+async fn ask(
+    link: &mut Link,
+    request: Request,
+    events: &mpsc::Sender<RoomEvent>,
+) -> Result<Reply, ErrorBody> {
+    const ID: u32 = 0;
+    write_request(&mut link.send, ID, request).await?;
+    let reply = async {
+        while let Some(frame) = link.frames.recv().await {
+            match frame {
+                ServerFrame::Reply { id: ID, result } => return result,
+                ServerFrame::Event(event) => {
+                    let _ = events.try_send(event);
+                }
+                _ => {}
+            }
+        }
+        Err(ErrorBody::new(
+            ErrorCode::RoomLost,
+            "the room's node closed the connection",
+        ))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, reply)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ErrorBody::new(
+                ErrorCode::RoomLost,
+                "the room's node did not answer",
+            ))
+        })
 }
 
 async fn snapshot_task(

@@ -6,8 +6,9 @@
 use crate::ids::{PlayerId, RoomId, Tick};
 use crate::schema::{Field, FieldType, Kind};
 use crate::{
-    CreateRoom, ErrorBody, ErrorCode, Input, InputBatch, Joined, MatchResult, NetId, PlayerScore,
-    Reply, Request, RoomEvent, RoomInfo, RoomState, Schema, Snapshot, Welcome,
+    CreateRoom, ErrorBody, ErrorCode, Input, InputBatch, Joined, MatchResult, Moved, NetId,
+    NodeAddress, PlayerScore, Reply, Request, RoomEvent, RoomInfo, RoomState, Schema, Snapshot,
+    Welcome,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -41,7 +42,12 @@ impl From<&RoomInfo> for RoomJson {
 }
 
 pub fn error(e: &ErrorBody) -> Value {
-    json!({"ok": false, "error": {"code": e.code.as_str(), "message": e.message}})
+    json!({"ok": false, "error": error_body(e)})
+}
+
+/// `{code, message}`.
+fn error_body(e: &ErrorBody) -> Value {
+    json!({"code": e.code.as_str(), "message": e.message})
 }
 
 fn bad_request(what: impl std::fmt::Display) -> ErrorBody {
@@ -294,13 +300,12 @@ struct RoomsJson {
 /// expects.
 pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
     if ack.get("ok") != Some(&Value::Bool(true)) {
-        let e: ErrorJson = ack
-            .get("error")
-            .cloned()
-            .ok_or_else(|| malformed("ack", "neither ok nor error"))
-            .and_then(|e| serde_json::from_value(e).map_err(|e| malformed("error", e)))?;
-        let code = ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Internal);
-        return Err(ErrorBody::new(code, e.message));
+        return Err(parse_error(ack.get("error").cloned())?);
+    }
+    if let Some(moved) = ack.get("moved") {
+        let m: MovedJson =
+            serde_json::from_value(moved.clone()).map_err(|e| malformed("moved", e))?;
+        return Ok(Reply::Moved(m.into()));
     }
     Ok(match request {
         Request::Hello { .. } => return Err(malformed("ack", "hello has no ack")),
@@ -332,6 +337,56 @@ pub fn parse_reply(request: &Request, ack: Value) -> Result<Reply, ErrorBody> {
     })
 }
 
+/// `{code, message}` as an error; an unknown code reads as `internal`.
+fn parse_error(v: Option<Value>) -> Result<ErrorBody, ErrorBody> {
+    let e: ErrorJson = v
+        .ok_or_else(|| malformed("ack", "neither ok nor error"))
+        .and_then(|e| serde_json::from_value(e).map_err(|e| malformed("error", e)))?;
+    let code = ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Internal);
+    Ok(ErrorBody::new(code, e.message))
+}
+
+/// [`Moved`] as JSON clients see it: `{host, quicPort, httpPort, certSha256, token,
+/// expiresMs}`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MovedJson {
+    host: Option<String>,
+    quic_port: u16,
+    http_port: u16,
+    cert_sha256: String,
+    token: String,
+    expires_ms: u32,
+}
+
+impl From<&Moved> for MovedJson {
+    fn from(m: &Moved) -> Self {
+        MovedJson {
+            host: m.node.host.clone(),
+            quic_port: m.node.quic_port,
+            http_port: m.node.http_port,
+            cert_sha256: m.node.cert_sha256.clone(),
+            token: m.token.clone(),
+            expires_ms: m.expires_ms,
+        }
+    }
+}
+
+impl From<MovedJson> for Moved {
+    fn from(m: MovedJson) -> Self {
+        Moved {
+            node: NodeAddress {
+                host: m.host,
+                quic_port: m.quic_port,
+                http_port: m.http_port,
+                cert_sha256: m.cert_sha256,
+            },
+            token: m.token,
+            expires_ms: m.expires_ms,
+        }
+    }
+}
+
 /// The `welcome` event's payload.
 pub fn welcome(w: &Welcome) -> Value {
     let mut v = json!({
@@ -345,6 +400,9 @@ pub fn welcome(w: &Welcome) -> Value {
         }
         v["resumed"] = resumed;
     }
+    if let Some(lost) = &w.lost {
+        v["lost"] = error_body(lost);
+    }
     v
 }
 
@@ -357,14 +415,17 @@ pub fn parse_welcome(v: Value) -> Result<Welcome, ErrorBody> {
         tick_rate: u16,
         snapshot_rate: u16,
         resumed: Option<JoinedJson>,
+        lost: Option<Value>,
     }
     let w: W = serde_json::from_value(v).map_err(|e| malformed("welcome", e))?;
+    let lost = w.lost.map(|e| parse_error(Some(e))).transpose()?;
     Ok(Welcome {
         player: PlayerId(w.player_id),
         protocol: w.protocol,
         tick_rate: w.tick_rate,
         snapshot_rate: w.snapshot_rate,
         resumed: w.resumed.map(Joined::try_from).transpose()?,
+        lost,
     })
 }
 
@@ -514,6 +575,7 @@ pub fn reply(r: &Reply) -> Value {
         }),
         Reply::Joined(j) => joined(j),
         Reply::Left | Reply::Done | Reply::Pong { .. } => json!({"ok": true}),
+        Reply::Moved(m) => json!({"ok": true, "moved": MovedJson::from(m)}),
     }
 }
 
@@ -902,5 +964,32 @@ mod tests {
         for e in events {
             assert_eq!(parse_room_event(room_event(&e, &schema), None).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn a_move_and_a_lost_seat_read_back_as_they_were_sent() {
+        let moved = Reply::Moved(Moved {
+            node: NodeAddress {
+                host: Some("game-2.example".into()),
+                quic_port: 4434,
+                http_port: 8080,
+                cert_sha256: "ab".repeat(32),
+            },
+            token: "0a1b2c3d.secret".into(),
+            expires_ms: 10_000,
+        });
+        let join = Request::JoinRoom { room: RoomId(3) };
+        assert_eq!(parse_reply(&join, reply(&moved)).unwrap(), moved);
+        let welcome = Welcome {
+            player: PlayerId(4),
+            protocol: crate::PROTOCOL_VERSION,
+            tick_rate: 60,
+            snapshot_rate: 30,
+            resumed: None,
+            lost: Some(ErrorBody::new(ErrorCode::RoomLost, "gone")),
+        };
+        let back = parse_welcome(self::welcome(&welcome)).unwrap();
+        assert_eq!(back, welcome);
+        assert_eq!(self::welcome(&welcome)["lost"]["code"], "room_lost");
     }
 }

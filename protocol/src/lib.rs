@@ -30,7 +30,7 @@ pub use schema::Schema;
 pub use snapshot::{Capture, EntityRef, Head, Snapshot};
 
 /// Bumped whenever the wire format changes in a way an older peer cannot read.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// ALPN identifier of tickwire over QUIC; it carries the protocol generation too.
 pub const ALPN: &[u8] = b"tickwire/1";

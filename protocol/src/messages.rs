@@ -122,6 +122,31 @@ pub enum Reply {
     },
     /// The request was carried out and has nothing else to say.
     Done,
+    /// The room is hosted by another node: its seat is held there for the [`Moved::token`].
+    /// Answers a join, a quick join, a create or a hello with a reconnect token.
+    Moved(Moved),
+}
+
+/// Where a node takes its players (docs/PROTOCOL.md, "Nodes").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddress {
+    /// The node's host name or IP; `None`: the host this client already talks to (another
+    /// node of the same machine).
+    pub host: Option<String>,
+    pub quic_port: u16,
+    /// The node's HTTP (Socket.IO) port.
+    pub http_port: u16,
+    /// Hex SHA-256 of that node's own QUIC certificate, for the client to pin.
+    pub cert_sha256: String,
+}
+
+/// A seat reserved on another node: connect to it and say hello with `token`, which only that
+/// node accepts; after `expires_ms` the seat is given up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    pub node: NodeAddress,
+    pub token: String,
+    pub expires_ms: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +158,9 @@ pub struct Welcome {
     /// Set when the hello carried a valid reconnect token: the player is back in its seat, with
     /// its entity, and snapshots start again from a full one.
     pub resumed: Option<Joined>,
+    /// Set when the hello carried a reconnect token whose seat is gone (its room closed, its
+    /// node stopped, or the seat was given up): `room_lost`. The player is welcomed afresh.
+    pub lost: Option<ErrorBody>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,10 +375,13 @@ pub enum ErrorCode {
     /// The server asks for a ticket and this one is missing, expired or not signed by the
     /// game's backend; or a seat was asked back by a player it does not belong to.
     Unauthorized,
+    /// The room a reconnect token or a seat reservation named is gone: its node stopped, the
+    /// room closed, or the seat was given up.
+    RoomLost,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 17] = [
+    const ALL: [ErrorCode; 18] = [
         ErrorCode::BadRequest,
         ErrorCode::VersionMismatch,
         ErrorCode::NotWelcomed,
@@ -368,6 +399,7 @@ impl ErrorCode {
         ErrorCode::NotOwner,
         ErrorCode::Refused,
         ErrorCode::Unauthorized,
+        ErrorCode::RoomLost,
     ];
 
     pub fn parse(s: &str) -> Option<ErrorCode> {
@@ -393,6 +425,7 @@ impl ErrorCode {
             ErrorCode::NotOwner => "not_owner",
             ErrorCode::Refused => "refused",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RoomLost => "room_lost",
         }
     }
 }

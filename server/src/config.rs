@@ -18,6 +18,11 @@ pub struct ServerConfig {
     /// QUIC address (UDP). Port 0 picks a free port.
     #[arg(long, env = "TICKWIRE_QUIC", default_value = "127.0.0.1:4433")]
     pub quic: SocketAddr,
+    /// Nodes this process runs, each on a core of its own: its own QUIC endpoint (on the
+    /// ports following `--quic`'s, or free ones with port 0) and its own rooms; they share the
+    /// HTTP port and one lobby. Default: one per core.
+    #[arg(long, env = "TICKWIRE_NODES", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub nodes: Option<u16>,
     /// Simulation steps per second.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=240))]
     pub tick_rate: u16,
@@ -101,6 +106,25 @@ impl ServerConfig {
             (None, Some(path)) => Gate::from_key_file(path),
             (None, None) => Ok(Gate::Open),
         }
+    }
+
+    /// How many nodes to run: `--nodes`, or one per core the process may use.
+    pub fn node_count(&self) -> usize {
+        match self.nodes {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// The QUIC address of node `index`: `--quic`'s port plus the index, or a free port.
+    pub fn node_quic(&self, index: usize) -> Result<SocketAddr, String> {
+        let mut addr = self.quic;
+        if addr.port() != 0 {
+            let port = u16::try_from(addr.port() as usize + index)
+                .map_err(|_| format!("no QUIC port left for node {index} after {addr}"))?;
+            addr.set_port(port);
+        }
+        Ok(addr)
     }
 
     /// What one address may do, all derived from `per_address_connections`.

@@ -4,7 +4,7 @@
 //! caller's per-address allowance ([`Peers::api_request`]); `/healthz` and the page's files are
 //! free.
 
-use crate::lobby::LobbyHandle;
+use crate::cluster::Cluster;
 use crate::modes::ModeInfo;
 use crate::origin::Origins;
 use crate::peers::Peers;
@@ -23,21 +23,21 @@ use tickwire_protocol::json::RoomJson;
 
 #[derive(Clone)]
 struct AppState {
-    lobby: LobbyHandle,
+    cluster: Arc<Cluster>,
     peers: Arc<Peers>,
     metrics: Option<PrometheusHandle>,
     modes: Arc<Vec<ModeInfo>>,
 }
 
 pub fn router(
-    lobby: LobbyHandle,
+    cluster: Arc<Cluster>,
     peers: Arc<Peers>,
     socketio: SocketIoLayer,
     modes: Vec<ModeInfo>,
     origins: Origins,
 ) -> Router {
     let state = AppState {
-        lobby,
+        cluster,
         peers,
         metrics: crate::metrics::install(),
         modes: Arc::new(modes),
@@ -90,10 +90,8 @@ async fn within_allowance(
 }
 
 async fn rooms(State(state): State<AppState>) -> Response {
-    match state.lobby.list(None, false).await {
-        Ok(rooms) => Json(rooms.iter().map(RoomJson::from).collect::<Vec<_>>()).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.message).into_response(),
-    }
+    let rooms = state.cluster.list(None, false);
+    Json(rooms.iter().map(RoomJson::from).collect::<Vec<_>>()).into_response()
 }
 
 async fn modes_list(State(state): State<AppState>) -> Response {

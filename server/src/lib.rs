@@ -11,6 +11,7 @@ pub use tickwire_game as game;
 
 pub mod accept;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod lobby;
@@ -29,14 +30,15 @@ pub mod transport;
 pub mod watchdog;
 pub mod web;
 
+use cluster::{Cluster, LocalNode, Registry, SharedDirectory};
 use config::ServerConfig;
 use game::GameMode;
-use lobby::LobbyHandle;
 use modes::Modes;
-use session::Rates;
+use session::{Rates, Reach};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tickwire_protocol::{NodeAddress, RoomId, Snapshot, Tick};
 use tls::{ServerCert, TlsError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -57,16 +59,20 @@ pub enum ServerError {
     #[error("cannot start the watchdog thread: {0}")]
     Watchdog(std::io::Error),
     #[error(transparent)]
+    Random(#[from] random::Unavailable),
+    #[error(transparent)]
     AuthKey(#[from] auth::KeyError),
 }
 
 /// A running server. Dropping it does not stop it; call [`Server::shutdown`].
 pub struct Server {
     pub http_addr: SocketAddr,
+    /// The first node's QUIC address: where clients connect; the others' are in `cluster`.
     pub quic_addr: SocketAddr,
     /// Hex SHA-256 of the QUIC certificate, for clients to pin.
     pub cert_sha256: String,
-    pub lobby: LobbyHandle,
+    /// The nodes of this process and the directory they share.
+    pub cluster: Arc<Cluster>,
     pub config: Arc<ServerConfig>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -142,12 +148,6 @@ impl Server {
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
             keep_alive: Duration::from_secs((config.idle_timeout_secs / 3).clamp(1, 5)),
         };
-        let endpoint = quic::bind(config.quic, &cert, &settings)?;
-        let quic_addr = endpoint.local_addr().map_err(|source| ServerError::Bind {
-            what: "QUIC",
-            addr: config.quic,
-            source,
-        })?;
         let listener = tokio::net::TcpListener::bind(config.http)
             .await
             .map_err(|source| ServerError::Bind {
@@ -160,6 +160,18 @@ impl Server {
             addr: config.http,
             source,
         })?;
+        let mut endpoints = Vec::new();
+        for index in 0..config.node_count() {
+            let addr = config.node_quic(index).map_err(ServerError::Config)?;
+            let endpoint = quic::bind(addr, &cert, &settings)?;
+            let bound = endpoint.local_addr().map_err(|source| ServerError::Bind {
+                what: "QUIC",
+                addr,
+                source,
+            })?;
+            endpoints.push((endpoint, bound));
+        }
+        let quic_addr = endpoints[0].1;
 
         let random = Arc::new(random::SystemRandom::new());
         let match_log =
@@ -171,13 +183,30 @@ impl Server {
             };
         let watchdog = watchdog::Watchdog::start().map_err(ServerError::Watchdog)?;
         let mode_list = modes.list();
-        let lobby = lobby::spawn(lobby::LobbySetup {
-            config: config.clone(),
-            modes,
-            match_log: match_log.clone(),
-            watchdog,
-            random,
-        });
+        let default_mode = modes.default_mode().unwrap_or_default().to_owned();
+        let directory = SharedDirectory::default();
+        let ids = lobby::Ids::default();
+        let mut nodes = Vec::new();
+        for (_, bound) in &endpoints {
+            let id = cluster::new_node_id(random.as_ref())?;
+            let lobby = lobby::spawn(lobby::LobbySetup {
+                config: config.clone(),
+                modes: modes.clone(),
+                match_log: match_log.clone(),
+                watchdog: watchdog.clone(),
+                random: random.clone(),
+                registry: Registry::new(id.clone(), directory.clone()),
+                ids: ids.clone(),
+            });
+            let address = NodeAddress {
+                host: None,
+                quic_port: bound.port(),
+                http_port: http_addr.port(),
+                cert_sha256: cert_sha256.clone(),
+            };
+            nodes.push(LocalNode { id, lobby, address });
+        }
+        let cluster = Arc::new(Cluster::new(nodes, directory, default_mode));
         let rates = Rates {
             tick_rate: config.tick_rate,
             snapshot_rate: config.effective_snapshot_rate(),
@@ -189,42 +218,56 @@ impl Server {
         }
         let peer_limits = config.peer_limits();
         let peers = peers::Peers::new(peer_limits);
-        let quic_task = tokio::spawn(quic::serve(
-            endpoint,
-            lobby.clone(),
-            peers.clone(),
-            rates,
-            gate.clone(),
-            down.clone(),
-        ));
+        let mut tasks = Vec::new();
+        for (index, (endpoint, _)) in endpoints.into_iter().enumerate() {
+            tasks.push(tokio::spawn(quic::serve(
+                endpoint,
+                (cluster.clone(), index, Reach::Home),
+                peers.clone(),
+                rates,
+                gate.clone(),
+                down.clone(),
+            )));
+        }
         let (layer, socketio) =
-            transport::socketio::layer(lobby.clone(), peers.clone(), rates, gate);
+            transport::socketio::layer(cluster.clone(), peers.clone(), rates, gate);
         let origins = origin::Origins::new(&config.cors_origin);
-        let app = http::router(lobby.clone(), peers, layer, mode_list, origins);
+        let app = http::router(cluster.clone(), peers, layer, mode_list, origins);
         let caps = accept::Caps {
             total: accept::connection_cap(),
             peer: peer_limits,
         };
-        let http_task = tokio::spawn(accept::serve(listener, app, caps, down));
+        tasks.push(tokio::spawn(accept::serve(listener, app, caps, down)));
         Ok(Server {
             http_addr,
             quic_addr,
             cert_sha256,
-            lobby,
+            cluster,
             config,
             shutdown,
-            tasks: vec![quic_task, http_task],
+            tasks,
             socketio,
             match_log,
         })
     }
 
-    /// The one line the contract says a ready server prints.
+    /// The one line the contract says a ready server prints; `nodes=` says how many nodes
+    /// serve behind the first one's QUIC address.
     pub fn listening_line(&self) -> String {
         format!(
-            "listening http={} quic={} cert-sha256={}",
-            self.http_addr, self.quic_addr, self.cert_sha256
+            "listening http={} quic={} cert-sha256={} nodes={}",
+            self.http_addr,
+            self.quic_addr,
+            self.cert_sha256,
+            self.cluster.nodes().len()
         )
+    }
+
+    /// The server's snapshot of a room at a tick, while it is in the room's history: asked of
+    /// the node hosting the room.
+    pub async fn inspect(&self, room: RoomId, tick: Tick) -> Option<Snapshot> {
+        let node = self.cluster.room_node(room, 0);
+        self.cluster.node(node).lobby.inspect(room, tick).await
     }
 
     /// Reads one `key=value` field (`http`, `quic`, `cert-sha256`) of a `listening` line, as

@@ -5,6 +5,7 @@
 //! checked and the seat reserved here, then handed to the room task, which answers the session
 //! directly: the lobby never waits on a room.
 
+use crate::cluster::{Listing, Maker, RESERVATION, Registry};
 use crate::config::ServerConfig;
 use crate::game::Identity;
 use crate::match_log::MatchLog;
@@ -17,7 +18,7 @@ use crate::room::{self, Admitted, RoomCommand, RoomHandle, RoomLink, RoomSim};
 use crate::watchdog::{Heartbeat, Watchdog, Watched};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tickwire_protocol::{
     CreateRoom, ErrorBody, ErrorCode, Joined, NetId, PlayerId, RoomId, RoomInfo, RoomState,
@@ -69,6 +70,13 @@ pub enum LobbyCommand {
         player: PlayerId,
         link: u64,
     },
+    /// The seat was taken for a player sent here from another node, who has not connected
+    /// yet: it waits for [`RESERVATION`].
+    Reserved {
+        room: RoomId,
+        player: PlayerId,
+        link: u64,
+    },
     /// A hello with a reconnect token: back into the seat, if it is still held.
     Resume {
         token: String,
@@ -104,8 +112,30 @@ pub struct Member {
 #[derive(Clone)]
 pub struct LobbyHandle {
     tx: mpsc::Sender<LobbyCommand>,
-    next_player: Arc<AtomicU32>,
-    next_link: Arc<AtomicU64>,
+    ids: Ids,
+}
+
+/// Numbers the nodes of a process share, so a player or a room keeps its id whichever node's
+/// lobby it meets.
+#[derive(Clone)]
+pub struct Ids {
+    players: Arc<AtomicU32>,
+    rooms: Arc<AtomicU32>,
+    links: Arc<AtomicU64>,
+    /// Rooms open on all the process's nodes, against `--max-rooms`. Two nodes creating at the
+    /// same moment may both pass the check: the cap is exceeded by at most the nodes less one.
+    open_rooms: Arc<AtomicUsize>,
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids {
+            players: Arc::new(AtomicU32::new(1)),
+            rooms: Arc::new(AtomicU32::new(1)),
+            links: Arc::new(AtomicU64::new(1)),
+            open_rooms: Arc::new(AtomicUsize::new(0)),
+        }
+    }
 }
 
 fn lobby_gone() -> ErrorBody {
@@ -114,12 +144,12 @@ fn lobby_gone() -> ErrorBody {
 
 impl LobbyHandle {
     pub fn new_player_id(&self) -> PlayerId {
-        PlayerId(self.next_player.fetch_add(1, Ordering::Relaxed))
+        PlayerId(self.ids.players.fetch_add(1, Ordering::Relaxed))
     }
 
     /// A number for one connection's session, unique for the server's lifetime.
     pub fn new_link_id(&self) -> u64 {
-        self.next_link.fetch_add(1, Ordering::Relaxed)
+        self.ids.links.fetch_add(1, Ordering::Relaxed)
     }
 
     fn try_command(&self, cmd: LobbyCommand, what: &str) {
@@ -154,6 +184,11 @@ impl LobbyHandle {
 
     pub async fn send(&self, cmd: LobbyCommand) -> Result<(), ErrorBody> {
         self.tx.send(cmd).await.map_err(|_| lobby_gone())
+    }
+
+    /// A seat reserved for a player sent from another node now waits for it to connect.
+    pub fn try_reserved(&self, room: RoomId, player: PlayerId, link: u64) {
+        self.try_command(LobbyCommand::Reserved { room, player, link }, "reservation");
     }
 
     /// For paths that cannot wait (a session's Drop).
@@ -205,13 +240,6 @@ struct RoomEntry {
     with_bots: bool,
 }
 
-/// The player and address a room was made by.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Maker {
-    player: PlayerId,
-    origin: PeerKey,
-}
-
 /// Open rooms one player may have made, and of those with server bots. An address may have
 /// made a quarter of its connections' worth (`--per-address-connections`: 16 by default, so one
 /// address cannot fill the default cap of 1,000), a quarter of those with bots.
@@ -235,11 +263,12 @@ struct Lobby {
     config: Arc<ServerConfig>,
     seats: HashMap<PlayerId, SeatRecord>,
     tokens: HashMap<String, PlayerId>,
-    next_player: Arc<AtomicU32>,
+    ids: Ids,
     match_log: Option<MatchLog>,
     rooms: BTreeMap<RoomId, RoomEntry>,
     codes: HashMap<String, RoomId>,
-    next_room: u32,
+    /// This node's rooms in the directory every node reads.
+    registry: Registry,
     /// Given to each room for its status pushes.
     status_feed: StatusFeed,
     watchdog: Watchdog,
@@ -256,6 +285,8 @@ pub struct LobbySetup {
     pub match_log: Option<MatchLog>,
     pub watchdog: Watchdog,
     pub random: Arc<dyn RandomSource>,
+    pub registry: Registry,
+    pub ids: Ids,
 }
 
 /// Starts the lobby task; it ends when every handle is dropped.
@@ -266,23 +297,24 @@ pub fn spawn(setup: LobbySetup) -> LobbyHandle {
         match_log,
         watchdog,
         random,
+        registry,
+        ids,
     } = setup;
     let (tx, rx) = mpsc::channel(LOBBY_QUEUE);
     let (status_feed, statuses) = mpsc::channel(STATUS_QUEUE);
-    let next_player = Arc::new(AtomicU32::new(1));
     let heartbeat = watchdog.heartbeat(Watched {
-        what: "the lobby".into(),
+        what: format!("the lobby of node {}", registry.node),
         kind: "lobby".into(),
     });
     let lobby = Lobby {
         config,
         seats: HashMap::new(),
         tokens: HashMap::new(),
-        next_player: next_player.clone(),
+        ids: ids.clone(),
         match_log,
         rooms: BTreeMap::new(),
         codes: HashMap::new(),
-        next_room: 1,
+        registry,
         status_feed,
         watchdog,
         heartbeat,
@@ -290,11 +322,7 @@ pub fn spawn(setup: LobbySetup) -> LobbyHandle {
         modes,
     };
     tokio::spawn(lobby.run(rx, statuses));
-    LobbyHandle {
-        tx,
-        next_player,
-        next_link: Arc::new(AtomicU64::new(1)),
-    }
+    LobbyHandle { tx, ids }
 }
 
 impl Lobby {
@@ -378,7 +406,13 @@ impl Lobby {
                     self.leave(room, player);
                 }
             }
-            LobbyCommand::Dropped { room, player, link } => self.dropped(room, player, link),
+            LobbyCommand::Dropped { room, player, link } => {
+                let grace = Duration::from_secs(self.config.reconnect_grace_secs);
+                self.dropped(room, player, link, grace)
+            }
+            LobbyCommand::Reserved { room, player, link } => {
+                self.dropped(room, player, link, RESERVATION)
+            }
             LobbyCommand::Resume {
                 token,
                 link_id,
@@ -430,25 +464,15 @@ impl Lobby {
     /// Refuses a room `maker` may not make now: over the server's cap, or over its player's or
     /// its address's share of open rooms, or of rooms with server bots.
     fn may_make(&self, maker: Maker, with_bots: bool) -> Result<(), ErrorBody> {
-        if self.rooms.len() >= self.config.max_rooms {
+        if self.ids.open_rooms.load(Ordering::Relaxed) >= self.config.max_rooms {
             return Err(ErrorBody::new(
                 ErrorCode::ServerFull,
                 "this server hosts as many rooms as it may",
             ));
         }
-        // (rooms, rooms with bots) still open, made by this player and by this address.
-        let (mut player, mut address) = ((0, 0), (0, 0));
-        for entry in self.rooms.values() {
-            for (made, mine) in [
-                (&mut player, entry.maker.player == maker.player),
-                (&mut address, entry.maker.origin == maker.origin),
-            ] {
-                if mine {
-                    made.0 += 1;
-                    made.1 += usize::from(entry.with_bots);
-                }
-            }
-        }
+        // Counted over every node: a player cannot make more by being placed on another.
+        let made = self.registry.made_by(maker);
+        let (player, address) = (made.player, made.address);
         let peer = self.config.peer_limits();
         let (rooms, bot_rooms) = ("rooms", "rooms with server bots");
         let limits = [
@@ -493,14 +517,7 @@ impl Lobby {
         }
         let with_bots = req.bots > 0 || req.fill_bots;
         self.may_make(maker, with_bots)?;
-        // Drawn before anything is set up, so a failed random source leaves nothing behind.
-        let code = if req.private {
-            Some(self.new_code()?)
-        } else {
-            None
-        };
-        let id = RoomId(self.next_room);
-        self.next_room += 1;
+        let id = RoomId(self.ids.rooms.fetch_add(1, Ordering::Relaxed));
         let Some(game) = self.modes.new_game(&req.mode, id.0 as u64) else {
             return Err(unknown_mode(&req.mode));
         };
@@ -527,12 +544,19 @@ impl Lobby {
             ));
         }
         for i in 1..=req.bots {
-            let bot = PlayerId(self.next_player.fetch_add(1, Ordering::Relaxed));
+            let bot = PlayerId(self.ids.players.fetch_add(1, Ordering::Relaxed));
             sim.join_bot(bot, &format!("bot {i}"));
         }
         if req.fill_bots {
-            sim = sim.with_bot_fill(max_players as usize, self.next_player.clone());
+            sim = sim.with_bot_fill(max_players as usize, self.ids.players.clone());
         }
+        // Drawn before the room's task starts, so a failed random source leaves nothing
+        // behind.
+        let code = if req.private {
+            Some(self.new_code(id)?)
+        } else {
+            None
+        };
         let label = RoomLabel {
             name: req.name.clone(),
             mode: req.mode.clone(),
@@ -565,7 +589,7 @@ impl Lobby {
             state: status.state,
             private: req.private,
         };
-        tracing::info!(room = %id, name = %info.name, "room created");
+        tracing::info!(room = %id, name = %info.name, node = %self.registry.node, "room created");
         self.rooms.insert(
             id,
             RoomEntry {
@@ -580,6 +604,8 @@ impl Lobby {
                 with_bots,
             },
         );
+        self.ids.open_rooms.fetch_add(1, Ordering::Relaxed);
+        self.publish(id);
         Ok(id)
     }
 
@@ -595,11 +621,11 @@ impl Lobby {
         }
     }
 
-    /// A fresh private-room code no open room uses.
-    fn new_code(&self) -> Result<String, ErrorBody> {
+    /// A fresh private-room code no open room of any node uses, claimed for `room`.
+    fn new_code(&self, room: RoomId) -> Result<String, ErrorBody> {
         loop {
             let code = random::room_code(self.random.as_ref())?;
-            if !self.codes.contains_key(&code) {
+            if self.registry.claim_code(&code, room) {
                 return Ok(code);
             }
         }
@@ -618,7 +644,7 @@ impl Lobby {
             Some(id) => Ok(id),
             None => self.create(
                 CreateRoom {
-                    name: format!("{mode} {}", self.next_room),
+                    name: format!("{mode} {}", self.ids.rooms.load(Ordering::Relaxed)),
                     mode,
                     max_players: 0,
                     private: false,
@@ -685,7 +711,7 @@ impl Lobby {
             )));
             return;
         }
-        let token = match random::reconnect_token(self.random.as_ref()) {
+        let token = match self.registry.token(self.random.as_ref()) {
             Ok(token) => token,
             Err(e) => {
                 let _ = member.reply.send(Err(e.into()));
@@ -746,6 +772,7 @@ impl Lobby {
                     away_until: None,
                 },
             );
+            self.publish(room);
         }
     }
 
@@ -760,15 +787,16 @@ impl Lobby {
         }
     }
 
-    fn dropped(&mut self, room: RoomId, player: PlayerId, link: u64) {
-        let grace = Duration::from_secs(self.config.reconnect_grace_secs);
+    /// The player's connection ended (or, for a reservation, has not begun): its seat waits
+    /// `grace` for it.
+    fn dropped(&mut self, room: RoomId, player: PlayerId, link: u64, grace: Duration) {
         match self.seats.get_mut(&player) {
             Some(record) if record.link == link && !grace.is_zero() => {
                 record.away_until = Some(Instant::now() + grace);
                 if let Some(entry) = self.rooms.get(&room) {
                     let cmd = RoomCommand::Detach {
                         player,
-                        grace_secs: grace.as_secs() as u32,
+                        grace_secs: grace.as_secs().max(1) as u32,
                     };
                     let _ = entry.handle.commands.try_send(cmd);
                 }
@@ -870,6 +898,7 @@ impl Lobby {
         {
             entry.empty_since = Some(Instant::now());
         }
+        self.publish(room);
     }
 
     fn leave(&mut self, room: RoomId, player: PlayerId) {
@@ -885,6 +914,7 @@ impl Lobby {
                 entry.empty_since = Some(Instant::now());
             }
         }
+        self.publish(room);
     }
 
     fn publish_room_counts(&self) {
@@ -899,7 +929,9 @@ impl Lobby {
                 .values()
                 .filter(|e| e.status.state == state)
                 .count();
-            metrics::gauge!(crate::metrics::ROOMS, "state" => state.as_str()).set(n as f64);
+            let node = self.registry.node.clone();
+            metrics::gauge!(crate::metrics::ROOMS, "state" => state.as_str(), "node" => node)
+                .set(n as f64);
         }
     }
 
@@ -912,7 +944,9 @@ impl Lobby {
         entry.status = status;
         // Bots play a match with no human seated (spectators watch it to its results), but not
         // the next one: a room left to its bots would otherwise play on for ever.
-        if match_over && status.bots > 0 && entry.members.is_empty() {
+        let left_to_bots = match_over && status.bots > 0 && entry.members.is_empty();
+        self.publish(room);
+        if left_to_bots {
             tracing::info!(room = %room, "closing a room of bots after its match");
             self.close_room(room);
         }
@@ -937,10 +971,26 @@ impl Lobby {
 
     /// Drops a room (its task ends with its last command sender) and its code.
     fn close_room(&mut self, room: RoomId) {
-        if let Some(entry) = self.rooms.remove(&room)
-            && let Some(code) = entry.code
-        {
+        let Some(entry) = self.rooms.remove(&room) else {
+            return;
+        };
+        self.ids.open_rooms.fetch_sub(1, Ordering::Relaxed);
+        if let Some(code) = entry.code {
             self.codes.remove(&code);
+        }
+        self.registry.remove(room);
+    }
+
+    /// Tells the directory how `room` stands now (its seats or state changed).
+    fn publish(&self, room: RoomId) {
+        if let Some(entry) = self.rooms.get(&room) {
+            self.registry.put(Listing {
+                node: self.registry.node.clone(),
+                info: Self::info(entry),
+                code: entry.code.clone(),
+                maker: entry.maker,
+                with_bots: entry.with_bots,
+            });
         }
     }
 }
@@ -974,8 +1024,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(1);
         let lobby = LobbyHandle {
             tx,
-            next_player: Arc::new(AtomicU32::new(1)),
-            next_link: Arc::new(AtomicU64::new(1)),
+            ids: Ids::default(),
         };
         lobby.try_leave(RoomId(1), PlayerId(1), 1);
         lobby.try_dropped(RoomId(1), PlayerId(2), 2);
@@ -993,6 +1042,11 @@ mod tests {
             ),
             "the disconnect arrived once there was room"
         );
+    }
+
+    /// A lone node's part of a directory of its own.
+    fn registry() -> Registry {
+        Registry::new("node0".into(), Default::default())
     }
 
     struct Discard;
@@ -1046,6 +1100,8 @@ mod tests {
             match_log: None,
             watchdog,
             random: Arc::new(Broken),
+            registry: registry(),
+            ids: Ids::default(),
         });
         for private in [true, false] {
             let (member, answer) = member(&lobby);
@@ -1141,6 +1197,8 @@ mod tests {
             match_log: None,
             watchdog: Watchdog::start().unwrap(),
             random: Arc::new(crate::random::SystemRandom::new()),
+            registry: registry(),
+            ids: Ids::default(),
         });
         let create = async |mode: &str, bots: u8| {
             let (member, answer) = member(&lobby);

@@ -3,6 +3,7 @@
 //! the room. No transport knows the game, and the session knows no socket.
 
 use crate::auth::Gate;
+use crate::cluster::{Cluster, RESERVATION};
 use crate::game::Identity;
 use crate::lobby::{LobbyCommand, LobbyHandle, Member};
 use crate::peers::PeerHandle;
@@ -10,7 +11,7 @@ use crate::rate::{Bucket, Rate};
 use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket, SnapshotSink};
 use std::sync::Arc;
 use tickwire_protocol::{
-    ErrorBody, ErrorCode, InputBatch, InputError, Joined, PROTOCOL_VERSION, PlayerId, Reply,
+    ErrorBody, ErrorCode, InputBatch, InputError, Joined, Moved, PROTOCOL_VERSION, PlayerId, Reply,
     Request, RoomEvent, RoomId, Schema, Welcome, normalise_chat, normalise_name, record,
     validate_schema_hashes,
 };
@@ -120,6 +121,8 @@ pub struct Rates {
 
 struct Membership {
     room: RoomId,
+    /// The lobby of the room's node.
+    lobby: LobbyHandle,
     schema: Arc<Schema>,
     inputs: mpsc::Sender<InputBatch>,
     commands: mpsc::WeakSender<RoomCommand>,
@@ -147,11 +150,25 @@ impl Refusals {
     }
 }
 
+/// Which nodes' rooms a session can take its player into itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Only its own node's (QUIC: the connection belongs to that node's endpoint); a room on
+    /// another node is reached by a seat reserved there ([`Reply::Moved`]).
+    Home,
+    /// Any node of this process (Socket.IO, on the HTTP port they share).
+    Process,
+}
+
 pub struct Session {
     /// The transport's metrics label.
     transport: &'static str,
     snapshots: SnapshotRoute,
-    lobby: LobbyHandle,
+    cluster: Arc<Cluster>,
+    /// The node this session came in through: where it lists from, and new rooms go when the
+    /// nodes are equally loaded.
+    home: usize,
+    reach: Reach,
     /// This connection, as the lobby knows it (for reconnects).
     link: u64,
     calls: Bucket,
@@ -171,10 +188,19 @@ pub struct Session {
 /// The result of one request: the reply, and a feed to pump when it put the player in a room.
 pub type Outcome = Result<(Reply, Option<RoomFeed>), ErrorBody>;
 
+/// What became of a reconnect token.
+enum Resumed {
+    Seated(Joined, RoomFeed),
+    /// The seat is on a node this session cannot reach.
+    Elsewhere(Moved),
+    Lost,
+}
+
 impl Session {
+    /// A session that came in through node `home` of `cluster`.
     pub fn new(
         transport: &'static str,
-        lobby: LobbyHandle,
+        (cluster, home, reach): (Arc<Cluster>, usize, Reach),
         rates: Rates,
         snapshots: SnapshotRoute,
         peer: PeerHandle,
@@ -183,8 +209,10 @@ impl Session {
         Session {
             transport,
             snapshots,
-            link: lobby.new_link_id(),
-            lobby,
+            link: cluster.node(home).lobby.new_link_id(),
+            cluster,
+            home,
+            reach,
             calls: Bucket::new(CALL_RATE),
             peer,
             rates,
@@ -269,24 +297,30 @@ impl Session {
                 Err(ErrorBody::new(ErrorCode::BadRequest, "already said hello"))
             }
             Request::Ping { client_time_us } => Ok((Reply::Pong { client_time_us }, None)),
-            Request::ListRooms { mode, open_only } => {
-                Ok((Reply::Rooms(self.lobby.list(mode, open_only).await?), None))
-            }
+            Request::ListRooms { mode, open_only } => Ok((
+                Reply::Rooms(self.cluster.list(mode.as_deref(), open_only)),
+                None,
+            )),
             Request::LeaveRoom => {
                 self.leave_room()
                     .ok_or_else(|| ErrorBody::new(ErrorCode::NotInRoom, "not in a room"))?;
                 Ok((Reply::Left, None))
             }
             Request::CreateRoom(create) => {
-                self.enter(player, name, |member| LobbyCommand::Create {
+                let node = self.cluster.place(self.home);
+                self.enter(node, (player, name), |member| LobbyCommand::Create {
                     request: create,
                     member,
                 })
                 .await
             }
             Request::JoinRoom { room } => {
-                self.enter(player, name, |member| LobbyCommand::Join { room, member })
-                    .await
+                let node = self.cluster.room_node(room, self.home);
+                self.enter(node, (player, name), |member| LobbyCommand::Join {
+                    room,
+                    member,
+                })
+                .await
             }
             Request::SetReady { ready } => {
                 self.to_room(RoomCommand::Ready { player, ready })?;
@@ -298,7 +332,12 @@ impl Session {
                 Ok((Reply::Done, None))
             }
             Request::Spectate { room, code } => {
-                self.enter(player, name, |member| LobbyCommand::Spectate {
+                let node = match (room, &code) {
+                    (Some(room), _) => self.cluster.room_node(room, self.home),
+                    (None, Some(code)) => self.cluster.code_node(code, self.home),
+                    (None, None) => self.home,
+                };
+                self.enter(node, (player, name), |member| LobbyCommand::Spectate {
                     room,
                     code,
                     member,
@@ -306,7 +345,8 @@ impl Session {
                 .await
             }
             Request::JoinByCode { code } => {
-                self.enter(player, name, |member| LobbyCommand::JoinByCode {
+                let node = self.cluster.code_node(&code, self.home);
+                self.enter(node, (player, name), |member| LobbyCommand::JoinByCode {
                     code,
                     member,
                 })
@@ -321,7 +361,8 @@ impl Session {
                 Ok((Reply::Done, None))
             }
             Request::QuickJoin { mode } => {
-                self.enter(player, name, |member| LobbyCommand::QuickJoin {
+                let node = self.cluster.quick(&mode, self.home);
+                self.enter(node, (player, name), |member| LobbyCommand::QuickJoin {
                     mode,
                     member,
                 })
@@ -390,22 +431,33 @@ impl Session {
         };
         self.identity = identity;
         self.known_schemas = schemas;
-        if let Some(token) = token
-            && let Some((joined, feed)) = self.resume(token).await?
-        {
-            return Ok((
-                Reply::Welcome(Welcome {
-                    player: joined.player,
-                    protocol: PROTOCOL_VERSION,
-                    tick_rate: self.rates.tick_rate,
-                    snapshot_rate: self.rates.snapshot_rate,
-                    resumed: Some(joined),
-                }),
-                Some(feed),
-            ));
+        let mut lost = None;
+        if let Some(token) = token {
+            match self.resume(token).await? {
+                Resumed::Seated(joined, feed) => {
+                    let welcome = Welcome {
+                        player: joined.player,
+                        protocol: PROTOCOL_VERSION,
+                        tick_rate: self.rates.tick_rate,
+                        snapshot_rate: self.rates.snapshot_rate,
+                        resumed: Some(joined),
+                        lost: None,
+                    };
+                    return Ok((Reply::Welcome(welcome), Some(feed)));
+                }
+                // Not welcomed here: the client says hello to the seat's node instead.
+                Resumed::Elsewhere(moved) => return Ok((Reply::Moved(moved), None)),
+                Resumed::Lost => {
+                    lost = Some(ErrorBody::new(
+                        ErrorCode::RoomLost,
+                        "the seat of this token is gone: its room closed, its node stopped, \
+                         or it was given up",
+                    ))
+                }
+            }
         }
         // No token, or its seat is gone: a new player.
-        let player = self.lobby.new_player_id();
+        let player = self.cluster.node(self.home).lobby.new_player_id();
         self.player = Some((player, name));
         Ok((
             Reply::Welcome(Welcome {
@@ -414,17 +466,34 @@ impl Session {
                 tick_rate: self.rates.tick_rate,
                 snapshot_rate: self.rates.snapshot_rate,
                 resumed: None,
+                lost,
             }),
             None,
         ))
     }
 
-    /// Takes back a seat held for a reconnect token.
-    async fn resume(&mut self, token: String) -> Result<Option<(Joined, RoomFeed)>, ErrorBody> {
+    /// Where a seat asked back by a reconnect token is.
+    fn moved(&self, node: usize, token: String) -> Moved {
+        Moved {
+            node: self.cluster.node(node).address.clone(),
+            token,
+            expires_ms: RESERVATION.as_millis() as u32,
+        }
+    }
+
+    /// Takes back a seat held for a reconnect token, on this session's node or another.
+    async fn resume(&mut self, token: String) -> Result<Resumed, ErrorBody> {
+        let Some(node) = self.cluster.token_node(&token) else {
+            return Ok(Resumed::Lost);
+        };
+        if !self.reaches(node) {
+            return Ok(Resumed::Elsewhere(self.moved(node, token)));
+        }
+        let lobby = self.cluster.node(node).lobby.clone();
         let (link, ends) = new_link(&self.snapshots);
         let (found_tx, found) = oneshot::channel();
         let (reply, answer) = oneshot::channel();
-        self.lobby
+        lobby
             .send(LobbyCommand::Resume {
                 token,
                 link_id: self.link,
@@ -436,15 +505,22 @@ impl Session {
             .await?;
         let found = found.await.unwrap_or(Ok(None))?;
         let Some((player, name)) = found else {
-            return Ok(None);
+            return Ok(Resumed::Lost);
         };
         self.player = Some((player, name));
-        Ok(Some(self.admitted(answer, ends).await?))
+        let (joined, feed) = self.admitted(lobby, answer, ends).await?;
+        Ok(Resumed::Seated(joined, feed))
+    }
+
+    /// Whether this session can take its player into a room of `node` itself.
+    fn reaches(&self, node: usize) -> bool {
+        node == self.home || self.reach == Reach::Process
     }
 
     /// Waits for the room's answer and, when admitted, becomes a member.
     async fn admitted(
         &mut self,
+        lobby: LobbyHandle,
         answer: oneshot::Receiver<Result<Admitted, ErrorBody>>,
         ends: SessionEnds,
     ) -> Result<(Joined, RoomFeed), ErrorBody> {
@@ -463,6 +539,7 @@ impl Session {
         }
         self.room = Some(Membership {
             room: joined.room.id,
+            lobby,
             schema,
             inputs: ends.inputs,
             commands,
@@ -470,10 +547,12 @@ impl Session {
         Ok((joined, ends.feed))
     }
 
+    /// Puts the player in a room of `node` (the lobby's answer to `command`): here, or, when
+    /// this session cannot reach that node, in a seat reserved there for it to connect to.
     async fn enter(
         &mut self,
-        player: PlayerId,
-        name: String,
+        node: usize,
+        (player, name): (PlayerId, String),
         command: impl FnOnce(Member) -> LobbyCommand,
     ) -> Outcome {
         if self.room.is_some() {
@@ -482,7 +561,23 @@ impl Session {
                 "leave your room first",
             ));
         }
+        let lobby = self.cluster.node(node).lobby.clone();
+        if !self.reaches(node) {
+            return self.reserve(node, lobby, (player, name), command).await;
+        }
         let (link, ends) = new_link(&self.snapshots);
+        let (member, answer) = self.member((player, name), link);
+        lobby.send(command(member)).await?;
+        let (joined, feed) = self.admitted(lobby, answer, ends).await?;
+        Ok((Reply::Joined(joined), Some(feed)))
+    }
+
+    /// This session's player asking for a seat over `link`, and where the room's answer comes.
+    fn member(
+        &self,
+        (player, name): (PlayerId, String),
+        link: RoomLink,
+    ) -> (Member, oneshot::Receiver<Result<Admitted, ErrorBody>>) {
         let (reply, answer) = oneshot::channel();
         let member = Member {
             player,
@@ -493,9 +588,34 @@ impl Session {
             link,
             reply,
         };
-        self.lobby.send(command(member)).await?;
-        let (joined, feed) = self.admitted(answer, ends).await?;
-        Ok((Reply::Joined(joined), Some(feed)))
+        (member, answer)
+    }
+
+    /// Seats the player on another node of this process, with no connection yet: the seat
+    /// waits [`RESERVATION`] for its token, as a dropped player's seat waits for its
+    /// reconnect. A spectator holds no seat: it is told to ask that node itself.
+    async fn reserve(
+        &mut self,
+        node: usize,
+        lobby: LobbyHandle,
+        (player, name): (PlayerId, String),
+        command: impl FnOnce(Member) -> LobbyCommand,
+    ) -> Outcome {
+        // Nothing reads this link: what the room sends before the seat waits goes nowhere.
+        let (link, _ends) = new_link(&SnapshotRoute::Forwarded);
+        let (member, answer) = self.member((player, name), link);
+        let command = command(member);
+        let spectating = matches!(command, LobbyCommand::Spectate { .. });
+        lobby.send(command).await?;
+        let Admitted { joined, .. } = answer
+            .await
+            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
+        if spectating {
+            lobby.try_leave(joined.room.id, player, self.link);
+            return Ok((Reply::Moved(self.moved(node, String::new())), None));
+        }
+        lobby.try_reserved(joined.room.id, player, self.link);
+        Ok((Reply::Moved(self.moved(node, joined.reconnect_token)), None))
     }
 
     fn to_room(&self, command: RoomCommand) -> Result<(), ErrorBody> {
@@ -515,7 +635,9 @@ impl Session {
     pub fn leave_room(&mut self) -> Option<RoomId> {
         let membership = self.room.take()?;
         if let Some(player) = self.player() {
-            self.lobby.try_leave(membership.room, player, self.link);
+            membership
+                .lobby
+                .try_leave(membership.room, player, self.link);
         }
         Some(membership.room)
     }
@@ -547,7 +669,9 @@ impl Drop for Session {
         // Whatever ended the connection, the seat waits for the player for the reconnect grace
         // (the lobby gives it up after that, or at once for a spectator).
         if let (Some(membership), Some(player)) = (self.room.take(), self.player()) {
-            self.lobby.try_dropped(membership.room, player, self.link);
+            membership
+                .lobby
+                .try_dropped(membership.room, player, self.link);
         }
     }
 }

@@ -10,7 +10,7 @@ const open = ctx.open;
 
 test("default transports connect by polling, then upgrade to websocket", async () => {
   const { socket, welcome } = await open({ name: "upgrader" });
-  assert.equal(welcome.protocol, 7);
+  assert.equal(welcome.protocol, 8);
   assert.equal(welcome.tickRate, 60);
   assert.ok(welcome.playerId > 0);
   const engine = socket.io.engine;

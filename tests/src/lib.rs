@@ -230,3 +230,9 @@ pub async fn metric_with(http: SocketAddr, name: &str, labels: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// The QUIC address of the server's node `index`, on 127.0.0.1.
+pub fn node_addr(server: &Server, index: usize) -> SocketAddr {
+    let port = server.cluster.node(index).address.quic_port;
+    SocketAddr::from(([127, 0, 0, 1], port))
+}

@@ -98,7 +98,7 @@ async fn play_and_compare(
                     before.0 -= 1;
                 }
                 seen.ticks.insert(tick.0);
-                if let Some(truth) = server.lobby.inspect(room, tick).await {
+                if let Some(truth) = server.inspect(room, tick).await {
                     assert_eq!(*r.snapshot, truth, "the client's world differs at {tick:?}");
                     seen.compared += 1;
                 }
@@ -206,11 +206,7 @@ fn bot_args(args: &[&str]) -> BotArgs {
 async fn until_seated(server: &Server, seated: usize) {
     within("the bots to be seated", async {
         loop {
-            let rooms = server
-                .lobby
-                .list(None, false)
-                .await
-                .expect("the lobby answers");
+            let rooms = server.cluster.list(None, false);
             if rooms.iter().map(|r| usize::from(r.players)).sum::<usize>() >= seated {
                 return;
             }

@@ -122,7 +122,7 @@ async fn a_lossy_path_still_converges_to_the_servers_world() {
             last_tick = r.snapshot.tick.0;
             let _ = clean.latest();
             // The server's own quantised world at that tick, from its history.
-            if let Some(truth) = server.lobby.inspect(joined.room.id, r.snapshot.tick).await {
+            if let Some(truth) = server.inspect(joined.room.id, r.snapshot.tick).await {
                 assert_eq!(
                     *r.snapshot, truth,
                     "client world differs at {:?}",
@@ -154,7 +154,6 @@ async fn snapshots_larger_than_a_datagram_still_arrive() {
     let max = client.connection().max_datagram_size().unwrap();
     let r = snapshot_where(&mut client, "a large snapshot", |r| r.snapshot.len() > 1500).await;
     let truth = server
-        .lobby
         .inspect(joined.room.id, r.snapshot.tick)
         .await
         .expect("tick still in history");

@@ -212,7 +212,8 @@ async fn a_token_used_while_its_seat_is_connected_takes_it_and_closes_the_old_co
         *e == RoomEvent::SeatTaken
     })
     .await;
-    let closed = within("the old connection to close", first.connection().closed()).await;
+    let old = first.connection();
+    let closed = within("the old connection to close", old.closed()).await;
     match closed {
         quinn::ConnectionError::ApplicationClosed(c) => {
             assert_eq!(c.error_code, quinn::VarInt::from_u32(4), "{c:?}")

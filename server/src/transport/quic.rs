@@ -8,11 +8,11 @@
 //!   larger than `max_datagram_size()` goes on a unidirectional stream of its own instead.
 
 use crate::auth::Gate;
-use crate::lobby::LobbyHandle;
+use crate::cluster::Cluster;
 use crate::metrics::{ConnectedPlayer, QUIC, SendCounters};
 use crate::peers::Peers;
 use crate::room::{SnapshotPacket, SnapshotSink};
-use crate::session::{FromRoom, Rates, Refusals, RoomFeed, Session, SnapshotRoute};
+use crate::session::{FromRoom, Rates, Reach, Refusals, RoomFeed, Session, SnapshotRoute};
 use crate::tls::{ServerCert, TlsError};
 use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
@@ -93,7 +93,7 @@ pub fn bind(
 /// Accepts connections until `shutdown` turns true.
 pub async fn serve(
     endpoint: quinn::Endpoint,
-    lobby: LobbyHandle,
+    (cluster, node, reach): (Arc<Cluster>, usize, Reach),
     peers: Arc<Peers>,
     rates: Rates,
     gate: Gate,
@@ -113,13 +113,14 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let (lobby, gate) = (lobby.clone(), gate.clone());
+                let (cluster, gate) = (cluster.clone(), gate.clone());
                 tokio::spawn(async move {
                     match incoming.await {
                         Ok(conn) => {
                             let sink = Arc::new(QuicSnapshots::new(conn.clone()));
                             let route = SnapshotRoute::Direct(sink);
-                            let session = Session::new(QUIC, lobby, rates, route, peer, gate);
+                            let home = (cluster, node, reach);
+                            let session = Session::new(QUIC, home, rates, route, peer, gate);
                             connection(conn, session).await
                         }
                         Err(e) => tracing::debug!("QUIC handshake failed: {e}"),

@@ -21,12 +21,14 @@
 //! [`STALL_LIMIT`] is disconnected. Nothing here ever waits on a socket.
 
 use crate::auth::Gate;
-use crate::lobby::LobbyHandle;
+use crate::cluster::Cluster;
 use crate::metrics::{ConnectedPlayer, DISCONNECTED_SLOW, SOCKETIO, SendCounters};
 use crate::peers::{PeerHandle, Peers, Refusal};
 use crate::rate::{Bucket, Rate};
 use crate::room::SnapshotPacket;
-use crate::session::{CALL_RATE, FromRoom, Rates, Refusals, RoomFeed, Session, SnapshotRoute};
+use crate::session::{
+    CALL_RATE, FromRoom, Rates, Reach, Refusals, RoomFeed, Session, SnapshotRoute,
+};
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -204,7 +206,7 @@ pub enum AuthError {
 /// Builds the Socket.IO layer for the HTTP router, and returns it with the handle
 /// [`farewell`] needs at shutdown.
 pub fn layer(
-    lobby: LobbyHandle,
+    cluster: Arc<Cluster>,
     peers: Arc<Peers>,
     rates: Rates,
     gate: Gate,
@@ -224,8 +226,8 @@ pub fn layer(
         .build_layer();
     let connect_gate = gate.clone();
     let on_connect = move |s: SocketRef, Data(auth): Data<Auth>| {
-        let (lobby, gate) = (lobby.clone(), connect_gate.clone());
-        async move { connected(s, auth, lobby, rates, gate).await }
+        let (cluster, gate) = (cluster.clone(), connect_gate.clone());
+        async move { connected(s, auth, cluster, rates, gate).await }
     };
     let admit = move |s: SocketRef, auth: TryData<Auth>| {
         let (peers, gate) = (peers.clone(), gate.clone());
@@ -319,13 +321,23 @@ enum InputData {
     Json(Value),
 }
 
-async fn connected(s: SocketRef, auth: Auth, lobby: LobbyHandle, rates: Rates, gate: Gate) {
+/// A number that goes up by one per socket.
+fn next_home() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+async fn connected(s: SocketRef, auth: Auth, cluster: Arc<Cluster>, rates: Rates, gate: Gate) {
     let Some(peer) = s.extensions.remove::<PeerHandle>() else {
         tracing::error!("a socket connected without passing admission");
         close(s);
         return;
     };
-    let mut session = Session::new(SOCKETIO, lobby, rates, SnapshotRoute::Forwarded, peer, gate);
+    // Every node of the process is reachable from the shared HTTP port; the socket's home,
+    // where new rooms go among equally loaded nodes, takes turns.
+    let home = next_home() % cluster.nodes().len();
+    let home = (cluster, home, Reach::Process);
+    let mut session = Session::new(SOCKETIO, home, rates, SnapshotRoute::Forwarded, peer, gate);
     let hello = Request::Hello {
         protocol: auth.protocol.unwrap_or(PROTOCOL_VERSION),
         name: auth.name,

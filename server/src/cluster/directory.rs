@@ -1,0 +1,294 @@
+//! The directory: which node hosts which room, the private codes, and how loaded each node is.
+//! Each node's lobby writes its own rooms here as they change; sessions read it to list rooms
+//! and to decide which node answers a join. It is plain data, stepped by tests without tasks:
+//! the nodes of one process share one behind a mutex ([`super::Cluster`]), held only for a
+//! lookup or a write, never across an await.
+
+use crate::peers::PeerKey;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+use tickwire_protocol::{NodeAddress, PlayerId, RoomId, RoomInfo, RoomState};
+
+/// A node's name in the directory: random, so two processes never pick the same one.
+pub type NodeId = String;
+
+/// How long the first quick join of a mode that found no open room sends the next ones of
+/// that mode to the node it chose: concurrent quick joins fill one new room, not one each.
+pub const OPENING: Duration = Duration::from_secs(2);
+
+/// One room as the directory lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listing {
+    pub node: NodeId,
+    pub info: RoomInfo,
+    /// The join code of a private room.
+    pub code: Option<String>,
+    pub maker: Maker,
+    /// Made with server bots (seated or filling): the costly kind, limited more tightly.
+    pub with_bots: bool,
+}
+
+/// The player and address a room was made by (quick joins included): rooms count against
+/// their maker on every node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Maker {
+    pub player: PlayerId,
+    pub origin: PeerKey,
+}
+
+/// Rooms open now, on every node, that one maker made: `(rooms, of those with bots)`, by its
+/// player and by its address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Made {
+    pub player: (usize, usize),
+    pub address: (usize, usize),
+}
+
+impl Listing {
+    /// A free seat, and the match not yet under way.
+    pub fn open(&self) -> bool {
+        self.info.players < self.info.max_players
+            && matches!(self.info.state, RoomState::Waiting | RoomState::Countdown)
+    }
+}
+
+#[derive(Default)]
+pub struct Directory {
+    nodes: BTreeMap<NodeId, NodeAddress>,
+    rooms: BTreeMap<RoomId, Listing>,
+    codes: HashMap<String, RoomId>,
+    /// Per mode: the node a quick join found no open room on, and when.
+    opening: HashMap<String, (NodeId, Instant)>,
+}
+
+impl Directory {
+    pub fn add_node(&mut self, node: NodeId, address: NodeAddress) {
+        self.nodes.insert(node, address);
+    }
+
+    pub fn address(&self, node: &str) -> Option<&NodeAddress> {
+        self.nodes.get(node)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeId> {
+        self.nodes.keys()
+    }
+
+    /// A room as it is now (created, or its players or state changed).
+    pub fn put(&mut self, listing: Listing) {
+        if let Some(code) = &listing.code {
+            self.codes.insert(code.clone(), listing.info.id);
+        }
+        self.rooms.insert(listing.info.id, listing);
+    }
+
+    /// The room closed: it and its code are gone.
+    pub fn remove(&mut self, room: RoomId) {
+        if let Some(listing) = self.rooms.remove(&room)
+            && let Some(code) = listing.code
+        {
+            self.codes.remove(&code);
+        }
+    }
+
+    /// Takes `code` for a room about to be made, unless some room of any node has it.
+    pub fn claim_code(&mut self, code: &str, room: RoomId) -> bool {
+        if self.codes.contains_key(code) {
+            return false;
+        }
+        self.codes.insert(code.to_owned(), room);
+        true
+    }
+
+    /// Gives back a code claimed for a room that was not made after all.
+    pub fn release_code(&mut self, code: &str) {
+        self.codes.remove(code);
+    }
+
+    /// Public rooms of every node, of one mode if given; with `open_only`, only those with a
+    /// free seat whose match has not started. In room-id order.
+    pub fn list(&self, mode: Option<&str>, open_only: bool) -> Vec<RoomInfo> {
+        self.rooms
+            .values()
+            .filter(|l| !l.info.private && mode.is_none_or(|m| l.info.mode == m))
+            .filter(|l| !open_only || l.open())
+            .map(|l| l.info.clone())
+            .collect()
+    }
+
+    /// What `maker` has made that is still open, on every node.
+    pub fn made_by(&self, maker: Maker) -> Made {
+        let mut made = Made::default();
+        for l in self.rooms.values() {
+            for (count, mine) in [
+                (&mut made.player, l.maker.player == maker.player),
+                (&mut made.address, l.maker.origin == maker.origin),
+            ] {
+                if mine {
+                    count.0 += 1;
+                    count.1 += usize::from(l.with_bots);
+                }
+            }
+        }
+        made
+    }
+
+    pub fn room_node(&self, room: RoomId) -> Option<&NodeId> {
+        self.rooms.get(&room).map(|l| &l.node)
+    }
+
+    /// The node of the private room with this code (as a player types it).
+    pub fn code_node(&self, code: &str) -> Option<&NodeId> {
+        let room = self.codes.get(&code.trim().to_ascii_uppercase())?;
+        self.room_node(*room)
+    }
+
+    /// Seats taken on each node, by players and server bots: the load a new room is placed by.
+    fn loads(&self) -> BTreeMap<&NodeId, u32> {
+        let mut loads: BTreeMap<&NodeId, u32> = self.nodes.keys().map(|n| (n, 0)).collect();
+        for l in self.rooms.values() {
+            if let Some(load) = loads.get_mut(&l.node) {
+                *load += u32::from(l.info.players) + 1;
+            }
+        }
+        loads
+    }
+
+    /// The node a new room goes to: the least loaded (a room counts one more than its seats, so
+    /// empty rooms spread too), `home` among equals (it needs no move), else the first.
+    pub fn place(&self, home: &str) -> Option<NodeId> {
+        self.loads()
+            .into_iter()
+            .min_by_key(|(node, load)| (*load, node.as_str() != home))
+            .map(|(node, _)| node.clone())
+    }
+
+    /// The node a quick join of `mode` goes to: the one hosting the fullest open public room
+    /// of the mode; else the node an earlier quick join of the mode was sent to within
+    /// [`OPENING`] (it is making the room); else where a new room goes, remembered as opening.
+    pub fn quick(&mut self, mode: &str, home: &str, now: Instant) -> Option<NodeId> {
+        let fullest = self
+            .rooms
+            .values()
+            .filter(|l| !l.info.private && l.info.mode == mode && l.open())
+            .max_by_key(|l| (l.info.players, std::cmp::Reverse(l.info.id)));
+        if let Some(l) = fullest {
+            return Some(l.node.clone());
+        }
+        if let Some((node, since)) = self.opening.get(mode)
+            && now.duration_since(*since) < OPENING
+            && self.nodes.contains_key(node)
+        {
+            return Some(node.clone());
+        }
+        let node = self.place(home)?;
+        self.opening.insert(mode.to_owned(), (node.clone(), now));
+        Some(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(port: u16) -> NodeAddress {
+        NodeAddress {
+            host: None,
+            quic_port: port,
+            http_port: 8080,
+            cert_sha256: "00".repeat(32),
+        }
+    }
+
+    fn room(id: u32, node: &str, players: u8, private: bool) -> Listing {
+        Listing {
+            node: node.into(),
+            info: RoomInfo {
+                id: RoomId(id),
+                name: format!("room {id}"),
+                mode: "arena".into(),
+                players,
+                max_players: 4,
+                state: RoomState::Waiting,
+                private,
+            },
+            code: private.then(|| format!("CODE{id}")),
+            maker: Maker {
+                player: PlayerId(id),
+                origin: PeerKey::from(std::net::IpAddr::from([192, 0, 2, 1])),
+            },
+            with_bots: false,
+        }
+    }
+
+    fn two_nodes() -> Directory {
+        let mut d = Directory::default();
+        d.add_node("a".into(), address(1));
+        d.add_node("b".into(), address(2));
+        d
+    }
+
+    #[test]
+    fn rooms_of_every_node_are_listed_and_private_ones_found_by_code_only() {
+        let mut d = two_nodes();
+        d.put(room(1, "a", 1, false));
+        d.put(room(2, "b", 2, false));
+        d.put(room(3, "b", 1, true));
+        let ids: Vec<u32> = d.list(None, false).iter().map(|r| r.id.0).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(d.code_node(" code3 ").map(String::as_str), Some("b"));
+        assert!(
+            !d.claim_code("CODE3", RoomId(9)),
+            "a code is unique across nodes"
+        );
+        d.remove(RoomId(3));
+        assert_eq!(d.code_node("CODE3"), None);
+        assert!(d.claim_code("CODE3", RoomId(9)));
+        let mut bots = room(4, "a", 1, false);
+        bots.with_bots = true;
+        d.put(bots);
+        let made = d.made_by(room(4, "b", 0, false).maker);
+        assert_eq!(made.player, (1, 1));
+        assert_eq!(
+            made.address,
+            (3, 1),
+            "one address made all three open rooms"
+        );
+    }
+
+    #[test]
+    fn new_rooms_go_to_the_least_loaded_node_and_home_among_equals() {
+        let mut d = two_nodes();
+        assert_eq!(d.place("b").as_deref(), Some("b"));
+        assert_eq!(d.place("elsewhere").as_deref(), Some("a"));
+        d.put(room(1, "a", 3, false));
+        assert_eq!(d.place("a").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn concurrent_quick_joins_that_find_no_room_all_go_to_one_node() {
+        let mut d = two_nodes();
+        let now = Instant::now();
+        let first = d.quick("arena", "a", now);
+        d.put(room(7, "b", 0, false));
+        // An empty room of another mode on b made it the less loaded node: still `first`.
+        let mut other = room(7, "b", 0, false);
+        other.info.mode = "board".into();
+        d.put(other);
+        let second = d.quick("arena", "b", now + Duration::from_millis(500));
+        assert_eq!(first, second);
+        assert_eq!(first.as_deref(), Some("a"));
+        // Once the room exists it is what quick joins find.
+        d.put(room(8, "a", 1, false));
+        assert_eq!(
+            d.quick("arena", "b", now + OPENING * 2).as_deref(),
+            Some("a")
+        );
+        d.put(room(8, "a", 4, false));
+        // The only room is full and the opening is old: placed by load.
+        assert_eq!(
+            d.quick("arena", "b", now + OPENING * 2).as_deref(),
+            Some("b")
+        );
+    }
+}
