@@ -23,6 +23,15 @@ pub struct ServerConfig {
     /// HTTP port and one lobby. Default: one per core.
     #[arg(long, env = "TICKWIRE_NODES", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub nodes: Option<u16>,
+    /// Share one lobby with the servers of other machines through this Redis
+    /// (`redis://HOST:PORT/DB`): listings, quick joins, codes and reconnects then see every
+    /// machine's rooms, and players are sent to the machine that hosts theirs.
+    #[arg(long, env = "TICKWIRE_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+    /// The host name or IP other machines' players reach this one by (with `--redis`); by
+    /// default the IP `--quic` binds, which then must not be 0.0.0.0 or [::].
+    #[arg(long, env = "TICKWIRE_PUBLIC_HOST", value_name = "HOST")]
+    pub public_host: Option<String>,
     /// Simulation steps per second.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u16).range(1..=240))]
     pub tick_rate: u16,
@@ -125,6 +134,18 @@ impl ServerConfig {
             addr.set_port(port);
         }
         Ok(addr)
+    }
+
+    /// The host other machines' players are sent to (see `--public-host`).
+    pub fn public_host(&self) -> Result<String, String> {
+        match &self.public_host {
+            Some(host) => Ok(host.clone()),
+            None if self.quic.ip().is_unspecified() => Err(format!(
+                "--quic {} binds every address: say which one other machines reach with --public-host",
+                self.quic
+            )),
+            None => Ok(self.quic.ip().to_string()),
+        }
     }
 
     /// What one address may do, all derived from `per_address_connections`.

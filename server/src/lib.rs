@@ -61,6 +61,8 @@ pub enum ServerError {
     #[error(transparent)]
     Random(#[from] random::Unavailable),
     #[error(transparent)]
+    Shared(#[from] cluster::shared::SharedError),
+    #[error(transparent)]
     AuthKey(#[from] auth::KeyError),
 }
 
@@ -185,10 +187,20 @@ impl Server {
         let mode_list = modes.list();
         let default_mode = modes.default_mode().unwrap_or_default().to_owned();
         let directory = SharedDirectory::default();
-        let ids = lobby::Ids::default();
+        let node_ids = (0..endpoints.len())
+            .map(|_| cluster::new_node_id(random.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        // With other machines, this process's room ids are a block of its own.
+        let shared = match &config.redis {
+            Some(url) => {
+                let host = config.public_host().map_err(ServerError::Config)?;
+                Some(cluster::shared::Shared::connect(url, host, &node_ids[0]).await?)
+            }
+            None => None,
+        };
+        let ids = lobby::Ids::rooms_from(shared.as_ref().map_or(1, |s| s.first_room_id()));
         let mut nodes = Vec::new();
-        for (_, bound) in &endpoints {
-            let id = cluster::new_node_id(random.as_ref())?;
+        for ((_, bound), id) in endpoints.iter().zip(node_ids) {
             let lobby = lobby::spawn(lobby::LobbySetup {
                 config: config.clone(),
                 modes: modes.clone(),
@@ -207,11 +219,15 @@ impl Server {
             nodes.push(LocalNode { id, lobby, address });
         }
         let cluster = Arc::new(Cluster::new(nodes, directory, default_mode));
+        let (shutdown, down) = watch::channel(false);
+        if let Some(shared) = shared {
+            let remote = shared.run(cluster.clone(), down.clone()).await;
+            cluster.join(remote);
+        }
         let rates = Rates {
             tick_rate: config.tick_rate,
             snapshot_rate: config.effective_snapshot_rate(),
         };
-        let (shutdown, down) = watch::channel(false);
         let gate = config.gate()?;
         if gate.requires_tickets() {
             tracing::info!("players need a ticket signed with the configured key");
@@ -266,8 +282,10 @@ impl Server {
     /// The server's snapshot of a room at a tick, while it is in the room's history: asked of
     /// the node hosting the room.
     pub async fn inspect(&self, room: RoomId, tick: Tick) -> Option<Snapshot> {
-        let node = self.cluster.room_node(room, 0);
-        self.cluster.node(node).lobby.inspect(room, tick).await
+        match self.cluster.room_node(room, 0) {
+            cluster::Place::Local(node) => self.cluster.node(node).lobby.inspect(room, tick).await,
+            cluster::Place::Remote(_) => None,
+        }
     }
 
     /// Reads one `key=value` field (`http`, `quic`, `cert-sha256`) of a `listening` line, as

@@ -95,6 +95,38 @@ pub enum LobbyCommand {
     },
 }
 
+/// A call that seats a player (or lets it watch): what a session asks of a lobby, and what one
+/// node asks of another's for a player it sends there.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SeatCall {
+    Create(CreateRoom),
+    Join(RoomId),
+    Code(String),
+    Quick(String),
+    Spectate {
+        room: Option<RoomId>,
+        code: Option<String>,
+    },
+}
+
+impl SeatCall {
+    /// The lobby command that carries this call for `member`.
+    pub fn command(self, member: Member) -> LobbyCommand {
+        match self {
+            SeatCall::Create(request) => LobbyCommand::Create { request, member },
+            SeatCall::Join(room) => LobbyCommand::Join { room, member },
+            SeatCall::Code(code) => LobbyCommand::JoinByCode { code, member },
+            SeatCall::Quick(mode) => LobbyCommand::QuickJoin { mode, member },
+            SeatCall::Spectate { room, code } => LobbyCommand::Spectate { room, code, member },
+        }
+    }
+
+    /// A spectator holds no seat to reserve.
+    pub fn spectates(&self) -> bool {
+        matches!(self, SeatCall::Spectate { .. })
+    }
+}
+
 /// A player asking for a seat, with its channels and where to send the answer.
 pub struct Member {
     pub player: PlayerId,
@@ -129,9 +161,16 @@ pub struct Ids {
 
 impl Default for Ids {
     fn default() -> Self {
+        Ids::rooms_from(1)
+    }
+}
+
+impl Ids {
+    /// Counters whose room ids start at `first` (a process's block, with a shared directory).
+    pub fn rooms_from(first: u32) -> Ids {
         Ids {
             players: Arc::new(AtomicU32::new(1)),
-            rooms: Arc::new(AtomicU32::new(1)),
+            rooms: Arc::new(AtomicU32::new(first)),
             links: Arc::new(AtomicU64::new(1)),
             open_rooms: Arc::new(AtomicUsize::new(0)),
         }

@@ -36,6 +36,8 @@ pub const INPUTS_REFUSED: &str = "tickwire_inputs_refused_total";
 pub const MESSAGES_REFUSED: &str = "tickwire_messages_refused_total";
 
 /// Transport label values.
+/// Rounds of the shared directory (`--redis`) that could not reach Redis.
+pub const DIRECTORY_ERRORS: &str = "tickwire_directory_errors_total";
 pub const QUIC: &str = "quic";
 pub const SOCKETIO: &str = "socketio";
 
@@ -128,4 +130,8 @@ pub fn origin_refused() {
 
 pub fn read_throttled(transport: &'static str) {
     metrics::counter!(READS_THROTTLED, "transport" => transport).increment(1);
+}
+
+pub fn directory_error() {
+    metrics::counter!(DIRECTORY_ERRORS).increment(1);
 }

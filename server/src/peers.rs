@@ -120,7 +120,7 @@ impl Refusal {
 
 /// The key an address counts under: an IPv4 address itself (also when mapped into IPv6), an
 /// IPv6 address by its /64.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PeerKey {
     V4(u32),
     V6(u64),

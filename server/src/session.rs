@@ -3,17 +3,18 @@
 //! the room. No transport knows the game, and the session knows no socket.
 
 use crate::auth::Gate;
-use crate::cluster::{Cluster, RESERVATION};
+use crate::cluster::{Cluster, Place, RESERVATION};
 use crate::game::Identity;
-use crate::lobby::{LobbyCommand, LobbyHandle, Member};
+use crate::lobby::{LobbyCommand, LobbyHandle, Member, SeatCall};
 use crate::peers::PeerHandle;
+use crate::peers::PeerKey;
 use crate::rate::{Bucket, Rate};
 use crate::room::{Admitted, RoomCommand, RoomLink, SnapshotPacket, SnapshotSink};
 use std::sync::Arc;
 use tickwire_protocol::{
-    ErrorBody, ErrorCode, InputBatch, InputError, Joined, Moved, PROTOCOL_VERSION, PlayerId, Reply,
-    Request, RoomEvent, RoomId, Schema, Welcome, normalise_chat, normalise_name, record,
-    validate_schema_hashes,
+    ErrorBody, ErrorCode, InputBatch, InputError, Joined, Moved, NodeAddress, PROTOCOL_VERSION,
+    PlayerId, Reply, Request, RoomEvent, RoomId, Schema, Welcome, normalise_chat, normalise_name,
+    record, validate_schema_hashes,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -188,6 +189,83 @@ pub struct Session {
 /// The result of one request: the reply, and a feed to pump when it put the player in a room.
 pub type Outcome = Result<(Reply, Option<RoomFeed>), ErrorBody>;
 
+/// A player asking for a seat, before it has channels to a room.
+pub struct Seeker {
+    pub player: PlayerId,
+    pub name: String,
+    pub identity: Option<Arc<Identity>>,
+    /// The address it connects from: rooms it makes count against it.
+    pub origin: PeerKey,
+    /// The connection asking.
+    pub link_id: u64,
+}
+
+impl Seeker {
+    /// The lobby's member for this seeker over `link`, and where the room's answer comes.
+    fn member(self, link: RoomLink) -> (Member, oneshot::Receiver<Result<Admitted, ErrorBody>>) {
+        let (reply, answer) = oneshot::channel();
+        let member = Member {
+            player: self.player,
+            name: self.name,
+            identity: self.identity,
+            origin: self.origin,
+            link_id: self.link_id,
+            link,
+            reply,
+        };
+        (member, answer)
+    }
+}
+
+/// A seat taken for a player who is not connected to its node (yet).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reserved {
+    /// Takes the seat in a hello to the node; empty for a spectator, who holds no seat and
+    /// asks the node again itself.
+    pub token: String,
+    pub room: tickwire_protocol::RoomInfo,
+}
+
+/// Seats `seeker` in `lobby`'s node with no connection: the seat waits [`RESERVATION`] for
+/// its token, as a dropped player's seat waits for its reconnect.
+pub async fn reserve_seat(
+    lobby: &LobbyHandle,
+    seeker: Seeker,
+    call: SeatCall,
+) -> Result<Reserved, ErrorBody> {
+    let (player, link_id) = (seeker.player, seeker.link_id);
+    // Nothing reads this link: what the room sends before the seat waits goes nowhere.
+    let (link, _ends) = new_link(&SnapshotRoute::Forwarded);
+    let (member, answer) = seeker.member(link);
+    let spectating = call.spectates();
+    lobby.send(call.command(member)).await?;
+    let Admitted { joined, .. } = answer
+        .await
+        .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
+    if spectating {
+        lobby.try_leave(joined.room.id, player, link_id);
+        let token = String::new();
+        return Ok(Reserved {
+            token,
+            room: joined.room,
+        });
+    }
+    lobby.try_reserved(joined.room.id, player, link_id);
+    Ok(Reserved {
+        token: joined.reconnect_token,
+        room: joined.room,
+    })
+}
+
+/// Where a player is sent to take a seat (or, with an empty token, to ask again).
+pub fn moved(node: NodeAddress, token: String) -> Moved {
+    Moved {
+        node,
+        token,
+        expires_ms: RESERVATION.as_millis() as u32,
+    }
+}
+
 /// What became of a reconnect token.
 enum Resumed {
     Seated(Joined, RoomFeed),
@@ -307,20 +385,14 @@ impl Session {
                 Ok((Reply::Left, None))
             }
             Request::CreateRoom(create) => {
-                let node = self.cluster.place(self.home);
-                self.enter(node, (player, name), |member| LobbyCommand::Create {
-                    request: create,
-                    member,
-                })
-                .await
+                let place = self.cluster.place(self.home);
+                self.enter(place, (player, name), SeatCall::Create(create))
+                    .await
             }
             Request::JoinRoom { room } => {
-                let node = self.cluster.room_node(room, self.home);
-                self.enter(node, (player, name), |member| LobbyCommand::Join {
-                    room,
-                    member,
-                })
-                .await
+                let place = self.cluster.room_node(room, self.home);
+                self.enter(place, (player, name), SeatCall::Join(room))
+                    .await
             }
             Request::SetReady { ready } => {
                 self.to_room(RoomCommand::Ready { player, ready })?;
@@ -332,25 +404,18 @@ impl Session {
                 Ok((Reply::Done, None))
             }
             Request::Spectate { room, code } => {
-                let node = match (room, &code) {
+                let place = match (room, &code) {
                     (Some(room), _) => self.cluster.room_node(room, self.home),
-                    (None, Some(code)) => self.cluster.code_node(code, self.home),
-                    (None, None) => self.home,
+                    (None, Some(code)) => self.cluster.code_node(code, self.home).await,
+                    (None, None) => Place::Local(self.home),
                 };
-                self.enter(node, (player, name), |member| LobbyCommand::Spectate {
-                    room,
-                    code,
-                    member,
-                })
-                .await
+                let call = SeatCall::Spectate { room, code };
+                self.enter(place, (player, name), call).await
             }
             Request::JoinByCode { code } => {
-                let node = self.cluster.code_node(&code, self.home);
-                self.enter(node, (player, name), |member| LobbyCommand::JoinByCode {
-                    code,
-                    member,
-                })
-                .await
+                let place = self.cluster.code_node(&code, self.home).await;
+                self.enter(place, (player, name), SeatCall::Code(code))
+                    .await
             }
             Request::StartMatch => {
                 let (reply, answer) = oneshot::channel();
@@ -361,12 +426,9 @@ impl Session {
                 Ok((Reply::Done, None))
             }
             Request::QuickJoin { mode } => {
-                let node = self.cluster.quick(&mode, self.home);
-                self.enter(node, (player, name), |member| LobbyCommand::QuickJoin {
-                    mode,
-                    member,
-                })
-                .await
+                let place = self.cluster.quick(&mode, self.home).await;
+                self.enter(place, (player, name), SeatCall::Quick(mode))
+                    .await
             }
             Request::Message { kind, slots } => {
                 let taken = self.message(player, kind, slots).await;
@@ -472,23 +534,18 @@ impl Session {
         ))
     }
 
-    /// Where a seat asked back by a reconnect token is.
-    fn moved(&self, node: usize, token: String) -> Moved {
-        Moved {
-            node: self.cluster.node(node).address.clone(),
-            token,
-            expires_ms: RESERVATION.as_millis() as u32,
-        }
-    }
-
     /// Takes back a seat held for a reconnect token, on this session's node or another.
     async fn resume(&mut self, token: String) -> Result<Resumed, ErrorBody> {
-        let Some(node) = self.cluster.token_node(&token) else {
-            return Ok(Resumed::Lost);
+        let node = match self.cluster.token_node(&token) {
+            None => return Ok(Resumed::Lost),
+            Some(Place::Local(node)) if self.reaches(node) => node,
+            Some(place) => {
+                return Ok(match self.cluster.address(&place) {
+                    Some(node) => Resumed::Elsewhere(moved(node, token)),
+                    None => Resumed::Lost,
+                });
+            }
         };
-        if !self.reaches(node) {
-            return Ok(Resumed::Elsewhere(self.moved(node, token)));
-        }
         let lobby = self.cluster.node(node).lobby.clone();
         let (link, ends) = new_link(&self.snapshots);
         let (found_tx, found) = oneshot::channel();
@@ -547,13 +604,13 @@ impl Session {
         Ok((joined, ends.feed))
     }
 
-    /// Puts the player in a room of `node` (the lobby's answer to `command`): here, or, when
+    /// Puts the player in a room of `place` (the lobby's answer to `call`): here, or, when
     /// this session cannot reach that node, in a seat reserved there for it to connect to.
     async fn enter(
         &mut self,
-        node: usize,
+        place: Place,
         (player, name): (PlayerId, String),
-        command: impl FnOnce(Member) -> LobbyCommand,
+        call: SeatCall,
     ) -> Outcome {
         if self.room.is_some() {
             return Err(ErrorBody::new(
@@ -561,61 +618,32 @@ impl Session {
                 "leave your room first",
             ));
         }
-        let lobby = self.cluster.node(node).lobby.clone();
-        if !self.reaches(node) {
-            return self.reserve(node, lobby, (player, name), command).await;
-        }
-        let (link, ends) = new_link(&self.snapshots);
-        let (member, answer) = self.member((player, name), link);
-        lobby.send(command(member)).await?;
-        let (joined, feed) = self.admitted(lobby, answer, ends).await?;
-        Ok((Reply::Joined(joined), Some(feed)))
-    }
-
-    /// This session's player asking for a seat over `link`, and where the room's answer comes.
-    fn member(
-        &self,
-        (player, name): (PlayerId, String),
-        link: RoomLink,
-    ) -> (Member, oneshot::Receiver<Result<Admitted, ErrorBody>>) {
-        let (reply, answer) = oneshot::channel();
-        let member = Member {
+        let seeker = Seeker {
             player,
             name,
             identity: self.identity.clone(),
             origin: self.peer.key(),
             link_id: self.link,
-            link,
-            reply,
         };
-        (member, answer)
-    }
-
-    /// Seats the player on another node of this process, with no connection yet: the seat
-    /// waits [`RESERVATION`] for its token, as a dropped player's seat waits for its
-    /// reconnect. A spectator holds no seat: it is told to ask that node itself.
-    async fn reserve(
-        &mut self,
-        node: usize,
-        lobby: LobbyHandle,
-        (player, name): (PlayerId, String),
-        command: impl FnOnce(Member) -> LobbyCommand,
-    ) -> Outcome {
-        // Nothing reads this link: what the room sends before the seat waits goes nowhere.
-        let (link, _ends) = new_link(&SnapshotRoute::Forwarded);
-        let (member, answer) = self.member((player, name), link);
-        let command = command(member);
-        let spectating = matches!(command, LobbyCommand::Spectate { .. });
-        lobby.send(command).await?;
-        let Admitted { joined, .. } = answer
-            .await
-            .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
-        if spectating {
-            lobby.try_leave(joined.room.id, player, self.link);
-            return Ok((Reply::Moved(self.moved(node, String::new())), None));
-        }
-        lobby.try_reserved(joined.room.id, player, self.link);
-        Ok((Reply::Moved(self.moved(node, joined.reconnect_token)), None))
+        let node = match place {
+            Place::Local(node) if self.reaches(node) => node,
+            Place::Local(node) => {
+                let lobby = &self.cluster.node(node).lobby;
+                let reserved = reserve_seat(lobby, seeker, call).await?;
+                let address = self.cluster.node(node).address.clone();
+                return Ok((Reply::Moved(moved(address, reserved.token)), None));
+            }
+            Place::Remote(node) => {
+                let moved = self.cluster.reserve_remote(&node, seeker, call).await?;
+                return Ok((Reply::Moved(moved), None));
+            }
+        };
+        let lobby = self.cluster.node(node).lobby.clone();
+        let (link, ends) = new_link(&self.snapshots);
+        let (member, answer) = seeker.member(link);
+        lobby.send(call.command(member)).await?;
+        let (joined, feed) = self.admitted(lobby, answer, ends).await?;
+        Ok((Reply::Joined(joined), Some(feed)))
     }
 
     fn to_room(&self, command: RoomCommand) -> Result<(), ErrorBody> {

@@ -30,6 +30,10 @@ const PLAYERS_CONNECTED: &str = "tickwire_players_connected";
 
 struct Args {
     bots: Vec<usize>,
+    /// Server nodes per step (`--nodes 1,2`): one node runs pinned to core 0 with the bots on
+    /// core 1, as every earlier ladder did; more nodes run on every core, which the bots then
+    /// share.
+    nodes: Vec<usize>,
     transports: Vec<String>,
     secs: u64,
     json: bool,
@@ -45,6 +49,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         bots: vec![100, 500, 1000, 2000],
+        nodes: vec![1],
         transports: vec!["quic".into(), "socketio".into()],
         secs: 10,
         json: false,
@@ -61,6 +66,12 @@ fn parse_args() -> Result<Args, String> {
                     .map(|n| n.trim().parse().map_err(|e| format!("--bots: {e}")))
                     .collect::<Result<_, _>>()?
             }
+            "--nodes" => {
+                args.nodes = value()?
+                    .split(',')
+                    .map(|n| n.trim().parse().map_err(|e| format!("--nodes: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
             "--transports" => args.transports = value()?.split(',').map(str::to_owned).collect(),
             "--secs" => args.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
             "--json" => args.json = true,
@@ -68,7 +79,7 @@ fn parse_args() -> Result<Args, String> {
             "--full" => args.light = false,
             "--mode" => args.mode = value()?,
             "-h" | "--help" => {
-                return Err("usage: tickrate [--bots 100,1000] [--transports quic,socketio] [--secs N] [--mode standard|arena] [--light | --full] [--json]".into())
+                return Err("usage: tickrate [--bots 100,1000] [--nodes 1,2] [--transports quic,socketio] [--secs N] [--mode standard|arena] [--light | --full] [--json]".into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -100,16 +111,29 @@ fn main() {
         .unwrap_or_default();
     let mut rows = Vec::new();
     for transport in &args.transports {
-        for &bots in &args.bots {
-            eprintln!("{transport}: {bots} bots for {} s ...", args.secs);
-            match run_step(&bin, &args.mode, transport, bots, args.secs, args.light) {
-                Ok(row) => {
-                    if std::io::stderr().is_terminal() {
-                        eprintln!("  {}", row.line());
+        for &nodes in &args.nodes {
+            for &bots in &args.bots {
+                eprintln!(
+                    "{transport}, {nodes} node(s): {bots} bots for {} s ...",
+                    args.secs
+                );
+                let step = Step {
+                    mode: &args.mode,
+                    transport,
+                    nodes,
+                    bots,
+                    secs: args.secs,
+                    light: args.light,
+                };
+                match run_step(&bin, &step) {
+                    Ok(row) => {
+                        if std::io::stderr().is_terminal() {
+                            eprintln!("  {}", row.line());
+                        }
+                        rows.push(row)
                     }
-                    rows.push(row)
+                    Err(e) => eprintln!("  step failed: {e}"),
                 }
-                Err(e) => eprintln!("  step failed: {e}"),
             }
         }
     }
@@ -126,10 +150,13 @@ fn main() {
 struct Row {
     mode: String,
     transport: String,
+    nodes: usize,
     bots: usize,
     rooms: usize,
     connected: u64,
     server_cpu_core_share: f64,
+    /// The server's CPU per 1,000 connected players, in cores.
+    server_cpu_per_1000_players: f64,
     /// The bot process's CPU over the same window (a share of its one core).
     bots_cpu_core_share: f64,
     server_rss_mb: f64,
@@ -143,18 +170,20 @@ struct Row {
 
 impl Row {
     fn header() -> String {
-        "mode | transport | bots | rooms | connected | server CPU (core) | bots CPU (core) | RSS MB | tick p50 ms | tick p99 ms | tick max ms | missed ticks | delivery | bytes/s/player".into()
+        "mode | transport | nodes | bots | rooms | connected | server CPU (core) | per 1,000 players | bots CPU (core) | RSS MB | tick p50 ms | tick p99 ms | tick max ms | missed ticks | delivery | bytes/s/player".into()
     }
 
     fn line(&self) -> String {
         format!(
-            "{} | {} | {} | {} | {} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {} | {:.4} | {:.0}",
+            "{} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {} | {:.4} | {:.0}",
             self.mode,
             self.transport,
+            self.nodes,
             self.bots,
             self.rooms,
             self.connected,
             self.server_cpu_core_share,
+            self.server_cpu_per_1000_players,
             self.bots_cpu_core_share,
             self.server_rss_mb,
             self.tick_ms_p50,
@@ -177,27 +206,46 @@ impl Drop for Reaped {
     }
 }
 
-fn pinned(core: u32, program: PathBuf) -> Command {
+/// Runs `program` on `cores` (a taskset list such as `0` or `0-1`), or anywhere without
+/// taskset.
+fn pinned(cores: &str, program: PathBuf) -> Command {
     if PathBuf::from("/usr/bin/taskset").exists() {
         let mut c = Command::new("taskset");
-        c.arg("-c").arg(core.to_string()).arg(program);
+        c.arg("-c").arg(cores).arg(program);
         c
     } else {
         Command::new(program)
     }
 }
 
-fn run_step(
-    bin: &std::path::Path,
-    mode: &str,
-    transport: &str,
+/// One step of the ladder.
+struct Step<'a> {
+    mode: &'a str,
+    transport: &'a str,
+    nodes: usize,
     bots: usize,
     secs: u64,
     light: bool,
-) -> Result<Row, String> {
+}
+
+fn run_step(bin: &std::path::Path, step: &Step<'_>) -> Result<Row, String> {
+    let Step {
+        mode,
+        transport,
+        nodes,
+        bots,
+        secs,
+        light,
+    } = *step;
     let rooms = bots.div_ceil(ROOM_SIZE);
+    // One node: server and bots a core each. More: everything on every core.
+    let all = format!("0-{}", cores().saturating_sub(1));
+    let (server_cores, bot_cores) = match nodes {
+        1 => ("0", "1"),
+        _ => (all.as_str(), all.as_str()),
+    };
     let mut server = Reaped(
-        pinned(0, bin.join("tickwire-server"))
+        pinned(server_cores, bin.join("tickwire-server"))
             .args([
                 "--http",
                 "127.0.0.1:0",
@@ -205,6 +253,7 @@ fn run_step(
                 "127.0.0.1:0",
                 "--no-match-log",
             ])
+            .args(["--nodes", &nodes.to_string()])
             .args(["--drones", &DRONES.to_string()])
             .args(["--standard-drones", &DRONES.to_string()])
             .args(["--tick-rate", &TICK_RATE.to_string()])
@@ -231,7 +280,7 @@ fn run_step(
             .ok_or(format!("no {k}= in {line:?}"))
     };
     let (http, quic, cert) = (field("http")?, field("quic")?, field("cert-sha256")?);
-    let mut cmd = pinned(1, bin.join("tickwire-bots"));
+    let mut cmd = pinned(bot_cores, bin.join("tickwire-bots"));
     match transport {
         "quic" => cmd.args(["--server", &quic, "--cert-sha256", &cert]),
         _ => cmd.args([
@@ -303,13 +352,16 @@ fn run_step(
     // joining are not counted; a bot that never got in is missing from `connected`).
     let due = (num("seated_secs") * SNAPSHOT_RATE as f64).max(1.0);
     let hist = Histogram::diff(&metrics_before, &metrics_after);
+    let server_cpu = (cpu_after - cpu_before) as f64 / hz / elapsed;
     Ok(Row {
         mode: mode.to_owned(),
         transport: transport.to_owned(),
+        nodes,
         bots,
         rooms,
         connected: num("connected") as u64,
-        server_cpu_core_share: (cpu_after - cpu_before) as f64 / hz / elapsed,
+        server_cpu_core_share: server_cpu,
+        server_cpu_per_1000_players: server_cpu * 1000.0 / num("connected").max(1.0),
         bots_cpu_core_share: (bots_last.0 - bots_before) as f64
             / hz
             / bots_last.1.duration_since(started).as_secs_f64().max(1e-3),
@@ -464,4 +516,9 @@ impl Histogram {
         }
         if bound.is_infinite() { 0.05 } else { bound }
     }
+}
+
+/// The cores this machine has.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -1,8 +1,10 @@
 //! The directory: which node hosts which room, the private codes, and how loaded each node is.
 //! Each node's lobby writes its own rooms here as they change; sessions read it to list rooms
-//! and to decide which node answers a join. It is plain data, stepped by tests without tasks:
-//! the nodes of one process share one behind a mutex ([`super::Cluster`]), held only for a
-//! lookup or a write, never across an await.
+//! and to decide which node answers a join. With `--redis`, the nodes of other machines are
+//! mirrored in too ([`Directory::mirror`]), each a lease that lapses unless renewed. It is
+//! plain data, stepped by tests without tasks or a clock (times come in as arguments): the
+//! nodes of one process share one behind a mutex ([`super::Cluster`]), held only for a lookup
+//! or a write, never across an await.
 
 use crate::peers::PeerKey;
 use std::collections::{BTreeMap, HashMap};
@@ -16,8 +18,11 @@ pub type NodeId = String;
 /// that mode to the node it chose: concurrent quick joins fill one new room, not one each.
 pub const OPENING: Duration = Duration::from_secs(2);
 
+/// How long another machine's node and its rooms stay listed without a fresh read of them.
+pub const LEASE: Duration = Duration::from_secs(5);
+
 /// One room as the directory lists it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Listing {
     pub node: NodeId,
     pub info: RoomInfo,
@@ -30,7 +35,7 @@ pub struct Listing {
 
 /// The player and address a room was made by (quick joins included): rooms count against
 /// their maker on every node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Maker {
     pub player: PlayerId,
     pub origin: PeerKey,
@@ -52,9 +57,16 @@ impl Listing {
     }
 }
 
+/// A node as the directory knows it.
+struct NodeEntry {
+    address: NodeAddress,
+    /// Another machine's node: listed until then, unless a fresh read renews it.
+    lapses: Option<Instant>,
+}
+
 #[derive(Default)]
 pub struct Directory {
-    nodes: BTreeMap<NodeId, NodeAddress>,
+    nodes: BTreeMap<NodeId, NodeEntry>,
     rooms: BTreeMap<RoomId, Listing>,
     codes: HashMap<String, RoomId>,
     /// Per mode: the node a quick join found no open room on, and when.
@@ -62,16 +74,85 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// A node of this process: listed for as long as the process runs.
     pub fn add_node(&mut self, node: NodeId, address: NodeAddress) {
-        self.nodes.insert(node, address);
+        let entry = NodeEntry {
+            address,
+            lapses: None,
+        };
+        self.nodes.insert(node, entry);
     }
 
     pub fn address(&self, node: &str) -> Option<&NodeAddress> {
-        self.nodes.get(node)
+        self.nodes.get(node).map(|n| &n.address)
     }
 
-    pub fn nodes(&self) -> impl Iterator<Item = &NodeId> {
-        self.nodes.keys()
+    /// Whether `node` is one of this process's.
+    pub fn is_local(&self, node: &str) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.lapses.is_none())
+    }
+
+    /// The rooms of `node`, as its lobby last wrote them.
+    pub fn rooms_of(&self, node: &str) -> Vec<Listing> {
+        self.rooms
+            .values()
+            .filter(|l| l.node == node)
+            .cloned()
+            .collect()
+    }
+
+    /// A fresh read of the other machines' nodes and rooms, made at `now`: it replaces what
+    /// was mirrored before (a node or room missing from it is gone), and lapses after
+    /// [`LEASE`] unless read again. Entries of this process's nodes are ignored: each node is
+    /// the one source of its own.
+    pub fn mirror(&mut self, now: Instant, nodes: Vec<(NodeId, NodeAddress)>, rooms: Vec<Listing>) {
+        self.drop_remote(|_| true);
+        for (node, address) in nodes {
+            if self.nodes.contains_key(&node) {
+                continue;
+            }
+            let lapses = Some(now + LEASE);
+            self.nodes.insert(node, NodeEntry { address, lapses });
+        }
+        for listing in rooms {
+            let remote = self
+                .nodes
+                .get(&listing.node)
+                .is_some_and(|n| n.lapses.is_some());
+            if remote {
+                self.put(listing);
+            }
+        }
+    }
+
+    /// Drops the other machines' nodes (and their rooms) whose lease ran out by `now`: with
+    /// the shared store out of reach, what was last read of them stays only that long.
+    pub fn lapse(&mut self, now: Instant) {
+        self.drop_remote(|lapses| lapses <= now);
+    }
+
+    fn drop_remote(&mut self, gone: impl Fn(Instant) -> bool) {
+        let lapsed: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.lapses.is_some_and(&gone))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if lapsed.is_empty() {
+            return;
+        }
+        for node in &lapsed {
+            self.nodes.remove(node);
+        }
+        let rooms: Vec<RoomId> = self
+            .rooms
+            .values()
+            .filter(|l| lapsed.contains(&l.node))
+            .map(|l| l.info.id)
+            .collect();
+        for room in rooms {
+            self.remove(room);
+        }
     }
 
     /// A room as it is now (created, or its players or state changed).
@@ -143,6 +224,15 @@ impl Directory {
         self.room_node(*room)
     }
 
+    /// The node of the fullest open public room of `mode`.
+    pub fn fullest_open(&self, mode: &str) -> Option<NodeId> {
+        self.rooms
+            .values()
+            .filter(|l| !l.info.private && l.info.mode == mode && l.open())
+            .max_by_key(|l| (l.info.players, std::cmp::Reverse(l.info.id)))
+            .map(|l| l.node.clone())
+    }
+
     /// Seats taken on each node, by players and server bots: the load a new room is placed by.
     fn loads(&self) -> BTreeMap<&NodeId, u32> {
         let mut loads: BTreeMap<&NodeId, u32> = self.nodes.keys().map(|n| (n, 0)).collect();
@@ -167,13 +257,8 @@ impl Directory {
     /// of the mode; else the node an earlier quick join of the mode was sent to within
     /// [`OPENING`] (it is making the room); else where a new room goes, remembered as opening.
     pub fn quick(&mut self, mode: &str, home: &str, now: Instant) -> Option<NodeId> {
-        let fullest = self
-            .rooms
-            .values()
-            .filter(|l| !l.info.private && l.info.mode == mode && l.open())
-            .max_by_key(|l| (l.info.players, std::cmp::Reverse(l.info.id)));
-        if let Some(l) = fullest {
-            return Some(l.node.clone());
+        if let Some(node) = self.fullest_open(mode) {
+            return Some(node);
         }
         if let Some((node, since)) = self.opening.get(mode)
             && now.duration_since(*since) < OPENING
@@ -290,5 +375,45 @@ mod tests {
             d.quick("arena", "b", now + OPENING * 2).as_deref(),
             Some("b")
         );
+    }
+
+    #[test]
+    fn another_machines_rooms_are_listed_while_their_lease_is_renewed() {
+        let mut d = two_nodes();
+        let now = Instant::now();
+        let remote = vec![("c".to_owned(), address(3)), ("a".to_owned(), address(9))];
+        let rooms = vec![
+            room(5, "c", 2, false),
+            room(6, "c", 1, true),
+            room(7, "a", 1, false),
+        ];
+        d.mirror(now, remote.clone(), rooms);
+        // A node of this process is never taken from the mirror, nor its rooms.
+        assert!(d.is_local("a") && !d.is_local("c"));
+        assert_eq!(d.address("a").map(|a| a.quic_port), Some(1));
+        assert_eq!(
+            d.list(None, false)
+                .iter()
+                .map(|r| r.id.0)
+                .collect::<Vec<_>>(),
+            [5]
+        );
+        assert_eq!(d.code_node("CODE6").map(String::as_str), Some("c"));
+        assert!(
+            !d.claim_code("CODE6", RoomId(1)),
+            "codes are unique across machines too"
+        );
+        // Unrenewed, the lease runs out.
+        d.lapse(now + LEASE / 2);
+        assert_eq!(d.list(None, false).len(), 1);
+        d.lapse(now + LEASE);
+        assert!(d.list(None, false).is_empty());
+        assert_eq!(d.address("c"), None);
+        assert_eq!(d.code_node("CODE6"), None);
+        // A fresh read without the room drops it at once.
+        d.mirror(now, remote.clone(), vec![room(5, "c", 2, false)]);
+        d.mirror(now, remote, Vec::new());
+        assert!(d.list(None, false).is_empty());
+        assert_eq!(d.address("c").map(|a| a.quic_port), Some(3));
     }
 }

@@ -7,14 +7,17 @@
 //! session talks to the room's node directly. See docs/ARCHITECTURE.md, "Nodes".
 
 pub mod directory;
+pub mod shared;
 
-pub use directory::{Directory, Listing, Made, Maker, NodeId};
+pub use directory::{Directory, LEASE, Listing, Made, Maker, NodeId};
 
-use crate::lobby::LobbyHandle;
+use crate::lobby::{LobbyHandle, SeatCall};
 use crate::random::{self, RandomSource};
-use std::sync::{Arc, Mutex, MutexGuard};
+use crate::session::Seeker;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
-use tickwire_protocol::{NodeAddress, RoomId, RoomInfo};
+use tickwire_protocol::{ErrorBody, ErrorCode, Moved, NodeAddress, RoomId, RoomInfo};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// How long a seat reserved for a player sent to another node waits for it.
@@ -22,13 +25,27 @@ pub const RESERVATION: Duration = Duration::from_secs(10);
 
 /// The directory the nodes of this process share.
 #[derive(Clone, Default)]
-pub struct SharedDirectory(Arc<Mutex<Directory>>);
+pub struct SharedDirectory {
+    directory: Arc<Mutex<Directory>>,
+    /// Told whenever a node's rooms change, so other machines hear of it without waiting for
+    /// the next refresh.
+    changed: Arc<Notify>,
+}
 
 impl SharedDirectory {
     /// The directory, for one lookup or write. A panic elsewhere while it was held leaves
     /// plain data behind, still good to read.
     pub fn lock(&self) -> MutexGuard<'_, Directory> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.directory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Completes after a node's rooms changed (once for any number of changes meanwhile).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    fn touch(&self) {
+        self.changed.notify_one();
     }
 }
 
@@ -47,6 +64,7 @@ impl Registry {
     /// A room of this node as it is now.
     pub fn put(&self, listing: Listing) {
         self.directory.lock().put(listing);
+        self.directory.touch();
     }
 
     /// What `maker` has made that is still open, on every node.
@@ -56,6 +74,7 @@ impl Registry {
 
     pub fn remove(&self, room: RoomId) {
         self.directory.lock().remove(room);
+        self.directory.touch();
     }
 
     pub fn claim_code(&self, code: &str, room: RoomId) -> bool {
@@ -91,12 +110,21 @@ pub struct LocalNode {
     pub address: NodeAddress,
 }
 
+/// Which node a call goes to: one of this process's (by index), or another machine's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    Local(usize),
+    Remote(NodeId),
+}
+
 /// This process's nodes and the directory they share: what a session asks where to go.
 pub struct Cluster {
     nodes: Vec<LocalNode>,
     directory: SharedDirectory,
     /// What an empty mode name means (the first registered mode).
     default_mode: String,
+    /// Calls to other machines' nodes, with `--redis`.
+    remote: OnceLock<Arc<shared::Remote>>,
 }
 
 impl Cluster {
@@ -111,7 +139,17 @@ impl Cluster {
             nodes,
             directory,
             default_mode,
+            remote: OnceLock::new(),
         }
+    }
+
+    /// Connects this process's nodes to other machines' through `remote`.
+    pub fn join(&self, remote: Arc<shared::Remote>) {
+        let _ = self.remote.set(remote);
+    }
+
+    pub fn directory(&self) -> &SharedDirectory {
+        &self.directory
     }
 
     pub fn nodes(&self) -> &[LocalNode] {
@@ -126,49 +164,107 @@ impl Cluster {
         self.nodes.iter().position(|n| n.id == node)
     }
 
+    /// The place of a node the directory named; `home` when it named none.
+    fn resolve(&self, node: Option<NodeId>, home: usize) -> Place {
+        match node {
+            None => Place::Local(home),
+            Some(n) => match self.index(&n) {
+                Some(i) => Place::Local(i),
+                None => Place::Remote(n),
+            },
+        }
+    }
+
+    /// Where a player sent to `place` connects.
+    pub fn address(&self, place: &Place) -> Option<NodeAddress> {
+        match place {
+            Place::Local(i) => Some(self.node(*i).address.clone()),
+            Place::Remote(node) => self.directory.lock().address(node).cloned(),
+        }
+    }
+
     /// Public rooms of every node (see [`Directory::list`]).
     pub fn list(&self, mode: Option<&str>, open_only: bool) -> Vec<RoomInfo> {
         self.directory.lock().list(mode, open_only)
     }
 
     /// Where a new room goes (see [`Directory::place`]).
-    pub fn place(&self, home: usize) -> usize {
-        let home_id = &self.node(home).id;
-        let placed = self.directory.lock().place(home_id);
-        placed.and_then(|n| self.index(&n)).unwrap_or(home)
+    pub fn place(&self, home: usize) -> Place {
+        let placed = self.directory.lock().place(&self.node(home).id);
+        self.resolve(placed, home)
     }
 
-    /// Where a quick join of `mode` goes (see [`Directory::quick`]).
-    pub fn quick(&self, mode: &str, home: usize) -> usize {
+    /// Where a quick join of `mode` goes (see [`Directory::quick`]). With other machines, the
+    /// node that opens a new room for the mode is agreed in the shared directory, so quick
+    /// joins arriving at two machines at once fill one room.
+    pub async fn quick(&self, mode: &str, home: usize) -> Place {
         let mode = if mode.is_empty() {
             &self.default_mode
         } else {
             mode
         };
         let home_id = &self.node(home).id;
-        let placed = self
-            .directory
-            .lock()
-            .quick(mode, home_id, Instant::now().into_std());
-        placed.and_then(|n| self.index(&n)).unwrap_or(home)
+        let Some(remote) = self.remote.get() else {
+            let now = Instant::now().into_std();
+            let placed = self.directory.lock().quick(mode, home_id, now);
+            return self.resolve(placed, home);
+        };
+        let (fullest, candidate) = {
+            let d = self.directory.lock();
+            (d.fullest_open(mode), d.place(home_id))
+        };
+        let placed = match (fullest, candidate) {
+            (Some(node), _) => Some(node),
+            (None, Some(candidate)) => Some(remote.opening(mode, candidate).await),
+            (None, None) => None,
+        };
+        self.resolve(placed, home)
     }
 
     /// The node hosting `room`; an unknown room is `home`'s to refuse.
-    pub fn room_node(&self, room: RoomId, home: usize) -> usize {
+    pub fn room_node(&self, room: RoomId, home: usize) -> Place {
         let node = self.directory.lock().room_node(room).cloned();
-        node.and_then(|n| self.index(&n)).unwrap_or(home)
+        self.resolve(node, home)
     }
 
     /// The node hosting the private room with `code`; an unknown code is `home`'s to refuse.
-    pub fn code_node(&self, code: &str, home: usize) -> usize {
+    /// A code this process has not mirrored yet (a room made on another machine a moment ago)
+    /// is looked up in the shared directory.
+    pub async fn code_node(&self, code: &str, home: usize) -> Place {
         let node = self.directory.lock().code_node(code).cloned();
-        node.and_then(|n| self.index(&n)).unwrap_or(home)
+        let node = match (node, self.remote.get()) {
+            (Some(node), _) => Some(node),
+            (None, Some(remote)) => remote.find_code(code).await,
+            (None, None) => None,
+        };
+        self.resolve(node, home)
     }
 
     /// The node a reconnect token belongs to; `None` when no node of the cluster is its
     /// maker any more (or it was never a token).
-    pub fn token_node(&self, token: &str) -> Option<usize> {
+    pub fn token_node(&self, token: &str) -> Option<Place> {
         let (node, _) = token.split_once('.')?;
-        self.index(node)
+        let known = self.directory.lock().address(node).is_some();
+        known.then(|| self.resolve(Some(node.to_owned()), 0))
+    }
+
+    /// Reserves a seat for `seeker` on another machine's `node` and says where to take it.
+    pub async fn reserve_remote(
+        &self,
+        node: &str,
+        seeker: Seeker,
+        call: SeatCall,
+    ) -> Result<Moved, ErrorBody> {
+        let remote = self.remote.get().ok_or_else(|| {
+            ErrorBody::new(ErrorCode::Internal, "this server reaches no other machine")
+        })?;
+        let reserved = remote.reserve(node, seeker, call).await?;
+        let address = self
+            .directory
+            .lock()
+            .address(node)
+            .cloned()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::RoomLost, "the room's node is gone"))?;
+        Ok(crate::session::moved(address, reserved.token))
     }
 }
