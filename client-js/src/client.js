@@ -2,6 +2,8 @@
 // the lobby calls as promises (rejected with a TickwireError carrying the server's code), the
 // room the player is in (`room.js`) fed with its snapshots and events, inputs sent on a timer,
 // a ping for the round trip, and reconnection within the seat's grace with the reconnect token.
+// A server of several machines may answer a join with `moved` (the room is on another
+// machine, a seat held there): the client moves its connection there by itself.
 
 import { io } from "socket.io-client";
 import { TickwireError, fromReply } from "./errors.js";
@@ -41,6 +43,7 @@ export async function connect(url, options = {}) {
 
 export class Client {
   constructor(url, options) {
+    this.url = url;
     this.options = options;
     this.name = options.name ?? "player";
     this.encoding = options.encoding ?? "binary";
@@ -59,19 +62,64 @@ export class Client {
       event: new Callbacks(), disconnect: new Callbacks(), reconnect: new Callbacks(),
       shutdown: new Callbacks(), room: new Callbacks(),
     };
+    this.opened = this.open(url);
+  }
+
+  /** Opens the socket to `url`; resolves on its `welcome`, rejects (and closes) on a refusal. */
+  open(url) {
     this.socket = io(url, {
       // A function, so a reconnect presents the newest token and the schemas held by then.
       auth: (cb) => cb(this.auth()),
-      transports: options.transports,
-      reconnection: options.reconnect ?? true,
+      transports: this.options.transports,
+      reconnection: this.options.reconnect ?? true,
       forceNew: true,
     });
-    this.opened = new Promise((resolve, reject) => {
+    const opened = new Promise((resolve, reject) => {
       const fail = (e) => { this.close(); reject(handshakeError(e)); };
       this.socket.once("connect_error", fail);
-      this.socket.once("welcome", () => { this.socket.off("connect_error", fail); resolve(); });
+      this.socket.once("welcome", (w) => { this.socket.off("connect_error", fail); resolve(w); });
+      // A token whose seat is on another machine: the server says where, and closes.
+      this.socket.once("moved", (m) => {
+        this.socket.off("connect_error", fail);
+        this.follow(m).then(() => resolve(null), reject);
+      });
     });
     this.listen();
+    return opened;
+  }
+
+  /**
+   * Follows a `moved` reply: connects to the machine it names (its host, or this one's, and
+   * its HTTP port) with the reserved seat's token, and leaves the old connection. A spectator
+   * holds no seat (an empty token): it asks the new machine again with `event` and `data`.
+   */
+  async follow(moved, event, data) {
+    const here = new URL(this.url);
+    const url = `${here.protocol}//${moved.host ?? here.hostname}:${moved.httpPort}`;
+    const old = this.socket;
+    this.stopTimers();
+    this.leaveRoom("moved");
+    old.removeAllListeners();
+    old.close();
+    this.url = url;
+    this.token = moved.token || null;
+    // The new connection's welcome is a first one: a held seat comes back in it.
+    this.connected = false;
+    this.playerId = null;
+    const w = await this.open(url);
+    if (!moved.token) return this.call(event, data);
+    if (!w.resumed) throw fromReply({ error: w.lost ?? { code: "room_lost", message: "the reserved seat is gone" } });
+    return null;
+  }
+
+  /** A call that seats the player: its reply, or, when the server moved it, the room it was moved into. */
+  async seat(event, data, spectator) {
+    const reply = await this.call(event, data);
+    if (!reply.moved) return this.enter(reply, spectator);
+    const asked = await this.follow(reply.moved, event, data);
+    if (asked) return this.enter(asked, spectator);
+    if (!this.room) throw new TickwireError("room_lost", "the reserved seat could not be played");
+    return this.room;
   }
 
   auth() {
@@ -191,22 +239,22 @@ export class Client {
 
   /** Creates a room and takes a seat in it: `{name, mode?, maxPlayers?, private?, bots?, fillBots?}`. */
   async create(room) {
-    return this.enter(await this.call("room:create", { name: "room", ...room }), false);
+    return this.seat("room:create", { name: "room", ...room }, false);
   }
 
   /** Joins a public room by id (a number) or a private one by its code (a string). */
   async join(idOrCode) {
-    return this.enter(await this.call("room:join", target(idOrCode)), false);
+    return this.seat("room:join", target(idOrCode), false);
   }
 
   /** The fullest public room of `mode` with a free seat whose match has not started, or a new one. */
   async quickJoin(mode) {
-    return this.enter(await this.call("room:quick", mode ? { mode } : {}), false);
+    return this.seat("room:quick", mode ? { mode } : {}, false);
   }
 
   /** Watches a room (by id or code) without a seat: snapshots and events, no input. */
   async spectate(idOrCode) {
-    return this.enter(await this.call("room:spectate", target(idOrCode)), true);
+    return this.seat("room:spectate", target(idOrCode), true);
   }
 
   async ready(ready = true) { await this.call("room:ready", { ready }); }

@@ -347,6 +347,12 @@ async fn connected(s: SocketRef, auth: Auth, cluster: Arc<Cluster>, rates: Rates
     };
     let (welcome, resumed_feed) = match session.request(hello).await {
         Ok((Reply::Welcome(w), feed)) => (w, feed),
+        // The token's seat is on another machine: the client connects there instead.
+        Ok((moved @ Reply::Moved(_), _)) => {
+            let _ = s.emit("moved", &json::reply(&moved)["moved"]);
+            close(s);
+            return;
+        }
         other => {
             let error = match other {
                 Err(e) => e,
