@@ -245,6 +245,11 @@ impl ClientState {
         self
     }
 
+    /// The client moved to another node, where the player has this id.
+    pub(crate) fn set_player(&self, player: PlayerId) {
+        self.player.store(player.0, Ordering::Relaxed);
+    }
+
     /// The player's id on the node it is connected to.
     pub fn player(&self) -> PlayerId {
         PlayerId(self.player.load(Ordering::Relaxed))

@@ -4,7 +4,9 @@
 //! attachments (snapshots in, input packets out).
 //!
 //! One task owns the websocket. Calls get an ack id and wait on a oneshot; binary snapshots go
-//! through the same [`SnapshotSink`] as QUIC's.
+//! through the same [`SnapshotSink`] as QUIC's. A join answered `moved` (the room is on
+//! another machine) is followed by that task: it opens a websocket to the machine named, with
+//! the reserved seat's token, and the client goes on there.
 
 use crate::common::{
     ClientError, ClientState, ClientStats, GameClient, REQUEST_TIMEOUT, SnapshotSink,
@@ -14,7 +16,10 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tickwire_protocol::{InputBatch, Reply, Request, RoomEvent, Welcome, json as wire, packet};
+use tickwire_protocol::{
+    ErrorBody, ErrorCode, InputBatch, Moved, Reply, Request, RoomEvent, Welcome, json as wire,
+    packet,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -29,8 +34,16 @@ enum Outbound {
     },
     /// An input packet, sent as a binary attachment of an `input` event.
     Input(Vec<u8>),
+    /// Go where a `moved` reply says; answered with the new machine's welcome.
+    Move {
+        moved: Moved,
+        reply: oneshot::Sender<Result<Welcome, ClientError>>,
+    },
     Close,
 }
+
+/// Moves one call may take before the client gives up (nodes that disagree about a room).
+const MAX_MOVES: usize = 3;
 
 pub struct SioClient {
     out: mpsc::Sender<Outbound>,
@@ -40,12 +53,50 @@ pub struct SioClient {
 
 /// `http://host:port` (the server's HTTP address) → its Socket.IO websocket URL.
 fn websocket_url(url: &str) -> Result<String, ClientError> {
+    let host = host_port(url)?;
+    Ok(format!("ws://{host}/socket.io/?EIO=4&transport=websocket"))
+}
+
+/// `host:port` of `http://host:port/`.
+fn host_port(url: &str) -> Result<&str, ClientError> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("ws://"))
         .ok_or_else(|| ClientError::Setup(format!("expected http://HOST:PORT, got {url}")))?;
-    let host = rest.trim_end_matches('/');
-    Ok(format!("ws://{host}/socket.io/?EIO=4&transport=websocket"))
+    Ok(rest.trim_end_matches('/'))
+}
+
+/// The URL of the machine a `moved` names: its host (or the current one's) and HTTP port.
+fn moved_url(current: &str, moved: &Moved) -> Result<String, ClientError> {
+    let here = host_port(current)?;
+    let host = match &moved.node.host {
+        Some(host) => host.as_str(),
+        None => here.rsplit_once(':').map_or(here, |(h, _)| h),
+    };
+    Ok(format!("http://{host}:{}", moved.node.http_port))
+}
+
+/// Opens the websocket and says CONNECT with `auth`; returns once the server accepted it.
+async fn handshake(url: &str, auth: &Value) -> Result<Ws, ClientError> {
+    // Nagle off: inputs are small and must not wait for the previous one's ack.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(websocket_url(url)?, None, true).await?;
+    // Engine.IO open packet, then the Socket.IO CONNECT with our auth.
+    match next_text(&mut ws).await? {
+        t if t.starts_with('0') => {}
+        other => return Err(ClientError::Protocol(format!("expected open, got {other}"))),
+    }
+    ws.send(Message::text(format!("40{auth}"))).await?;
+    loop {
+        let t = next_text(&mut ws).await?;
+        if t == "2" {
+            ws.send(Message::text("3")).await?;
+        } else if t.starts_with("40") {
+            return Ok(ws);
+        } else if let Some(err) = t.strip_prefix("44") {
+            return Err(ClientError::Protocol(format!("connection refused: {err}")));
+        }
+    }
 }
 
 impl SioClient {
@@ -66,30 +117,12 @@ impl SioClient {
         token: Option<&str>,
         decoding: crate::Decoding,
     ) -> Result<SioClient, ClientError> {
-        // Nagle off: inputs are small and must not wait for the previous one's ack.
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(websocket_url(url)?, None, true).await?;
-        // Engine.IO open packet, then the Socket.IO CONNECT with our auth.
-        match next_text(&mut ws).await? {
-            t if t.starts_with('0') => {}
-            other => return Err(ClientError::Protocol(format!("expected open, got {other}"))),
+        let auth = json!({"name": name, "schemas": decoding.known_schemas()});
+        let mut first = auth.clone();
+        if let Some(t) = token {
+            first["token"] = json!(t);
         }
-        let schemas = decoding.known_schemas();
-        let auth = match token {
-            Some(t) => json!({"name": name, "token": t, "schemas": schemas}),
-            None => json!({"name": name, "schemas": schemas}),
-        };
-        ws.send(Message::text(format!("40{auth}"))).await?;
-        loop {
-            let t = next_text(&mut ws).await?;
-            if t == "2" {
-                ws.send(Message::text("3")).await?;
-            } else if t.starts_with("40") {
-                break;
-            } else if let Some(err) = t.strip_prefix("44") {
-                return Err(ClientError::Protocol(format!("connection refused: {err}")));
-            }
-        }
+        let ws = handshake(url, &first).await?;
 
         let stats = Arc::new(ClientStats::default());
         let (out, out_rx) = mpsc::channel(OUT_QUEUE);
@@ -105,6 +138,9 @@ impl SioClient {
             sink: SnapshotSink::new(snap_tx, stats.clone(), decoding.clone()),
             stats: stats.clone(),
             welcome: Some(welcome_tx),
+            url: url.to_owned(),
+            auth,
+            moving: None,
         };
         let task = tokio::spawn(conn.run(ws, out_rx));
         let welcome = tokio::time::timeout(REQUEST_TIMEOUT, welcome_rx)
@@ -120,6 +156,52 @@ impl SioClient {
 
     pub fn welcome(&self) -> &Welcome {
         self.state.welcome()
+    }
+
+    /// Moves to the machine `moved` names and answers `request` there: the reserved seat's
+    /// `Joined`, or, for a spectator (no seat, an empty token), the request asked again.
+    async fn follow(&self, mut moved: Moved, request: Request) -> Result<Reply, ClientError> {
+        for _ in 0..MAX_MOVES {
+            let (reply, rx) = oneshot::channel();
+            let seated = !moved.token.is_empty();
+            self.out
+                .send(Outbound::Move { moved, reply })
+                .await
+                .map_err(|_| ClientError::Closed)?;
+            let welcome = tokio::time::timeout(REQUEST_TIMEOUT, rx)
+                .await
+                .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
+                .map_err(|_| ClientError::Closed)??;
+            self.state.set_player(welcome.player);
+            if seated {
+                return match welcome.resumed {
+                    Some(joined) => Ok(Reply::Joined(joined)),
+                    None => Err(ClientError::Server(welcome.lost.unwrap_or_else(|| {
+                        ErrorBody::new(ErrorCode::RoomLost, "the reserved seat is gone")
+                    }))),
+                };
+            }
+            let (event, payload) = wire::request_event(&request)
+                .ok_or_else(|| ClientError::Setup("only lobby calls move".into()))?;
+            let (reply, rx) = oneshot::channel();
+            let call = Outbound::Call {
+                event,
+                payload,
+                reply,
+            };
+            self.out.send(call).await.map_err(|_| ClientError::Closed)?;
+            let ack = tokio::time::timeout(REQUEST_TIMEOUT, rx)
+                .await
+                .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
+                .map_err(|_| ClientError::Closed)?;
+            match wire::parse_reply(&request, ack).map_err(ClientError::Server)? {
+                Reply::Moved(next) => moved = next,
+                reply => return Ok(reply),
+            }
+        }
+        Err(ClientError::Protocol(format!(
+            "moved from machine to machine more than {MAX_MOVES} times"
+        )))
     }
 }
 
@@ -148,7 +230,10 @@ impl GameClient for SioClient {
             .await
             .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
             .map_err(|_| ClientError::Closed)?;
-        wire::parse_reply(&request, ack).map_err(ClientError::Server)
+        match wire::parse_reply(&request, ack).map_err(ClientError::Server)? {
+            Reply::Moved(moved) => self.follow(moved, request).await,
+            reply => Ok(reply),
+        }
     }
 
     fn transmit(&mut self, batch: &InputBatch) -> Result<(), ClientError> {
@@ -208,6 +293,11 @@ struct Connection {
     sink: SnapshotSink,
     stats: Arc<ClientStats>,
     welcome: Option<oneshot::Sender<Welcome>>,
+    /// The machine connected to, and the handshake's auth without a token.
+    url: String,
+    auth: Value,
+    /// A move waiting for the new machine's welcome.
+    moving: Option<oneshot::Sender<Result<Welcome, ClientError>>>,
 }
 
 impl Connection {
@@ -251,6 +341,22 @@ impl Connection {
                             let args = if payload.is_null() { json!([event]) } else { json!([event, payload]) };
                             write.send(Message::text(format!("42{id}{args}"))).await
                         }
+                        Some(Outbound::Move { moved, reply }) => {
+                            match self.reconnect(&moved).await {
+                                Ok(ws) => {
+                                    let _ = write.send(Message::text("41")).await;
+                                    let _ = write.close().await;
+                                    (write, read) = ws.split();
+                                    // Calls still waiting on the old machine get no answer.
+                                    self.pending.clear();
+                                    self.moving = Some(reply);
+                                }
+                                Err(e) => {
+                                    let _ = reply.send(Err(e));
+                                }
+                            }
+                            Ok(())
+                        }
                         Some(Outbound::Input(bytes)) => {
                             let header = r#"451-["input",{"_placeholder":true,"num":0}]"#;
                             match write.send(Message::text(header)).await {
@@ -266,6 +372,18 @@ impl Connection {
             }
         }
         // Dropping `pending` fails every waiting call with Closed.
+    }
+
+    /// Opens a websocket to the machine `moved` names, presenting its token.
+    async fn reconnect(&mut self, moved: &Moved) -> Result<Ws, ClientError> {
+        let url = moved_url(&self.url, moved)?;
+        let mut auth = self.auth.clone();
+        if !moved.token.is_empty() {
+            auth["token"] = json!(moved.token);
+        }
+        let ws = handshake(&url, &auth).await?;
+        self.url = url;
+        Ok(ws)
     }
 
     /// Handles one text frame; returns a frame to send back (a pong).
@@ -354,6 +472,8 @@ impl Connection {
                 Ok(w) => {
                     if let Some(tx) = self.welcome.take() {
                         let _ = tx.send(w);
+                    } else if let Some(tx) = self.moving.take() {
+                        let _ = tx.send(Ok(w));
                     }
                 }
                 Err(e) => tracing::warn!("unreadable welcome: {e}"),
@@ -383,5 +503,24 @@ mod tests {
         assert!(websocket_url("ftp://x").is_err());
         assert_eq!(split_id("12[1]"), (Some(12), "[1]"));
         assert_eq!(split_id("[1]"), (None, "[1]"));
+        let moved = |host: Option<&str>| Moved {
+            node: tickwire_protocol::NodeAddress {
+                host: host.map(str::to_owned),
+                quic_port: 4434,
+                http_port: 8081,
+                cert_sha256: String::new(),
+            },
+            token: String::new(),
+            expires_ms: 0,
+        };
+        let here = "http://10.0.0.1:8080/";
+        assert_eq!(
+            moved_url(here, &moved(None)).unwrap(),
+            "http://10.0.0.1:8081"
+        );
+        assert_eq!(
+            moved_url(here, &moved(Some("game-2.example"))).unwrap(),
+            "http://game-2.example:8081"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tickwire_client::{Client, ClientConfig, ClientError, Decoding, GameClient, Trust};
+use tickwire_client::{Client, ClientConfig, ClientError, Decoding, GameClient, SioClient, Trust};
 use tickwire_protocol::{CreateRoom, ErrorCode, RoomId};
 use tickwire_server::Server;
 
@@ -243,6 +243,29 @@ async fn join_by_code(client: &Client, code: &str, what: &str) -> tickwire_proto
     .await
 }
 
+/// Waits for a snapshot holding the player's own entity.
+async fn sees_its_entity(
+    client: &mut impl GameClient,
+    entity: tickwire_protocol::NetId,
+    what: &str,
+) {
+    within(what, async {
+        loop {
+            if client
+                .next_snapshot()
+                .await
+                .unwrap()
+                .snapshot
+                .get(entity)
+                .is_some()
+            {
+                return;
+            }
+        }
+    })
+    .await
+}
+
 fn port_of(client: &Client) -> u16 {
     client.connection().remote_address().port()
 }
@@ -284,21 +307,21 @@ async fn rooms_of_one_machine_are_listed_and_joined_through_another() {
         "the guest moved to the room's machine"
     );
     let mut guest = guest;
-    let entity = joined.entity;
-    within("the guest's snapshots from a", async {
-        loop {
-            if guest
-                .next_snapshot()
-                .await
-                .unwrap()
-                .snapshot
-                .get(entity)
-                .is_some()
-            {
-                return;
-            }
-        }
-    })
+    sees_its_entity(&mut guest, joined.entity, "the guest's snapshots from a").await;
+
+    // Over Socket.IO too: the Rust Socket.IO client follows the move to a's HTTP port.
+    let url = format!("http://{}", b.http);
+    let mut web = SioClient::connect(&url, "web", Decoding::Full(tickwire_arena::view::schema()))
+        .await
+        .expect("the Socket.IO client connects");
+    let joined = web.join_by_code(&code).await.expect("joined by code");
+    assert_eq!(joined.room.id, secret.room.id);
+    assert_eq!(web.player(), joined.player);
+    sees_its_entity(
+        &mut web,
+        joined.entity,
+        "the Socket.IO guest's snapshots from a",
+    )
     .await;
 }
 

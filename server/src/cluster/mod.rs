@@ -258,13 +258,7 @@ impl Cluster {
         let remote = self.remote.get().ok_or_else(|| {
             ErrorBody::new(ErrorCode::Internal, "this server reaches no other machine")
         })?;
-        let reserved = remote.reserve(node, seeker, call).await?;
-        let address = self
-            .directory
-            .lock()
-            .address(node)
-            .cloned()
-            .ok_or_else(|| ErrorBody::new(ErrorCode::RoomLost, "the room's node is gone"))?;
+        let (reserved, address) = remote.reserve(node, seeker, call).await?;
         Ok(crate::session::moved(address, reserved.token))
     }
 }

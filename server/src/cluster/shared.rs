@@ -163,7 +163,12 @@ impl Shared {
             next: AtomicU64::new(1),
             from: cluster.node(0).id.clone(),
         });
-        tokio::spawn(listen(pushes, cluster.clone(), remote.clone()));
+        tokio::spawn(listen(
+            pushes,
+            cluster.clone(),
+            remote.clone(),
+            host.clone(),
+        ));
         let mut sync = Sync {
             conn,
             cluster,
@@ -393,17 +398,22 @@ enum Envelope {
         seeker: WireSeeker,
         call: SeatCall,
     },
+    /// The seat, and where the node that holds it is reached (the caller may not have
+    /// mirrored a node that has just started).
     Answer {
         id: u64,
-        result: Result<Reserved, ErrorBody>,
+        result: Result<(Reserved, NodeAddress), ErrorBody>,
     },
 }
+
+/// A call's answer, as the caller waits for it.
+type Answered = Result<(Reserved, NodeAddress), ErrorBody>;
 
 /// What a session calls another machine's node with.
 pub struct Remote {
     conn: ConnectionManager,
     /// Calls waiting for their answer, by id.
-    pending: Mutex<HashMap<u64, oneshot::Sender<Result<Reserved, ErrorBody>>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answered>>>,
     next: AtomicU64,
     /// The node answers come to.
     from: NodeId,
@@ -413,12 +423,7 @@ impl Remote {
     /// Asks `node` to seat `seeker` as a reservation. A call not answered in time fails; a seat
     /// it may still have made expires by itself, so nothing is left behind, and it is never
     /// tried on another node (a room made twice).
-    pub async fn reserve(
-        &self,
-        node: &str,
-        seeker: Seeker,
-        call: SeatCall,
-    ) -> Result<Reserved, ErrorBody> {
+    pub async fn reserve(&self, node: &str, seeker: Seeker, call: SeatCall) -> Answered {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let identity = seeker
             .identity
@@ -491,16 +496,19 @@ impl Remote {
         Some(listing.node)
     }
 
-    fn pending_calls(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Reserved, ErrorBody>>>> {
+    fn pending_calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Answered>>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// Reads the messages published to this process's nodes: calls from other nodes (each served
 /// in a task of its own) and answers to this process's calls.
-async fn listen(mut pushes: mpsc::Receiver<PushInfo>, cluster: Arc<Cluster>, remote: Arc<Remote>) {
+async fn listen(
+    mut pushes: mpsc::Receiver<PushInfo>,
+    cluster: Arc<Cluster>,
+    remote: Arc<Remote>,
+    host: String,
+) {
     while let Some(push) = pushes.recv().await {
         if push.kind != PushKind::Message {
             continue;
@@ -529,6 +537,10 @@ async fn listen(mut pushes: mpsc::Receiver<PushInfo>, cluster: Arc<Cluster>, rem
                     continue;
                 };
                 let (cluster, mut conn) = (cluster.clone(), remote.conn.clone());
+                let address = NodeAddress {
+                    host: Some(host.clone()),
+                    ..cluster.node(node).address.clone()
+                };
                 tokio::spawn(async move {
                     let lobby = &cluster.node(node).lobby;
                     let seeker = Seeker {
@@ -544,7 +556,9 @@ async fn listen(mut pushes: mpsc::Receiver<PushInfo>, cluster: Arc<Cluster>, rem
                         origin: seeker.origin,
                         link_id: lobby.new_link_id(),
                     };
-                    let result = reserve_seat(lobby, seeker, call).await;
+                    let result = reserve_seat(lobby, seeker, call)
+                        .await
+                        .map(|reserved| (reserved, address));
                     let answer = json(&Envelope::Answer { id, result });
                     let _: redis::RedisResult<i64> = conn.publish(channel(&from), answer).await;
                 });
