@@ -378,10 +378,13 @@ pub enum ErrorCode {
     /// The room a reconnect token or a seat reservation named is gone: its node stopped, the
     /// room closed, or the seat was given up.
     RoomLost,
+    /// Another node did not answer in time. Asked again on the same connection, the same call
+    /// is carried out once.
+    Timeout,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 18] = [
+    const ALL: [ErrorCode; 19] = [
         ErrorCode::BadRequest,
         ErrorCode::VersionMismatch,
         ErrorCode::NotWelcomed,
@@ -400,6 +403,7 @@ impl ErrorCode {
         ErrorCode::Refused,
         ErrorCode::Unauthorized,
         ErrorCode::RoomLost,
+        ErrorCode::Timeout,
     ];
 
     pub fn parse(s: &str) -> Option<ErrorCode> {
@@ -426,6 +430,7 @@ impl ErrorCode {
             ErrorCode::Refused => "refused",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::RoomLost => "room_lost",
+            ErrorCode::Timeout => "timeout",
         }
     }
 }

@@ -184,6 +184,9 @@ pub struct Session {
     room: Option<Membership>,
     /// The schemas the client said it holds: joins into their rooms carry only the hash.
     known_schemas: Vec<String>,
+    /// The last call to another machine's node that went unanswered: asked again, it goes
+    /// under the same id, which that node answers once (a retried create makes one room).
+    unanswered: Option<(String, SeatCall, u64)>,
 }
 
 /// The result of one request: the reply, and a feed to pump when it put the player in a room.
@@ -299,6 +302,7 @@ impl Session {
             identity: None,
             room: None,
             known_schemas: Vec::new(),
+            unanswered: None,
         }
     }
 
@@ -385,9 +389,14 @@ impl Session {
                 Ok((Reply::Left, None))
             }
             Request::CreateRoom(create) => {
-                let place = self.cluster.place(self.home);
-                self.enter(place, (player, name), SeatCall::Create(create))
-                    .await
+                let call = SeatCall::Create(create);
+                // A create that went unanswered is asked again of the node it went to, which
+                // makes the room once, wherever the load has moved meanwhile.
+                let place = match &self.unanswered {
+                    Some((node, asked, _)) if *asked == call => Place::Remote(node.clone()),
+                    _ => self.cluster.place(self.home),
+                };
+                self.enter(place, (player, name), call).await
             }
             Request::JoinRoom { room } => {
                 let place = self.cluster.room_node(room, self.home);
@@ -634,8 +643,16 @@ impl Session {
                 return Ok((Reply::Moved(moved(address, reserved.token)), None));
             }
             Place::Remote(node) => {
-                let moved = self.cluster.reserve_remote(&node, seeker, call).await?;
-                return Ok((Reply::Moved(moved), None));
+                let id = match self.unanswered.take() {
+                    Some((n, c, id)) if n == node && c == call => id,
+                    _ => self.cluster.new_call_id(),
+                };
+                let asked = (node.clone(), call.clone(), id);
+                let answer = self.cluster.reserve_remote(&node, id, seeker, call).await;
+                if matches!(&answer, Err(e) if e.code == ErrorCode::Timeout) {
+                    self.unanswered = Some(asked);
+                }
+                return Ok((Reply::Moved(answer?), None));
             }
         };
         let lobby = self.cluster.node(node).lobby.clone();

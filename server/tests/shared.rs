@@ -428,3 +428,36 @@ async fn a_redis_restart_stops_no_room_and_everything_converges_again() {
         .any(|l| l["room"] == made.room.id.0 && l["matchNo"] == ended.match_no);
     assert!(logged, "the result was logged: {log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_retried_after_its_node_timed_out_makes_one_room() {
+    let redis = Redis::start().await;
+    let (a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    // b is the busier machine, so a new room asked of b goes to a.
+    let busy = b.connect("busy").await;
+    let theirs = busy.create_room(room("b's", false)).await.unwrap();
+    a.lists("a to list b's room", &[theirs.room.id.0]).await;
+    let maker = b.connect("maker").await;
+
+    // a freezes for longer than b waits for it (3 s), not for its lease (5 s).
+    signal(&a.process.0, "-STOP");
+    let first = maker.create_room(room("once", false)).await;
+    assert_eq!(code_of(&first), Some(ErrorCode::Timeout), "{first:?}");
+    signal(&a.process.0, "-CONT");
+    // The same create again: a carried out the first one when it woke, and answers with it.
+    let made = within("the retried create", async {
+        loop {
+            match maker.create_room(room("once", false)).await {
+                Err(ClientError::Server(e)) if e.code == ErrorCode::Timeout => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the retried create");
+    assert_eq!(port_of(&maker), a.quic.port(), "the room is on a");
+    let mut both = vec![theirs.room.id.0, made.room.id.0];
+    both.sort();
+    b.lists("one room made, not two", &both).await;
+    a.lists("a to list one room of its own", &both).await;
+}

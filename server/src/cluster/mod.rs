@@ -248,17 +248,25 @@ impl Cluster {
         known.then(|| self.resolve(Some(node.to_owned()), 0))
     }
 
+    /// A fresh id for a call to another machine's node.
+    pub fn new_call_id(&self) -> u64 {
+        self.remote.get().map_or(0, |r| r.new_call_id())
+    }
+
     /// Reserves a seat for `seeker` on another machine's `node` and says where to take it.
+    /// The call goes under `id`: the same call asked again under the same id (after a
+    /// timeout) is carried out once.
     pub async fn reserve_remote(
         &self,
         node: &str,
+        id: u64,
         seeker: Seeker,
         call: SeatCall,
     ) -> Result<Moved, ErrorBody> {
         let remote = self.remote.get().ok_or_else(|| {
             ErrorBody::new(ErrorCode::Internal, "this server reaches no other machine")
         })?;
-        let (reserved, address) = remote.reserve(node, seeker, call).await?;
+        let (reserved, address) = remote.reserve(node, id, seeker, call).await?;
         Ok(crate::session::moved(address, reserved.token))
     }
 }

@@ -423,8 +423,7 @@ impl Remote {
     /// Asks `node` to seat `seeker` as a reservation. A call not answered in time fails; a seat
     /// it may still have made expires by itself, so nothing is left behind, and it is never
     /// tried on another node (a room made twice).
-    pub async fn reserve(&self, node: &str, seeker: Seeker, call: SeatCall) -> Answered {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
+    pub async fn reserve(&self, node: &str, id: u64, seeker: Seeker, call: SeatCall) -> Answered {
         let identity = seeker
             .identity
             .as_ref()
@@ -455,13 +454,17 @@ impl Remote {
             Ok(_) => match tokio::time::timeout(CALL_TIMEOUT, rx).await {
                 Ok(Ok(answer)) => answer,
                 _ => Err(ErrorBody::new(
-                    ErrorCode::Internal,
+                    ErrorCode::Timeout,
                     "the room's node did not answer in time; try again",
                 )),
             },
         };
         self.pending_calls().remove(&id);
         answer
+    }
+
+    pub fn new_call_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The node that opens a new room for quick joins of `mode`: `candidate`, unless another
@@ -501,6 +504,38 @@ impl Remote {
     }
 }
 
+/// How long a node remembers a call it carried out, for the caller asking again.
+const REMEMBER: Duration = Duration::from_secs(60);
+
+/// A call from another node: its caller and the caller's id for it.
+type CallKey = (NodeId, u64);
+
+/// When a call came, and its answer once there is one (as published).
+type Remembered = (Instant, Option<String>);
+
+/// Calls from other nodes: running (no answer yet) or answered, for [`REMEMBER`].
+#[derive(Clone, Default)]
+struct Answers(Arc<Mutex<HashMap<CallKey, Remembered>>>);
+
+impl Answers {
+    /// What is known of the call, marking it running when it is new.
+    fn take(&self, key: &CallKey) -> Option<Option<String>> {
+        let mut calls = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        calls.retain(|_, (at, _)| now.duration_since(*at) < REMEMBER);
+        if let Some((_, answer)) = calls.get(key) {
+            return Some(answer.clone());
+        }
+        calls.insert(key.clone(), (now, None));
+        None
+    }
+
+    fn done(&self, key: CallKey, answer: String) {
+        let mut calls = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        calls.insert(key, (Instant::now(), Some(answer)));
+    }
+}
+
 /// Reads the messages published to this process's nodes: calls from other nodes (each served
 /// in a task of its own) and answers to this process's calls.
 async fn listen(
@@ -509,6 +544,7 @@ async fn listen(
     remote: Arc<Remote>,
     host: String,
 ) {
+    let answered = Answers::default();
     while let Some(push) = pushes.recv().await {
         if push.kind != PushKind::Message {
             continue;
@@ -536,7 +572,21 @@ async fn listen(
                 let Some(node) = cluster.nodes().iter().position(|n| channel(&n.id) == to) else {
                     continue;
                 };
+                // A call asked again after its caller timed out is carried out once: it gets
+                // the first one's answer (or, still running, the first one's answer is
+                // published under the same id).
+                let key = (from.clone(), id);
+                match answered.take(&key) {
+                    Some(Some(answer)) => {
+                        let mut conn = remote.conn.clone();
+                        let _: redis::RedisResult<i64> = conn.publish(channel(&from), answer).await;
+                        continue;
+                    }
+                    Some(None) => continue,
+                    None => {}
+                }
                 let (cluster, mut conn) = (cluster.clone(), remote.conn.clone());
+                let answered = answered.clone();
                 let address = NodeAddress {
                     host: Some(host.clone()),
                     ..cluster.node(node).address.clone()
@@ -560,6 +610,7 @@ async fn listen(
                         .await
                         .map(|reserved| (reserved, address));
                     let answer = json(&Envelope::Answer { id, result });
+                    answered.done(key, answer.clone());
                     let _: redis::RedisResult<i64> = conn.publish(channel(&from), answer).await;
                 });
             }
