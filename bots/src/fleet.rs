@@ -852,10 +852,10 @@ impl Shard {
     /// How to trust a node the server sent a bot to: by the hash it gave (the same
     /// configuration as the first node's when the hash is the same).
     fn config_for(&self, cert_sha256: &str) -> anyhow::Result<ClientConfig> {
-        let trust = match self.trust {
-            Trust::Insecure => return Ok(self.client_config.clone()),
-            Trust::Pinned(_) => Trust::pinned_hex(cert_sha256).context("the node's hash")?,
-        };
+        let trust = self
+            .trust
+            .for_node(cert_sha256)
+            .context("the node's hash")?;
         if trust == self.trust {
             return Ok(self.client_config.clone());
         }

@@ -73,10 +73,7 @@ impl Client {
         config: ClientConfig,
     ) -> Result<Client, ClientError> {
         let conn = endpoint.connect(config.server, "localhost")?.await?;
-
-        let (send, recv) = conn.open_bi().await?;
-        let (frames_tx, frames) = mpsc::channel(16);
-        tokio::spawn(read_frames(recv, frames_tx));
+        let link = Link::open(&conn).await?;
         let (calls, calls_rx) = mpsc::channel(64);
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let stats = Arc::new(ClientStats::default());
@@ -100,16 +97,9 @@ impl Client {
             stats: stats.clone(),
             player: player.clone(),
         };
-        let link = Link { send, frames };
+        let hello = mover.hello(config.token);
         tokio::spawn(control_task(link, calls_rx, events_tx, mover));
 
-        let hello = Request::Hello {
-            protocol: PROTOCOL_VERSION,
-            name: config.name,
-            token: config.token,
-            schemas: config.decoding.known_schemas(),
-            ticket: config.ticket,
-        };
         // A hello whose token holds a seat on another node was moved there by the control
         // task, like a join: its reply is then the seat's `Joined`.
         let welcome = match call(&calls, hello).await? {
@@ -346,6 +336,16 @@ struct Link {
     frames: mpsc::Receiver<ServerFrame>,
 }
 
+impl Link {
+    /// Opens the control stream of `conn`, with the task that reads its frames.
+    async fn open(conn: &quinn::Connection) -> Result<Link, quinn::ConnectionError> {
+        let (send, recv) = conn.open_bi().await?;
+        let (frames_tx, frames) = mpsc::channel(16);
+        tokio::spawn(read_frames(recv, frames_tx));
+        Ok(Link { send, frames })
+    }
+}
+
 /// What the control task needs to follow a [`Reply::Moved`] to another node.
 struct Mover {
     endpoint: quinn::Endpoint,
@@ -440,6 +440,17 @@ fn moved_away() -> ErrorBody {
 }
 
 impl Mover {
+    /// This client's hello, with `token` to take a seat.
+    fn hello(&self, token: Option<String>) -> Request {
+        Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            name: self.name.clone(),
+            token,
+            schemas: self.decoding.known_schemas(),
+            ticket: self.ticket.clone(),
+        }
+    }
+
     /// Goes where `moved` says, takes the seat reserved there, and makes that connection the
     /// client's; returns its control stream and the answer to `request` (the seat's `Joined`,
     /// or for a spectator, who holds no seat, the reply to `request` asked there again).
@@ -452,13 +463,7 @@ impl Mover {
         for _ in 0..MAX_MOVES {
             let (conn, mut link) = self.connect(&moved.node).await?;
             let seated = !moved.token.is_empty();
-            let hello = Request::Hello {
-                protocol: PROTOCOL_VERSION,
-                name: self.name.clone(),
-                token: seated.then(|| moved.token.clone()),
-                schemas: self.decoding.known_schemas(),
-                ticket: self.ticket.clone(),
-            };
+            let hello = self.hello(seated.then(|| moved.token.clone()));
             let answer = match ask(&mut link, hello, events).await? {
                 Reply::Moved(next) => {
                     moved = next;
@@ -531,12 +536,10 @@ impl Mover {
                 .next()
                 .ok_or_else(|| unreachable(format!("{host} has no address")))?,
         };
-        let trust = match self.trust {
-            Trust::Insecure => Trust::Insecure,
-            Trust::Pinned(_) => Trust::pinned_hex(&node.cert_sha256).map_err(|e| {
-                ErrorBody::new(ErrorCode::Internal, format!("the node's hash: {e}"))
-            })?,
-        };
+        let trust = self
+            .trust
+            .for_node(&node.cert_sha256)
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("the node's hash: {e}")))?;
         let config = client_config(&trust).map_err(|e| unreachable(e.to_string()))?;
         let conn = self
             .endpoint
@@ -544,13 +547,10 @@ impl Mover {
             .map_err(|e| unreachable(e.to_string()))?
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let (send, recv) = conn
-            .open_bi()
+        let link = Link::open(&conn)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let (frames_tx, frames) = mpsc::channel(16);
-        tokio::spawn(read_frames(recv, frames_tx));
-        Ok((conn, Link { send, frames }))
+        Ok((conn, link))
     }
 }
 

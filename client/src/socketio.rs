@@ -143,10 +143,7 @@ impl SioClient {
             moving: None,
         };
         let task = tokio::spawn(conn.run(ws, out_rx));
-        let welcome = tokio::time::timeout(REQUEST_TIMEOUT, welcome_rx)
-            .await
-            .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
-            .map_err(|_| ClientError::Closed)?;
+        let welcome = answer(welcome_rx).await?;
         Ok(SioClient {
             out,
             state: ClientState::new(welcome, stats, snapshots, events, decoding)?,
@@ -168,10 +165,7 @@ impl SioClient {
                 .send(Outbound::Move { moved, reply })
                 .await
                 .map_err(|_| ClientError::Closed)?;
-            let welcome = tokio::time::timeout(REQUEST_TIMEOUT, rx)
-                .await
-                .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
-                .map_err(|_| ClientError::Closed)??;
+            let welcome = answer(rx).await??;
             self.state.set_player(welcome.player);
             if seated {
                 return match welcome.resumed {
@@ -183,17 +177,7 @@ impl SioClient {
             }
             let (event, payload) = wire::request_event(&request)
                 .ok_or_else(|| ClientError::Setup("only lobby calls move".into()))?;
-            let (reply, rx) = oneshot::channel();
-            let call = Outbound::Call {
-                event,
-                payload,
-                reply,
-            };
-            self.out.send(call).await.map_err(|_| ClientError::Closed)?;
-            let ack = tokio::time::timeout(REQUEST_TIMEOUT, rx)
-                .await
-                .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
-                .map_err(|_| ClientError::Closed)?;
+            let ack = self.emit(event, payload).await?;
             match wire::parse_reply(&request, ack).map_err(ClientError::Server)? {
                 Reply::Moved(next) => moved = next,
                 reply => return Ok(reply),
@@ -203,6 +187,26 @@ impl SioClient {
             "moved from machine to machine more than {MAX_MOVES} times"
         )))
     }
+
+    /// Emits `event` and waits for its ack.
+    async fn emit(&self, event: &'static str, payload: Value) -> Result<Value, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        let call = Outbound::Call {
+            event,
+            payload,
+            reply,
+        };
+        self.out.send(call).await.map_err(|_| ClientError::Closed)?;
+        answer(rx).await
+    }
+}
+
+/// What the connection's task sends back on `rx`, within [`REQUEST_TIMEOUT`].
+async fn answer<T>(rx: oneshot::Receiver<T>) -> Result<T, ClientError> {
+    tokio::time::timeout(REQUEST_TIMEOUT, rx)
+        .await
+        .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
+        .map_err(|_| ClientError::Closed)
 }
 
 impl GameClient for SioClient {
@@ -217,19 +221,7 @@ impl GameClient for SioClient {
                 ClientError::Setup("hello is the handshake over Socket.IO".into())
             })?,
         };
-        let (reply, rx) = oneshot::channel();
-        self.out
-            .send(Outbound::Call {
-                event,
-                payload,
-                reply,
-            })
-            .await
-            .map_err(|_| ClientError::Closed)?;
-        let ack = tokio::time::timeout(REQUEST_TIMEOUT, rx)
-            .await
-            .map_err(|_| ClientError::Timeout(REQUEST_TIMEOUT))?
-            .map_err(|_| ClientError::Closed)?;
+        let ack = self.emit(event, payload).await?;
         match wire::parse_reply(&request, ack).map_err(ClientError::Server)? {
             Reply::Moved(moved) => self.follow(moved, request).await,
             reply => Ok(reply),

@@ -43,6 +43,15 @@ impl Trust {
         Ok(Trust::Pinned(pin))
     }
 
+    /// How to trust a node a trusted server sent the client to, by the certificate hash it
+    /// gave for that node: pinned to it, or, for a client that checks nothing, still nothing.
+    pub fn for_node(&self, cert_sha256: &str) -> Result<Trust, BadPin> {
+        match self {
+            Trust::Insecure => Ok(Trust::Insecure),
+            Trust::Pinned(_) => Trust::pinned_hex(cert_sha256),
+        }
+    }
+
     pub(crate) fn verifier(&self, provider: Arc<CryptoProvider>) -> Arc<dyn ServerCertVerifier> {
         if *self == Trust::Insecure {
             tracing::warn!(

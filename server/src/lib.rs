@@ -188,7 +188,7 @@ impl Server {
         let default_mode = modes.default_mode().unwrap_or_default().to_owned();
         let directory = SharedDirectory::default();
         let node_ids = (0..endpoints.len())
-            .map(|_| cluster::new_node_id(random.as_ref()))
+            .map(|_| random::node_id(random.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         // With other machines, this process's room ids are a block of its own.
         let shared = match &config.redis {

@@ -5,7 +5,7 @@
 //! checked and the seat reserved here, then handed to the room task, which answers the session
 //! directly: the lobby never waits on a room.
 
-use crate::cluster::{Listing, Maker, RESERVATION, Registry};
+use crate::cluster::{Listing, Maker, RESERVATION, Registry, directory};
 use crate::config::ServerConfig;
 use crate::game::Identity;
 use crate::match_log::MatchLog;
@@ -32,11 +32,6 @@ const LOBBY_QUEUE: usize = 1024;
 const STATUS_QUEUE: usize = 1024;
 
 pub enum LobbyCommand {
-    List {
-        mode: Option<String>,
-        open_only: bool,
-        reply: oneshot::Sender<Vec<RoomInfo>>,
-    },
     Create {
         request: CreateRoom,
         member: Member,
@@ -235,23 +230,6 @@ impl LobbyHandle {
         self.try_command(LobbyCommand::Leave { room, player, link }, "leave");
     }
 
-    /// Public rooms, of one mode if given; with `open_only`, only those with a free seat whose
-    /// match has not started.
-    pub async fn list(
-        &self,
-        mode: Option<String>,
-        open_only: bool,
-    ) -> Result<Vec<RoomInfo>, ErrorBody> {
-        let (reply, rx) = oneshot::channel();
-        self.send(LobbyCommand::List {
-            mode,
-            open_only,
-            reply,
-        })
-        .await?;
-        rx.await.map_err(|_| lobby_gone())
-    }
-
     /// The server's snapshot of a room at a tick, while it is in the room's history.
     pub async fn inspect(&self, room: RoomId, tick: Tick) -> Option<Snapshot> {
         let (reply, rx) = oneshot::channel();
@@ -397,13 +375,6 @@ impl Lobby {
 
     fn handle(&mut self, cmd: LobbyCommand) {
         match cmd {
-            LobbyCommand::List {
-                mode,
-                open_only,
-                reply,
-            } => {
-                let _ = reply.send(self.list(mode.as_deref(), open_only));
-            }
             LobbyCommand::Create { request, member } => {
                 match self.create(request, maker(&member)) {
                     Ok(room) => self.join(room, member),
@@ -485,19 +456,9 @@ impl Lobby {
         entry.members.len() + entry.status.bots
     }
 
-    fn list(&self, mode: Option<&str>, open_only: bool) -> Vec<RoomInfo> {
-        self.rooms
-            .values()
-            .filter(|e| !e.info.private && mode.is_none_or(|m| e.info.mode == m))
-            .filter(|e| !open_only || Self::open(e))
-            .map(Self::info)
-            .collect()
-    }
-
     /// A free seat, and the match not yet under way.
     fn open(e: &RoomEntry) -> bool {
-        Self::seated(e) < e.info.max_players as usize
-            && matches!(e.status.state, RoomState::Waiting | RoomState::Countdown)
+        directory::takes_players(Self::seated(e), e.info.max_players, e.status.state)
     }
 
     /// Refuses a room `maker` may not make now: over the server's cap, or over its player's or
@@ -957,6 +918,7 @@ impl Lobby {
     }
 
     fn publish_room_counts(&self) {
+        let node = &self.registry.node;
         for state in [
             RoomState::Waiting,
             RoomState::Countdown,
@@ -968,8 +930,7 @@ impl Lobby {
                 .values()
                 .filter(|e| e.status.state == state)
                 .count();
-            let node = self.registry.node.clone();
-            metrics::gauge!(crate::metrics::ROOMS, "state" => state.as_str(), "node" => node)
+            metrics::gauge!(crate::metrics::ROOMS, "state" => state.as_str(), "node" => node.clone())
                 .set(n as f64);
         }
     }
@@ -1230,13 +1191,14 @@ mod tests {
         modes
             .add::<tickwire_arena::Arena>("arena", Default::default())
             .unwrap();
+        let directory = crate::cluster::SharedDirectory::default();
         let lobby = spawn(LobbySetup {
             config: Arc::new(ServerConfig::loopback()),
             modes,
             match_log: None,
             watchdog: Watchdog::start().unwrap(),
             random: Arc::new(crate::random::SystemRandom::new()),
-            registry: registry(),
+            registry: Registry::new("node0".into(), directory.clone()),
             ids: Ids::default(),
         });
         let create = async |mode: &str, bots: u8| {
@@ -1253,7 +1215,8 @@ mod tests {
             answer.await.unwrap().map(|_| ())
         };
         create("", 0).await.unwrap();
-        let rooms = lobby.list(None, false).await.unwrap();
+        // The lobby lists its rooms in the directory before it answers.
+        let rooms = directory.lock().list(None, false);
         assert_eq!(
             rooms.iter().map(|r| r.mode.as_str()).collect::<Vec<_>>(),
             ["quiet"]

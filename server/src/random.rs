@@ -63,7 +63,18 @@ pub fn room_code(random: &dyn RandomSource) -> Result<String, Unavailable> {
 
 /// A token a player can later present to resume its seat: 128 random bits in hex.
 pub fn reconnect_token(random: &dyn RandomSource) -> Result<String, Unavailable> {
-    let mut bytes = [0u8; 16];
+    hex::<16>(random)
+}
+
+/// A node's name in the directory: 32 random bits in hex, so two processes never pick the
+/// same one.
+pub fn node_id(random: &dyn RandomSource) -> Result<String, Unavailable> {
+    hex::<4>(random)
+}
+
+/// `N` random bytes in lower-case hex.
+fn hex<const N: usize>(random: &dyn RandomSource) -> Result<String, Unavailable> {
+    let mut bytes = [0u8; N];
     random.fill(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

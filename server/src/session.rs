@@ -3,7 +3,7 @@
 //! the room. No transport knows the game, and the session knows no socket.
 
 use crate::auth::Gate;
-use crate::cluster::{Cluster, Place, RESERVATION};
+use crate::cluster::{Cluster, NodeId, Place, RESERVATION};
 use crate::game::Identity;
 use crate::lobby::{LobbyCommand, LobbyHandle, Member, SeatCall};
 use crate::peers::PeerHandle;
@@ -186,7 +186,7 @@ pub struct Session {
     known_schemas: Vec<String>,
     /// The last call to another machine's node that went unanswered: asked again, it goes
     /// under the same id, which that node answers once (a retried create makes one room).
-    unanswered: Option<(String, SeatCall, u64)>,
+    unanswered: Option<(NodeId, SeatCall, u64)>,
 }
 
 /// The result of one request: the reply, and a feed to pump when it put the player in a room.
@@ -220,22 +220,15 @@ impl Seeker {
     }
 }
 
-/// A seat taken for a player who is not connected to its node (yet).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Reserved {
-    /// Takes the seat in a hello to the node; empty for a spectator, who holds no seat and
-    /// asks the node again itself.
-    pub token: String,
-    pub room: tickwire_protocol::RoomInfo,
-}
-
 /// Seats `seeker` in `lobby`'s node with no connection: the seat waits [`RESERVATION`] for
-/// its token, as a dropped player's seat waits for its reconnect.
+/// its token, as a dropped player's seat waits for its reconnect. Returns the token, which
+/// takes the seat in a hello to that node; it is empty for a spectator, who holds no seat and
+/// asks the node again itself.
 pub async fn reserve_seat(
     lobby: &LobbyHandle,
     seeker: Seeker,
     call: SeatCall,
-) -> Result<Reserved, ErrorBody> {
+) -> Result<String, ErrorBody> {
     let (player, link_id) = (seeker.player, seeker.link_id);
     // Nothing reads this link: what the room sends before the seat waits goes nowhere.
     let (link, _ends) = new_link(&SnapshotRoute::Forwarded);
@@ -247,17 +240,10 @@ pub async fn reserve_seat(
         .map_err(|_| ErrorBody::new(ErrorCode::Internal, "room went away"))??;
     if spectating {
         lobby.try_leave(joined.room.id, player, link_id);
-        let token = String::new();
-        return Ok(Reserved {
-            token,
-            room: joined.room,
-        });
+        return Ok(String::new());
     }
     lobby.try_reserved(joined.room.id, player, link_id);
-    Ok(Reserved {
-        token: joined.reconnect_token,
-        room: joined.room,
-    })
+    Ok(joined.reconnect_token)
 }
 
 /// Where a player is sent to take a seat (or, with an empty token, to ask again).
@@ -506,14 +492,7 @@ impl Session {
         if let Some(token) = token {
             match self.resume(token).await? {
                 Resumed::Seated(joined, feed) => {
-                    let welcome = Welcome {
-                        player: joined.player,
-                        protocol: PROTOCOL_VERSION,
-                        tick_rate: self.rates.tick_rate,
-                        snapshot_rate: self.rates.snapshot_rate,
-                        resumed: Some(joined),
-                        lost: None,
-                    };
+                    let welcome = self.welcome(joined.player, Some(joined), None);
                     return Ok((Reply::Welcome(welcome), Some(feed)));
                 }
                 // Not welcomed here: the client says hello to the seat's node instead.
@@ -530,17 +509,24 @@ impl Session {
         // No token, or its seat is gone: a new player.
         let player = self.cluster.node(self.home).lobby.new_player_id();
         self.player = Some((player, name));
-        Ok((
-            Reply::Welcome(Welcome {
-                player,
-                protocol: PROTOCOL_VERSION,
-                tick_rate: self.rates.tick_rate,
-                snapshot_rate: self.rates.snapshot_rate,
-                resumed: None,
-                lost,
-            }),
-            None,
-        ))
+        Ok((Reply::Welcome(self.welcome(player, None, lost)), None))
+    }
+
+    /// The welcome this server says to `player`.
+    fn welcome(
+        &self,
+        player: PlayerId,
+        resumed: Option<Joined>,
+        lost: Option<ErrorBody>,
+    ) -> Welcome {
+        Welcome {
+            player,
+            protocol: PROTOCOL_VERSION,
+            tick_rate: self.rates.tick_rate,
+            snapshot_rate: self.rates.snapshot_rate,
+            resumed,
+            lost,
+        }
     }
 
     /// Takes back a seat held for a reconnect token, on this session's node or another.
@@ -638,9 +624,9 @@ impl Session {
             Place::Local(node) if self.reaches(node) => node,
             Place::Local(node) => {
                 let lobby = &self.cluster.node(node).lobby;
-                let reserved = reserve_seat(lobby, seeker, call).await?;
+                let token = reserve_seat(lobby, seeker, call).await?;
                 let address = self.cluster.node(node).address.clone();
-                return Ok((Reply::Moved(moved(address, reserved.token)), None));
+                return Ok((Reply::Moved(moved(address, token)), None));
             }
             Place::Remote(node) => {
                 let id = match self.unanswered.take() {

@@ -210,6 +210,13 @@ impl Machine {
     }
 }
 
+/// A redis-server of the test's own and two machines joined to it.
+async fn two_machines() -> (Redis, Machine, Machine) {
+    let redis = Redis::start().await;
+    let (a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    (redis, a, b)
+}
+
 async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     match tokio::time::timeout(WAIT, f).await {
         Ok(v) => v,
@@ -279,8 +286,7 @@ fn code_of(result: &Result<impl std::fmt::Debug, ClientError>) -> Option<ErrorCo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_of_one_machine_are_listed_and_joined_through_another() {
-    let redis = Redis::start().await;
-    let (a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    let (_redis, a, b) = two_machines().await;
     let host = a.connect("host").await;
     let open = host.create_room(room("open", false)).await.unwrap();
     let second = a.connect("second").await;
@@ -327,8 +333,7 @@ async fn rooms_of_one_machine_are_listed_and_joined_through_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_joins_through_two_machines_at_once_fill_one_room() {
-    let redis = Redis::start().await;
-    let (a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    let (_redis, a, b) = two_machines().await;
     let mut clients = Vec::new();
     for i in 0..12 {
         let machine = if i % 2 == 0 { &a } else { &b };
@@ -347,8 +352,7 @@ async fn quick_joins_through_two_machines_at_once_fill_one_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_machine_drops_out_of_the_listings_and_its_seats_are_room_lost() {
-    let redis = Redis::start().await;
-    let (mut a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    let (_redis, mut a, b) = two_machines().await;
     let host = a.connect("host").await;
     let made = host.create_room(room("doomed", false)).await.unwrap();
     b.lists("b to list a's room", &[made.room.id.0]).await;
@@ -366,8 +370,7 @@ async fn a_killed_machine_drops_out_of_the_listings_and_its_seats_are_room_lost(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_machine_frozen_past_its_lease_comes_back_and_lists_its_rooms_again() {
-    let redis = Redis::start().await;
-    let (a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    let (_redis, a, b) = two_machines().await;
     let host = a.connect("host").await;
     let made = host.create_room(room("sleepy", false)).await.unwrap();
     b.lists("b to list a's room", &[made.room.id.0]).await;
@@ -380,8 +383,7 @@ async fn a_machine_frozen_past_its_lease_comes_back_and_lists_its_rooms_again() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_stops_no_room_and_everything_converges_again() {
-    let mut redis = Redis::start().await;
-    let (a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    let (mut redis, a, b) = two_machines().await;
     let mut host = a.connect("host").await;
     let made = host.create_room(room("steady", false)).await.unwrap();
     let other = b.connect("other").await;
@@ -431,8 +433,7 @@ async fn a_redis_restart_stops_no_room_and_everything_converges_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_retried_after_its_node_timed_out_makes_one_room() {
-    let redis = Redis::start().await;
-    let (a, b) = (Machine::start(&redis, "a"), Machine::start(&redis, "b"));
+    let (_redis, a, b) = two_machines().await;
     // b is the busier machine, so a new room asked of b goes to a.
     let busy = b.connect("busy").await;
     let theirs = busy.create_room(room("b's", false)).await.unwrap();

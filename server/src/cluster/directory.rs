@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tickwire_protocol::{NodeAddress, PlayerId, RoomId, RoomInfo, RoomState};
 
-/// A node's name in the directory: random, so two processes never pick the same one.
+/// A node's name in the directory ([`crate::random::node_id`]).
 pub type NodeId = String;
 
 /// How long the first quick join of a mode that found no open room sends the next ones of
@@ -52,9 +52,18 @@ pub struct Made {
 impl Listing {
     /// A free seat, and the match not yet under way.
     pub fn open(&self) -> bool {
-        self.info.players < self.info.max_players
-            && matches!(self.info.state, RoomState::Waiting | RoomState::Countdown)
+        takes_players(
+            self.info.players.into(),
+            self.info.max_players,
+            self.info.state,
+        )
     }
+}
+
+/// Whether a room with `seated` of `max` seats taken, in `state`, takes another player: a free
+/// seat, and the match not yet under way. The lobby and the directory both decide by it.
+pub fn takes_players(seated: usize, max: u8, state: RoomState) -> bool {
+    seated < max as usize && matches!(state, RoomState::Waiting | RoomState::Countdown)
 }
 
 /// A node as the directory knows it.
@@ -187,11 +196,6 @@ impl Directory {
         true
     }
 
-    /// Gives back a code claimed for a room that was not made after all.
-    pub fn release_code(&mut self, code: &str) {
-        self.codes.remove(code);
-    }
-
     /// Public rooms of every node, of one mode if given; with `open_only`, only those with a
     /// free seat whose match has not started. In room-id order.
     pub fn list(&self, mode: Option<&str>, open_only: bool) -> Vec<RoomInfo> {
@@ -259,22 +263,19 @@ impl Directory {
             .map(|(node, _)| node.clone())
     }
 
-    /// The node a quick join of `mode` goes to: the one hosting the fullest open public room
-    /// of the mode; else the node an earlier quick join of the mode was sent to within
-    /// [`OPENING`] (it is making the room); else where a new room goes, remembered as opening.
-    pub fn quick(&mut self, mode: &str, home: &str, now: Instant) -> Option<NodeId> {
-        if let Some(node) = self.fullest_open(mode) {
-            return Some(node);
-        }
+    /// The node that opens a new room of `mode` for a quick join that found no open one: the
+    /// node an earlier such quick join was sent to within [`OPENING`] (it is making the room);
+    /// else `candidate` (where a new room goes), remembered as opening.
+    pub fn opening(&mut self, mode: &str, candidate: NodeId, now: Instant) -> NodeId {
         if let Some((node, since)) = self.opening.get(mode)
             && now.duration_since(*since) < OPENING
             && self.nodes.contains_key(node)
         {
-            return Some(node.clone());
+            return node.clone();
         }
-        let node = self.place(home)?;
-        self.opening.insert(mode.to_owned(), (node.clone(), now));
-        Some(node)
+        self.opening
+            .insert(mode.to_owned(), (candidate.clone(), now));
+        candidate
     }
 }
 
@@ -358,27 +359,33 @@ mod tests {
 
     #[test]
     fn concurrent_quick_joins_that_find_no_room_all_go_to_one_node() {
+        // What a quick join asks of a lone process's directory (`Cluster::quick`).
+        let quick =
+            |d: &mut Directory, mode: &str, home: &str, now: Instant| match d.fullest_open(mode) {
+                Some(node) => Some(node),
+                None => d.place(home).map(|c| d.opening(mode, c, now)),
+            };
         let mut d = two_nodes();
         let now = Instant::now();
-        let first = d.quick("arena", "a", now);
+        let first = quick(&mut d, "arena", "a", now);
         d.put(room(7, "b", 0, false));
         // An empty room of another mode on b made it the less loaded node: still `first`.
         let mut other = room(7, "b", 0, false);
         other.info.mode = "board".into();
         d.put(other);
-        let second = d.quick("arena", "b", now + Duration::from_millis(500));
+        let second = quick(&mut d, "arena", "b", now + Duration::from_millis(500));
         assert_eq!(first, second);
         assert_eq!(first.as_deref(), Some("a"));
         // Once the room exists it is what quick joins find.
         d.put(room(8, "a", 1, false));
         assert_eq!(
-            d.quick("arena", "b", now + OPENING * 2).as_deref(),
+            quick(&mut d, "arena", "b", now + OPENING * 2).as_deref(),
             Some("a")
         );
         d.put(room(8, "a", 4, false));
         // The only room is full and the opening is old: placed by load.
         assert_eq!(
-            d.quick("arena", "b", now + OPENING * 2).as_deref(),
+            quick(&mut d, "arena", "b", now + OPENING * 2).as_deref(),
             Some("b")
         );
     }

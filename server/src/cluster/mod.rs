@@ -81,10 +81,6 @@ impl Registry {
         self.directory.lock().claim_code(code, room)
     }
 
-    pub fn release_code(&self, code: &str) {
-        self.directory.lock().release_code(code)
-    }
-
     /// A reconnect token only this node takes: the node's name, a dot, the secret. Any node
     /// sends a hello with it here, and a token whose node is gone is known lost at once.
     pub fn token(&self, random: &dyn RandomSource) -> Result<String, random::Unavailable> {
@@ -94,13 +90,6 @@ impl Registry {
             random::reconnect_token(random)?
         ))
     }
-}
-
-/// A fresh node name: 8 hex digits from the secure random source.
-pub fn new_node_id(random: &dyn RandomSource) -> Result<NodeId, random::Unavailable> {
-    let mut bytes = [0u8; 4];
-    random.fill(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// One of this process's nodes.
@@ -194,28 +183,28 @@ impl Cluster {
         self.resolve(placed, home)
     }
 
-    /// Where a quick join of `mode` goes (see [`Directory::quick`]). With other machines, the
-    /// node that opens a new room for the mode is agreed in the shared directory, so quick
-    /// joins arriving at two machines at once fill one room.
+    /// Where a quick join of `mode` goes: the node of the fullest open public room of the
+    /// mode; else the node that opens one, which concurrent quick joins agree on so they fill
+    /// one room ([`Directory::opening`], and with other machines the shared directory's).
     pub async fn quick(&self, mode: &str, home: usize) -> Place {
         let mode = if mode.is_empty() {
             &self.default_mode
         } else {
             mode
         };
-        let home_id = &self.node(home).id;
-        let Some(remote) = self.remote.get() else {
-            let now = Instant::now().into_std();
-            let placed = self.directory.lock().quick(mode, home_id, now);
-            return self.resolve(placed, home);
-        };
         let (fullest, candidate) = {
             let d = self.directory.lock();
-            (d.fullest_open(mode), d.place(home_id))
+            (d.fullest_open(mode), d.place(&self.node(home).id))
         };
         let placed = match (fullest, candidate) {
             (Some(node), _) => Some(node),
-            (None, Some(candidate)) => Some(remote.opening(mode, candidate).await),
+            (None, Some(candidate)) => Some(match self.remote.get() {
+                Some(remote) => remote.opening(mode, candidate).await,
+                None => {
+                    let now = Instant::now().into_std();
+                    self.directory.lock().opening(mode, candidate, now)
+                }
+            }),
             (None, None) => None,
         };
         self.resolve(placed, home)
@@ -266,7 +255,7 @@ impl Cluster {
         let remote = self.remote.get().ok_or_else(|| {
             ErrorBody::new(ErrorCode::Internal, "this server reaches no other machine")
         })?;
-        let (reserved, address) = remote.reserve(node, id, seeker, call).await?;
-        Ok(crate::session::moved(address, reserved.token))
+        let (token, address) = remote.reserve(node, id, seeker, call).await?;
+        Ok(crate::session::moved(address, token))
     }
 }

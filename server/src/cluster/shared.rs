@@ -19,7 +19,7 @@ use super::{Cluster, LEASE, Listing, NodeId};
 use crate::game::Identity;
 use crate::lobby::SeatCall;
 use crate::peers::PeerKey;
-use crate::session::{Reserved, Seeker, reserve_seat};
+use crate::session::{Seeker, reserve_seat};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, ProtocolVersion, PushInfo, PushKind, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -221,14 +221,21 @@ async fn claim_process(conn: &mut ConnectionManager, node: &str) -> redis::Redis
 }
 
 async fn claim(conn: &mut ConnectionManager, key: &str, value: &str) -> redis::RedisResult<bool> {
-    redis::cmd("EVAL")
+    let mut pipe = redis::pipe();
+    claim_in(&mut pipe, key, value);
+    let [held]: [bool; 1] = pipe.query_async(conn).await?;
+    Ok(held)
+}
+
+/// Adds to `pipe` the claim of `key` for `value` for a lease ([`CLAIM`]); it answers whether
+/// the key is held now.
+fn claim_in(pipe: &mut redis::Pipeline, key: &str, value: &str) {
+    pipe.cmd("EVAL")
         .arg(CLAIM)
         .arg(1)
         .arg(key)
         .arg(value)
-        .arg(LEASE.as_secs())
-        .query_async(conn)
-        .await
+        .arg(LEASE.as_secs());
 }
 
 /// One process's part of keeping the shared directory.
@@ -273,11 +280,12 @@ impl Sync {
             .lapse(Instant::now().into_std());
     }
 
-    /// Writes (again) every key of this process: its nodes, its rooms, their codes.
+    /// Writes (again) every key of this process in one round trip: its nodes, its rooms, its
+    /// room id block and its rooms' codes (the last two claimed, not taken).
     async fn publish(&mut self) -> redis::RedisResult<()> {
         let ttl = LEASE.as_secs();
         let mut pipe = redis::pipe();
-        let mut rooms = Vec::new();
+        let mut codes = Vec::new();
         let mut now_published = BTreeSet::new();
         {
             let directory = self.cluster.directory().lock();
@@ -292,28 +300,35 @@ impl Sync {
                     now_published.insert(listing.info.id);
                     pipe.set_ex(room_key(listing.info.id), json(&listing), ttl)
                         .ignore();
-                    rooms.push(listing);
+                    if let Some(code) = listing.code {
+                        codes.push((listing.info.id, code));
+                    }
                 }
             }
         }
         for gone in self.published.difference(&now_published) {
             pipe.del(room_key(*gone)).ignore();
         }
-        pipe.query_async::<()>(&mut self.conn).await?;
+        // The claims' answers, in order: the id block's, then each code's.
+        claim_in(
+            &mut pipe,
+            &process_key(self.process),
+            &self.cluster.node(0).id,
+        );
+        for (room, code) in &codes {
+            claim_in(&mut pipe, &code_key(code), &room.0.to_string());
+        }
+        let held: Vec<bool> = pipe.query_async(&mut self.conn).await?;
         self.published = now_published;
-        let first = self.cluster.node(0).id.clone();
-        if !claim(&mut self.conn, &process_key(self.process), &first).await? {
+        if held.first() == Some(&false) {
             tracing::error!(
                 process = self.process,
                 "another process holds this process's room ids"
             );
         }
-        for listing in rooms {
-            if let Some(code) = &listing.code {
-                let room = listing.info.id.0.to_string();
-                if !claim(&mut self.conn, &code_key(code), &room).await? {
-                    tracing::error!(room = %listing.info.id, "another room holds this room's code");
-                }
+        for ((room, _), held) in codes.iter().zip(held.iter().skip(1)) {
+            if !held {
+                tracing::error!(room = %room, "another room holds this room's code");
             }
         }
         Ok(())
@@ -398,16 +413,15 @@ enum Envelope {
         seeker: WireSeeker,
         call: SeatCall,
     },
-    /// The seat, and where the node that holds it is reached (the caller may not have
-    /// mirrored a node that has just started).
     Answer {
         id: u64,
-        result: Result<(Reserved, NodeAddress), ErrorBody>,
+        result: Answered,
     },
 }
 
-/// A call's answer, as the caller waits for it.
-type Answered = Result<(Reserved, NodeAddress), ErrorBody>;
+/// A call's answer: the seat's token, and where the node that holds it is reached (the caller
+/// may not have mirrored a node that has just started).
+type Answered = Result<(String, NodeAddress), ErrorBody>;
 
 /// What a session calls another machine's node with.
 pub struct Remote {
@@ -608,7 +622,7 @@ async fn listen(
                     };
                     let result = reserve_seat(lobby, seeker, call)
                         .await
-                        .map(|reserved| (reserved, address));
+                        .map(|token| (token, address));
                     let answer = json(&Envelope::Answer { id, result });
                     answered.done(key, answer.clone());
                     let _: redis::RedisResult<i64> = conn.publish(channel(&from), answer).await;
