@@ -298,7 +298,7 @@ mod tests {
             info: RoomInfo {
                 id: RoomId(id),
                 name: format!("room {id}"),
-                mode: "arena".into(),
+                mode: "tag".into(),
                 players,
                 max_players: 4,
                 state: RoomState::Waiting,
@@ -367,25 +367,25 @@ mod tests {
             };
         let mut d = two_nodes();
         let now = Instant::now();
-        let first = quick(&mut d, "arena", "a", now);
+        let first = quick(&mut d, "tag", "a", now);
         d.put(room(7, "b", 0, false));
         // An empty room of another mode on b made it the less loaded node: still `first`.
         let mut other = room(7, "b", 0, false);
-        other.info.mode = "board".into();
+        other.info.mode = "race".into();
         d.put(other);
-        let second = quick(&mut d, "arena", "b", now + Duration::from_millis(500));
+        let second = quick(&mut d, "tag", "b", now + Duration::from_millis(500));
         assert_eq!(first, second);
         assert_eq!(first.as_deref(), Some("a"));
         // Once the room exists it is what quick joins find.
         d.put(room(8, "a", 1, false));
         assert_eq!(
-            quick(&mut d, "arena", "b", now + OPENING * 2).as_deref(),
+            quick(&mut d, "tag", "b", now + OPENING * 2).as_deref(),
             Some("a")
         );
         d.put(room(8, "a", 4, false));
         // The only room is full and the opening is old: placed by load.
         assert_eq!(
-            quick(&mut d, "arena", "b", now + OPENING * 2).as_deref(),
+            quick(&mut d, "tag", "b", now + OPENING * 2).as_deref(),
             Some("b")
         );
     }
